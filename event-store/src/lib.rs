@@ -1,0 +1,97 @@
+//! The event-store port and its two adapters.
+//!
+//! [`Store`] is the one handle the rest of the engine uses: it loads a
+//! stream's events, appends to one or more streams atomically with an expected
+//! sequence per stream, reads the durable commit-ordered global feed, keeps
+//! projector checkpoints and idempotency records, and hands out an
+//! [`sqlx::AnyPool`] on the same database for read models.
+//!
+//! * `postgres.rs` — Postgres: loads and single-stream appends go through
+//!   postgres-es (pure event-store mode) on `event_store.events`; multi-stream
+//!   appends use one transaction on the same table; the feed orders by
+//!   `(tx_id, global_seq)` below the `xmin` horizon and is woken by
+//!   LISTEN/NOTIFY.
+//! * `sqlite.rs` — SQLite (sqlx): one writer, so rowid order is commit order.
+//!
+//! Both pass the same contract suite in `tests/contract.rs`.
+//!
+//! API FROZEN FOR THE REST OF THE ENGINE; bodies are filled in by the adapters.
+
+use chrono::{DateTime, Utc};
+pub use cqrs_es::persist::SerializedEvent;
+use serde_json::Value;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A place in the global feed. `(tx, seq)` compare lexicographically; the
+/// start of the feed is `FeedPosition::START`. On SQLite `tx` is always 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FeedPosition {
+    pub tx: i64,
+    pub seq: i64,
+}
+
+impl FeedPosition {
+    pub const START: FeedPosition = FeedPosition { tx: 0, seq: 0 };
+}
+
+/// One event as the global feed delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    /// Cursor to resume after this event.
+    pub position: FeedPosition,
+    /// The event's global position (`global_seq`), unique across the log.
+    pub global_seq: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub event: SerializedEvent,
+}
+
+/// New events for one stream, appended after `expected_sequence` (0 for a
+/// stream with no events). Events get sequences `expected_sequence + 1 ..`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub expected_sequence: usize,
+    pub events: Vec<NewEvent>,
+}
+
+/// An event not yet in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+/// The stored outcome of a command sent with an idempotency key; written in
+/// the same transaction as the command's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// Who sent it and which RPC, e.g. `u_01J…:ReserveSeats`.
+    pub scope: String,
+    pub key: String,
+    /// Hash of the request, to tell a replay from a reuse with other input.
+    pub request_hash: String,
+    /// The command's result, serialized by the caller.
+    pub response: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A stream had moved past the expected sequence, or the idempotency key
+    /// was written concurrently: reload and decide again.
+    #[error("optimistic concurrency conflict")]
+    Conflict,
+    /// The database could not be reached or timed out: retry later.
+    #[error("event store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("event store error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
