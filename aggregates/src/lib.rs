@@ -1,1 +1,54 @@
-//! placeholder
+//! The pure domain of the ticketing engine: validated value types and the
+//! event-sourced aggregates (cqrs-es) that decide every state change.
+//!
+//! * `ids.rs`, `money.rs`, `plan.rs` — validated newtypes: a value that exists
+//!   is valid, so nothing downstream re-checks it.
+//! * `show.rs`, `seat.rs`, `reservation.rs` — aggregates: decide from state and
+//!   command, return events; no clock, no I/O (time arrives in commands).
+//!
+//! The rules that span aggregates (a seat must be in its show's plan, the
+//! show must be on sale) live in the Reservation, fed with [`ShowFacts`].
+
+mod ids;
+mod money;
+mod plan;
+mod reservation;
+mod seat;
+mod show;
+
+pub use ids::{seat_id, ReservationId, SeatLabel, ShowId, UserRef};
+pub use money::{Currency, PriceMinor};
+pub use plan::{
+    PlannedSeat, RawRow, RawSection, Row, SeatPlace, SeatingPlan, Section, MAX_SEATS_PER_SHOW,
+};
+pub use reservation::{
+    Reservation, ReservationCommand, ReservationError, ReservationEvent, ReservationStatus,
+    ShowFacts,
+};
+pub use seat::{ReleaseReason, Seat, SeatCommand, SeatError, SeatEvent, SeatState};
+pub use show::{Show, ShowCommand, ShowDetails, ShowError, ShowEvent, ShowStatus};
+
+/// One field of user input that is malformed or out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {description}")]
+pub struct ValidationError {
+    /// Path of the field in the request, e.g. `sections[0].rows[1].name`.
+    pub field: String,
+    pub description: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Who issues a command that needs ownership checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user: UserRef,
+    pub is_admin: bool,
+}

@@ -1,0 +1,165 @@
+//! Given/when/then rules of the Reservation aggregate, including the rules
+//! that need the show: it must be published and list every seat.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use std::collections::HashMap;
+use std::sync::Arc;
+use ticketing_aggregates::*;
+
+type ReservationTest = TestFramework<Reservation>;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn rid() -> ReservationId {
+    ReservationId::parse("r", "r_01JZ00000000000000000000AA").unwrap()
+}
+
+fn show_id() -> ShowId {
+    ShowId::parse("s", "s_01JZ00000000000000000000AA").unwrap()
+}
+
+fn customer(n: u8) -> UserRef {
+    UserRef::parse("u", &format!("u_01JZ000000000000000000000{n}")).unwrap()
+}
+
+fn label(raw: &str) -> SeatLabel {
+    SeatLabel::parse("l", raw).unwrap()
+}
+
+fn show(status: ShowStatus) -> ShowFacts {
+    let seats: HashMap<_, _> = ["A-1", "A-2", "A-3"]
+        .into_iter()
+        .map(|l| (label(l), PriceMinor::parse("p", 1000).unwrap()))
+        .collect();
+    ShowFacts {
+        show_id: show_id(),
+        status,
+        seats: Arc::new(seats),
+    }
+}
+
+fn create(status: ShowStatus, seats: &[&str]) -> ReservationCommand {
+    ReservationCommand::Create {
+        reservation_id: rid(),
+        customer: customer(1),
+        show: show(status),
+        seats: seats.iter().map(|l| label(l)).collect(),
+        until: t0() + Duration::minutes(30),
+        max_seats: 2,
+    }
+}
+
+fn created() -> ReservationEvent {
+    ReservationEvent::ReservationCreated {
+        reservation_id: rid(),
+        customer: customer(1),
+        show_id: show_id(),
+        seats: vec![label("A-1"), label("A-2")],
+        until: t0() + Duration::minutes(30),
+    }
+}
+
+#[tokio::test]
+async fn a_reservation_on_a_published_show_is_created() {
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(create(ShowStatus::Published, &["A-1", "A-2"]))
+        .await
+        .then_expect_events(vec![created()]);
+}
+
+#[tokio::test]
+async fn a_show_not_published_cannot_be_reserved() {
+    for (status, error) in [
+        (ShowStatus::Scheduled, ReservationError::ShowNotOnSale),
+        (ShowStatus::Cancelled, ReservationError::ShowCancelled),
+        (ShowStatus::Unknown, ReservationError::ShowNotFound),
+    ] {
+        ReservationTest::with(())
+            .given_no_previous_events()
+            .when_async(create(status, &["A-1"]))
+            .await
+            .then_expect_error(error);
+    }
+}
+
+#[tokio::test]
+async fn a_seat_not_in_the_plan_cannot_be_held() {
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(create(ShowStatus::Published, &["A-1", "Z-9"]))
+        .await
+        .then_expect_error(ReservationError::UnknownSeats(vec![label("Z-9")]));
+}
+
+#[tokio::test]
+async fn seat_lists_are_bounded_and_free_of_duplicates() {
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(create(ShowStatus::Published, &[]))
+        .await
+        .then_expect_error(ReservationError::SeatCount { got: 0, max: 2 });
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(create(ShowStatus::Published, &["A-1", "A-2", "A-3"]))
+        .await
+        .then_expect_error(ReservationError::SeatCount { got: 3, max: 2 });
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(create(ShowStatus::Published, &["A-1", "A-1"]))
+        .await
+        .then_expect_error(ReservationError::DuplicateSeat(label("A-1")));
+}
+
+#[tokio::test]
+async fn a_reservation_id_is_used_once() {
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(create(ShowStatus::Published, &["A-1"]))
+        .await
+        .then_expect_error(ReservationError::AlreadyExists);
+}
+
+#[tokio::test]
+async fn only_the_owner_releases_and_releasing_twice_is_a_no_op() {
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Release { by: customer(2) })
+        .await
+        .then_expect_error(ReservationError::NotOwner);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Release { by: customer(1) })
+        .await
+        .then_expect_events(vec![ReservationEvent::ReservationReleased {}]);
+    ReservationTest::with(())
+        .given(vec![created(), ReservationEvent::ReservationReleased {}])
+        .when_async(ReservationCommand::Release { by: customer(1) })
+        .await
+        .then_expect_events(vec![]);
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(ReservationCommand::Release { by: customer(1) })
+        .await
+        .then_expect_error(ReservationError::NotFound);
+}
+
+#[tokio::test]
+async fn a_reservation_expires_only_after_its_deadline() {
+    let deadline = t0() + Duration::minutes(30);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Expire {
+            now: deadline - Duration::seconds(1),
+        })
+        .await
+        .then_expect_error(ReservationError::NotDue);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Expire { now: deadline })
+        .await
+        .then_expect_events(vec![ReservationEvent::ReservationExpired {}]);
+}

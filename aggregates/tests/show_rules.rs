@@ -1,0 +1,144 @@
+//! Given/when/then rules of the Show aggregate.
+
+use chrono::{Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use ticketing_aggregates::*;
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn organizer() -> UserRef {
+    UserRef::parse("u", "u_01JZ00000000000000000000AA").unwrap()
+}
+
+fn details() -> ShowDetails {
+    ShowDetails {
+        show_id: ShowId::parse("s", "s_01JZ00000000000000000000AA").unwrap(),
+        organizer: organizer(),
+        title: "Hamlet".into(),
+        venue: "Globe".into(),
+        starts_at: now() + Duration::days(30),
+        currency: Currency::parse("currency", "EUR").unwrap(),
+        plan: SeatingPlan::parse(&[RawSection {
+            name: "Stalls".into(),
+            rows: vec![RawRow {
+                name: "A".into(),
+                seats: vec![("A-1".into(), 5000)],
+            }],
+        }])
+        .unwrap(),
+    }
+}
+
+fn owner() -> Actor {
+    Actor {
+        user: organizer(),
+        is_admin: false,
+    }
+}
+
+fn stranger() -> Actor {
+    Actor {
+        user: UserRef::parse("u", "u_01JZ00000000000000000000BB").unwrap(),
+        is_admin: false,
+    }
+}
+
+type ShowTest = TestFramework<Show>;
+
+#[tokio::test]
+async fn scheduling_a_show_records_its_plan() {
+    ShowTest::with(())
+        .given_no_previous_events()
+        .when_async(ShowCommand::Schedule {
+            details: details(),
+            now: now(),
+        })
+        .await
+        .then_expect_events(vec![ShowEvent::ShowScheduled(details())]);
+}
+
+#[tokio::test]
+async fn a_show_cannot_start_in_the_past_or_be_scheduled_twice() {
+    let mut past = details();
+    past.starts_at = now() - Duration::minutes(1);
+    ShowTest::with(())
+        .given_no_previous_events()
+        .when_async(ShowCommand::Schedule {
+            details: past,
+            now: now(),
+        })
+        .await
+        .then_expect_error(ShowError::StartsInThePast);
+    ShowTest::with(())
+        .given(vec![ShowEvent::ShowScheduled(details())])
+        .when_async(ShowCommand::Schedule {
+            details: details(),
+            now: now(),
+        })
+        .await
+        .then_expect_error(ShowError::AlreadyScheduled);
+}
+
+#[tokio::test]
+async fn the_owner_publishes_and_publishing_twice_is_a_no_op() {
+    ShowTest::with(())
+        .given(vec![ShowEvent::ShowScheduled(details())])
+        .when_async(ShowCommand::Publish { by: owner() })
+        .await
+        .then_expect_events(vec![ShowEvent::ShowPublished {}]);
+    ShowTest::with(())
+        .given(vec![
+            ShowEvent::ShowScheduled(details()),
+            ShowEvent::ShowPublished {},
+        ])
+        .when_async(ShowCommand::Publish { by: owner() })
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn only_the_owner_or_an_admin_may_change_a_show() {
+    ShowTest::with(())
+        .given(vec![ShowEvent::ShowScheduled(details())])
+        .when_async(ShowCommand::Cancel { by: stranger() })
+        .await
+        .then_expect_error(ShowError::NotOwner);
+    let admin = Actor {
+        is_admin: true,
+        ..stranger()
+    };
+    ShowTest::with(())
+        .given(vec![ShowEvent::ShowScheduled(details())])
+        .when_async(ShowCommand::Cancel { by: admin })
+        .await
+        .then_expect_events(vec![ShowEvent::ShowCancelled {}]);
+}
+
+#[tokio::test]
+async fn an_unknown_show_cannot_be_published() {
+    ShowTest::with(())
+        .given_no_previous_events()
+        .when_async(ShowCommand::Publish { by: owner() })
+        .await
+        .then_expect_error(ShowError::NotFound);
+}
+
+#[tokio::test]
+async fn a_cancelled_show_cannot_be_published_and_cancelling_again_is_a_no_op() {
+    let cancelled = vec![
+        ShowEvent::ShowScheduled(details()),
+        ShowEvent::ShowCancelled {},
+    ];
+    ShowTest::with(())
+        .given(cancelled.clone())
+        .when_async(ShowCommand::Publish { by: owner() })
+        .await
+        .then_expect_error(ShowError::Cancelled);
+    ShowTest::with(())
+        .given(cancelled)
+        .when_async(ShowCommand::Cancel { by: owner() })
+        .await
+        .then_expect_events(vec![]);
+}
