@@ -12,6 +12,7 @@
 mod ids;
 mod money;
 mod plan;
+mod ports;
 mod reservation;
 mod seat;
 mod show;
@@ -26,6 +27,7 @@ pub use reservation::{
     ShowFacts,
 };
 pub use seat::{ReleaseReason, Seat, SeatCommand, SeatError, SeatEvent, SeatState};
+pub use ports::{Clock, SystemClock};
 pub use show::{Show, ShowCommand, ShowDetails, ShowError, ShowEvent, ShowStatus};
 
 /// One field of user input that is malformed or out of range.

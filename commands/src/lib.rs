@@ -1,1 +1,27 @@
-//! placeholder
+//! Application services of the write side: each command loads the aggregates
+//! it needs from the event store, lets them decide, and appends every
+//! resulting event in one atomic multi-stream append (with the idempotency
+//! record, when the caller sent a key). On an optimistic-concurrency conflict
+//! it reloads and decides again, so callers never see a conflict.
+//!
+//! * `engine.rs` — [`Engine`]: the handle, its config and the commit loop.
+//! * `load.rs` — folding a stream into an aggregate; events into appends.
+//! * `gate.rs` — per-seat single-flight and a cache of taken seats, so
+//!   contention losers are answered without a database round trip.
+//! * `shows.rs`, `reservations.rs` — the commands.
+//! * `views.rs` — what commands return (also what idempotency replays).
+
+mod engine;
+mod error;
+mod gate;
+mod load;
+mod reservations;
+mod shows;
+mod views;
+
+pub use ticketing_aggregates::{Clock, SystemClock};
+
+pub use engine::{Engine, EngineConfig, IdempotencyKey};
+pub use error::CommandError;
+pub use shows::ScheduleShow;
+pub use views::{ReservationView, ShowView};

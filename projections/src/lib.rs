@@ -1,1 +1,35 @@
-//! placeholder
+//! Read models folded from the global feed, and the runner that keeps them
+//! current.
+//!
+//! * `runner.rs` — [`Projector`]: tails the feed from its checkpoint and
+//!   writes each batch's rows and the new checkpoint in one transaction, so
+//!   a projector killed at any instant neither loses nor repeats an event.
+//! * `seat_map.rs` — `seat_map` (schema `bc_inventory` on Postgres): every
+//!   seat of every show with its status and price.
+//! * `shows.rs` — `shows` (schema `bc_catalog`): the show catalog.
+//! * `schema.rs` — the tables of both, per backend.
+//!
+//! Read models never see the write side's cache or in-process dispatch:
+//! the durable feed is their only input.
+
+mod error;
+mod runner;
+mod schema;
+mod seat_map;
+mod shows;
+
+pub use error::ProjectionError;
+pub use runner::{Projection, Projector};
+pub use schema::migrate;
+pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
+pub use shows::{ShowRow, Shows, ShowsPage, ShowsProjection};
+
+/// Milliseconds since the epoch: how read models store instants, because the
+/// `Any` driver binds integers the same way on both backends.
+pub(crate) fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,146 @@
+//! [`Engine`]: the write side's handle. Holds the store, the clock, the seat
+//! gate and the show cache, and owns the commit step that every command ends
+//! with: one atomic append carrying the events and, when the caller sent an
+//! idempotency key, the stored response.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use ticketing_aggregates::Clock;
+use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend};
+
+use crate::gate::SeatGate;
+use crate::shows::ShowCache;
+use crate::CommandError;
+
+/// How often a command reloads and decides again after a conflict before it
+/// gives up with UNAVAILABLE; each retry means another writer made progress.
+pub(crate) const MAX_ATTEMPTS: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How long a hold lasts (default 30 minutes).
+    pub hold_ttl: Duration,
+    /// Most seats in one reservation (default 10).
+    pub max_seats_per_reservation: usize,
+    /// How long this process trusts its memory that a seat is taken before it
+    /// asks the store again; bounds the staleness another gateway's release
+    /// can cause (default 2 s).
+    pub taken_cache_ttl: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            hold_ttl: Duration::from_secs(30 * 60),
+            max_seats_per_reservation: 10,
+            taken_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// An idempotency key with the scope it is unique in and the request's hash.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// Caller and RPC, e.g. `u_01J…:ReserveSeats`.
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) gate: Arc<SeatGate>,
+    pub(crate) shows: Arc<ShowCache>,
+}
+
+pub(crate) enum Commit {
+    Done,
+    /// Another writer got there first: reload and decide again.
+    Conflict,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        Self {
+            gate: Arc::new(SeatGate::new(config.taken_cache_ttl)),
+            shows: Arc::new(ShowCache::default()),
+            store,
+            clock,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The stored response of an earlier request with the same key, if any;
+    /// a key reused for a different request is refused.
+    pub(crate) async fn replayed<T: DeserializeOwned>(
+        &self,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Option<T>, CommandError> {
+        let Some(idem) = idempotency else {
+            return Ok(None);
+        };
+        let Some(record) = self.store.idempotency(&idem.scope, &idem.key).await? else {
+            return Ok(None);
+        };
+        if record.request_hash != idem.request_hash {
+            return Err(CommandError::IdempotencyKeyReused);
+        }
+        Ok(Some(serde_json::from_value(record.response)?))
+    }
+
+    /// Appends atomically; with a key, the response is stored in the same
+    /// transaction so a crash can never separate the effect from its record.
+    pub(crate) async fn commit<T: Serialize>(
+        &self,
+        appends: &[StreamAppend],
+        response: &T,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Commit, CommandError> {
+        let record = match idempotency {
+            Some(idem) => Some(IdempotencyRecord {
+                scope: idem.scope.clone(),
+                key: idem.key.clone(),
+                request_hash: idem.request_hash.clone(),
+                response: serde_json::to_value(response)?,
+            }),
+            None => None,
+        };
+        // The append runs in its own task: a client that hangs up must not
+        // cancel it half-way and leave a connection inside a transaction.
+        let store = self.store.clone();
+        let appends = appends.to_vec();
+        let appended = tokio::spawn(async move { store.append(&appends, record.as_ref()).await })
+            .await
+            .map_err(CommandError::internal)?;
+        match appended {
+            Ok(()) => Ok(Commit::Done),
+            Err(StoreError::Conflict) => Ok(Commit::Conflict),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// After a conflict: if it was our own key, written by a concurrent twin
+    /// of this request, answer with its response.
+    pub(crate) async fn after_conflict<T: DeserializeOwned>(
+        &self,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Option<T>, CommandError> {
+        self.replayed(idempotency).await
+    }
+}
+
+pub(crate) fn exhausted() -> CommandError {
+    CommandError::Unavailable(StoreError::Conflict)
+}

@@ -1,0 +1,83 @@
+//! Folding a stream into its aggregate and turning decided events into an
+//! append, the way cqrs-es' own event store does for one stream.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde_json::{json, Value};
+use ticketing_event_store::{NewEvent, Store, StreamAppend};
+
+use crate::CommandError;
+
+/// An aggregate as of its last event.
+pub struct Loaded<A> {
+    pub id: String,
+    pub aggregate: A,
+    pub sequence: usize,
+}
+
+pub async fn load<A: Aggregate>(store: &Store, id: &str) -> Result<Loaded<A>, CommandError> {
+    let mut aggregate = A::default();
+    let mut sequence = 0;
+    for stored in store.load::<A>(id, 0).await? {
+        aggregate.apply(serde_json::from_value(stored.payload)?);
+        sequence = stored.sequence;
+    }
+    Ok(Loaded {
+        id: id.to_owned(),
+        aggregate,
+        sequence,
+    })
+}
+
+/// Runs a command against the aggregate (which applies the events it
+/// decides, so it is current afterwards) and returns the events.
+pub async fn decide<A: Aggregate>(
+    aggregate: &mut A,
+    command: A::Command,
+    services: &A::Services,
+) -> Result<Vec<A::Event>, A::Error> {
+    let sink = EventSink::default();
+    aggregate.handle(command, services, &sink).await?;
+    Ok(sink.collect().await)
+}
+
+impl<A: Aggregate> Loaded<A> {
+    pub async fn decide(&mut self, command: A::Command, services: &A::Services) -> Result<Vec<A::Event>, A::Error> {
+        decide(&mut self.aggregate, command, services).await
+    }
+
+    /// The append of `events` after the sequence this aggregate was loaded at.
+    pub fn append(&self, events: &[A::Event], metadata: &Value) -> Result<StreamAppend, CommandError> {
+        append::<A>(&self.id, self.sequence, events, metadata)
+    }
+}
+
+pub fn append<A: Aggregate>(
+    id: &str,
+    expected_sequence: usize,
+    events: &[A::Event],
+    metadata: &Value,
+) -> Result<StreamAppend, CommandError> {
+    let events = events
+        .iter()
+        .map(|event| {
+            Ok(NewEvent {
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_value(event)?,
+                metadata: metadata.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    Ok(StreamAppend {
+        aggregate_type: A::TYPE.to_owned(),
+        aggregate_id: id.to_owned(),
+        expected_sequence,
+        events,
+    })
+}
+
+/// Who did it and through which command: kept with every event for audit.
+pub fn metadata(command: &str, actor: &str) -> Value {
+    json!({ "command": command, "actor": actor })
+}

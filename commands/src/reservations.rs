@@ -1,0 +1,149 @@
+//! ReserveSeats and ReleaseReservation: the contended path.
+//!
+//! A reservation is one atomic multi-stream append: ReservationCreated on the
+//! new Reservation stream and SeatHeld on every Seat stream, each at the
+//! sequence its decision was made on. Either every seat is held or none is,
+//! and no crash can leave a partial hold behind.
+
+use chrono::Duration;
+use ticketing_aggregates::{
+    seat_id, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
+    SeatError, SeatLabel, ShowId, UserRef,
+};
+
+use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
+use crate::load::{append, load, metadata};
+use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
+
+impl Engine {
+    pub async fn reserve_seats(
+        &self,
+        customer: &UserRef,
+        show_id: &ShowId,
+        labels: Vec<SeatLabel>,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ReservationView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let seat_ids: Vec<String> = labels.iter().map(|l| seat_id(show_id, l)).collect();
+        // Losers of a race are answered from memory before queueing.
+        self.refuse_known_taken(&labels, &seat_ids)?;
+        let facts = self.show_facts(show_id).await?;
+        let ttl = Duration::from_std(self.config.hold_ttl).map_err(CommandError::internal)?;
+        let reservation_id = ReservationId::generate();
+        let meta = metadata("ReserveSeats", customer.as_str());
+        let _passage = self.gate.enter(&seat_ids).await;
+        self.refuse_known_taken(&labels, &seat_ids)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let until = now + ttl;
+            let mut reservation = Reservation::default();
+            let created = crate::load::decide(
+                &mut reservation,
+                ReservationCommand::Create {
+                    reservation_id: reservation_id.clone(),
+                    customer: customer.clone(),
+                    show: facts.clone(),
+                    seats: labels.clone(),
+                    until,
+                    max_seats: self.config.max_seats_per_reservation,
+                },
+                &(),
+            )
+            .await?;
+            let mut appends = vec![append::<Reservation>(reservation_id.as_str(), 0, &created, &meta)?];
+            for (label, id) in labels.iter().zip(&seat_ids) {
+                let mut seat = load::<Seat>(&self.store, id).await?;
+                let hold = SeatCommand::Hold {
+                    reservation: reservation_id.clone(),
+                    until,
+                    now,
+                };
+                match seat.decide(hold, &()).await {
+                    Ok(events) => appends.push(seat.append(&events, &meta)?),
+                    Err(SeatError::Unavailable { held_until }) => {
+                        self.gate.mark_taken(id, held_until);
+                        return Err(CommandError::SeatUnavailable(vec![label.clone()]));
+                    }
+                    Err(other) => return Err(CommandError::internal(other)),
+                }
+            }
+            let view = ReservationView::of(&reservation, now).ok_or_else(exhausted)?;
+            match self.commit(&appends, &view, idempotency).await? {
+                Commit::Done => {
+                    for id in &seat_ids {
+                        self.gate.mark_taken(id, Some(until));
+                    }
+                    return Ok(view);
+                }
+                Commit::Conflict => {
+                    if let Some(view) = self.after_conflict(idempotency).await? {
+                        return Ok(view);
+                    }
+                }
+            }
+        }
+        Err(exhausted())
+    }
+
+    pub async fn release_reservation(
+        &self,
+        by: &UserRef,
+        reservation_id: &ReservationId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ReservationView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let meta = metadata("ReleaseReservation", by.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let mut reservation = load::<Reservation>(&self.store, reservation_id.as_str()).await?;
+            let released = reservation.decide(ReservationCommand::Release { by: by.clone() }, &()).await?;
+            let show_id = reservation.aggregate.show_id.clone().ok_or(CommandError::NotFound("reservation"))?;
+            let mut appends = vec![reservation.append(&released, &meta)?];
+            let seat_ids: Vec<String> = reservation.aggregate.seats.iter().map(|l| seat_id(&show_id, l)).collect();
+            if !released.is_empty() {
+                for id in &seat_ids {
+                    let mut seat = load::<Seat>(&self.store, id).await?;
+                    let release = SeatCommand::Release {
+                        reservation: reservation_id.clone(),
+                        reason: ReleaseReason::Released,
+                    };
+                    let events = seat.decide(release, &()).await.map_err(CommandError::internal)?;
+                    appends.push(seat.append(&events, &meta)?);
+                }
+            }
+            let view = ReservationView::of(&reservation.aggregate, self.clock.now()).ok_or(CommandError::NotFound("reservation"))?;
+            match self.commit(&appends, &view, idempotency).await? {
+                Commit::Done => {
+                    for id in &seat_ids {
+                        self.gate.forget(id);
+                    }
+                    return Ok(view);
+                }
+                Commit::Conflict => {
+                    if let Some(view) = self.after_conflict(idempotency).await? {
+                        return Ok(view);
+                    }
+                }
+            }
+        }
+        Err(exhausted())
+    }
+
+    fn refuse_known_taken(&self, labels: &[SeatLabel], seat_ids: &[String]) -> Result<(), CommandError> {
+        let now = self.clock.now();
+        let taken: Vec<SeatLabel> = labels
+            .iter()
+            .zip(seat_ids)
+            .filter(|(_, id)| self.gate.is_taken(id, now))
+            .map(|(label, _)| label.clone())
+            .collect();
+        if taken.is_empty() {
+            Ok(())
+        } else {
+            Err(CommandError::SeatUnavailable(taken))
+        }
+    }
+}

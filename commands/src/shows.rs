@@ -1,0 +1,188 @@
+//! Show commands (schedule, publish, cancel) and the show cache that lets a
+//! reservation check its show without re-reading the seating plan: the plan
+//! never changes after ShowScheduled, so only the events after it (publish,
+//! cancel) are read per command.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use ticketing_aggregates::{
+    Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
+    ShowDetails, ShowEvent, ShowFacts, ShowId, ShowStatus, UserRef, ValidationError,
+};
+
+use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
+use crate::load::{append, load, metadata};
+use crate::{CommandError, Engine, IdempotencyKey, ShowView};
+
+/// ScheduleShow as the gateway hands it in: still unvalidated.
+#[derive(Debug, Clone)]
+pub struct ScheduleShow {
+    pub title: String,
+    pub venue: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub currency: String,
+    pub sections: Vec<RawSection>,
+}
+
+const MAX_TEXT: usize = 200;
+
+/// The immutable part of a show, kept per process.
+pub struct CachedShow {
+    pub details: ShowDetails,
+    pub seats: Arc<HashMap<SeatLabel, PriceMinor>>,
+}
+
+#[derive(Default)]
+pub struct ShowCache {
+    shows: RwLock<HashMap<ShowId, Arc<CachedShow>>>,
+}
+
+impl Engine {
+    pub async fn schedule_show(
+        &self,
+        organizer: &UserRef,
+        input: ScheduleShow,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ShowView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let details = validate(organizer, input)?;
+        let mut show = Show::default();
+        let events = crate::load::decide(
+            &mut show,
+            ShowCommand::Schedule {
+                details: details.clone(),
+                now: self.clock.now(),
+            },
+            &(),
+        )
+        .await?;
+        let meta = metadata("ScheduleShow", organizer.as_str());
+        let appends = [append::<Show>(details.show_id.as_str(), 0, &events, &meta)?];
+        let view = ShowView::new(&details, show.status);
+        match self.commit(&appends, &view, idempotency).await? {
+            Commit::Done => Ok(view),
+            // A fresh show id cannot collide; only our own key can.
+            Commit::Conflict => self.after_conflict(idempotency).await?.ok_or_else(exhausted),
+        }
+    }
+
+    pub async fn publish_show(&self, by: &Actor, show_id: &ShowId, idempotency: Option<&IdempotencyKey>) -> Result<ShowView, CommandError> {
+        self.change_show(show_id, idempotency, "PublishShow", by, || ShowCommand::Publish { by: by.clone() })
+            .await
+    }
+
+    pub async fn cancel_show(&self, by: &Actor, show_id: &ShowId, idempotency: Option<&IdempotencyKey>) -> Result<ShowView, CommandError> {
+        self.change_show(show_id, idempotency, "CancelShow", by, || ShowCommand::Cancel { by: by.clone() })
+            .await
+    }
+
+    async fn change_show(
+        &self,
+        show_id: &ShowId,
+        idempotency: Option<&IdempotencyKey>,
+        name: &str,
+        by: &Actor,
+        command: impl Fn() -> ShowCommand,
+    ) -> Result<ShowView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let meta = metadata(name, by.user.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let mut show = load::<Show>(&self.store, show_id.as_str()).await?;
+            let events = show.decide(command(), &()).await?;
+            let details = show.aggregate.details.as_ref().ok_or(CommandError::NotFound("show"))?;
+            let view = ShowView::new(details, show.aggregate.status);
+            match self.commit(&[show.append(&events, &meta)?], &view, idempotency).await? {
+                Commit::Done => return Ok(view),
+                Commit::Conflict => {
+                    if let Some(view) = self.after_conflict(idempotency).await? {
+                        return Ok(view);
+                    }
+                }
+            }
+        }
+        Err(exhausted())
+    }
+
+    /// What a reservation needs to know about the show, now.
+    pub(crate) async fn show_facts(&self, show_id: &ShowId) -> Result<ShowFacts, CommandError> {
+        let cached = self.shows.get(show_id);
+        let (cached, status) = match cached {
+            Some(cached) => {
+                let mut status = ShowStatus::Scheduled;
+                for stored in self.store.load::<Show>(show_id.as_str(), 1).await? {
+                    status = match serde_json::from_value(stored.payload)? {
+                        ShowEvent::ShowPublished {} => ShowStatus::Published,
+                        ShowEvent::ShowCancelled {} => ShowStatus::Cancelled,
+                        ShowEvent::ShowScheduled(_) => status,
+                    };
+                }
+                (cached, status)
+            }
+            None => {
+                let show = load::<Show>(&self.store, show_id.as_str()).await?;
+                let Some(details) = show.aggregate.details else {
+                    return Err(CommandError::NotFound("show"));
+                };
+                (self.shows.put(details), show.aggregate.status)
+            }
+        };
+        Ok(ShowFacts {
+            show_id: show_id.clone(),
+            status,
+            seats: cached.seats.clone(),
+        })
+    }
+}
+
+impl ShowCache {
+    fn get(&self, id: &ShowId) -> Option<Arc<CachedShow>> {
+        let shows = self.shows.read().unwrap_or_else(|p| p.into_inner());
+        shows.get(id).cloned()
+    }
+
+    fn put(&self, details: ShowDetails) -> Arc<CachedShow> {
+        let cached = Arc::new(CachedShow {
+            seats: Arc::new(details.plan.index()),
+            details,
+        });
+        let mut shows = self.shows.write().unwrap_or_else(|p| p.into_inner());
+        shows.insert(cached.details.show_id.clone(), cached.clone());
+        cached
+    }
+}
+
+fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, CommandError> {
+    let mut errors = Vec::new();
+    let mut text = |field: &str, value: &str| {
+        let ok = !value.trim().is_empty()
+            && value.chars().count() <= MAX_TEXT
+            && !value.chars().any(char::is_control);
+        if !ok {
+            errors.push(ValidationError::new(field, format!("must be 1-{MAX_TEXT} characters without control characters")));
+        }
+    };
+    text("title", &input.title);
+    text("venue", &input.venue);
+    let currency = Currency::parse("currency", &input.currency).map_err(|e| errors.push(e)).ok();
+    if input.starts_at.is_none() {
+        errors.push(ValidationError::new("starts_at", "is required"));
+    }
+    let plan = SeatingPlan::parse(&input.sections).map_err(|e| errors.extend(e)).ok();
+    match (currency, plan, input.starts_at) {
+        (Some(currency), Some(plan), Some(starts_at)) if errors.is_empty() => Ok(ShowDetails {
+            show_id: ShowId::generate(),
+            organizer: organizer.clone(),
+            title: input.title.trim().to_owned(),
+            venue: input.venue.trim().to_owned(),
+            starts_at,
+            currency,
+            plan,
+        }),
+        _ => Err(CommandError::Invalid(errors)),
+    }
+}

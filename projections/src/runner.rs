@@ -1,0 +1,119 @@
+//! The projector runner: tails the global feed from a checkpoint and applies
+//! each batch, with the checkpoint, in one read-model transaction.
+//!
+//! Two runners of the same projection (two processes) never apply a batch
+//! twice: on Postgres each batch transaction first takes a transaction-level
+//! advisory lock named after the projection, then reads the checkpoint; on
+//! SQLite the transaction holds the write lock from its start.
+
+use std::future::Future;
+use std::time::Duration;
+use sqlx::AnyConnection;
+use ticketing_event_store::{load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store};
+use tokio::sync::watch;
+
+use crate::ProjectionError;
+
+/// Feed shard read by this process (design.md §12: one shard today).
+const SHARD: i32 = 0;
+
+/// A read model fed by the global feed.
+pub trait Projection: Send + Sync + 'static {
+    /// Unique name; keys the checkpoint.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event inside the batch transaction. Events of aggregates
+    /// the projection does not read are ignored.
+    fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &FeedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+pub struct Projector<P> {
+    store: Store,
+    projection: P,
+    batch_size: usize,
+    idle_poll: Duration,
+}
+
+impl<P: Projection> Projector<P> {
+    pub fn new(store: Store, projection: P) -> Self {
+        Self {
+            store,
+            projection,
+            batch_size: 256,
+            idle_poll: Duration::from_millis(500),
+        }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Applies at most one batch; returns how many events it applied.
+    pub async fn step(&self) -> Result<usize, ProjectionError> {
+        let backend = self.store.backend();
+        let name = self.projection.name();
+        let mut tx = self.store.begin_read_model().await?;
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("projector:{name}:{SHARD}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let after = load_checkpoint(&mut tx, backend, name, SHARD).await?;
+        let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let span = tracing::debug_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
+        let _entered = span.enter();
+        for event in &batch {
+            self.projection.apply(&mut tx, event).await?;
+        }
+        save_checkpoint(&mut tx, backend, name, SHARD, last).await?;
+        tx.commit().await?;
+        Ok(batch.len())
+    }
+
+    /// Applies batches until the feed is drained.
+    pub async fn catch_up(&self) -> Result<FeedPosition, ProjectionError> {
+        while self.step().await? > 0 {}
+        self.checkpoint().await
+    }
+
+    pub async fn checkpoint(&self) -> Result<FeedPosition, ProjectionError> {
+        let mut conn = self.store.read_pool().acquire().await?;
+        Ok(load_checkpoint(&mut conn, self.store.backend(), self.projection.name(), SHARD).await?)
+    }
+
+    /// Runs until `shutdown` turns true: drains the feed, then sleeps until a
+    /// feed wake-up or the idle poll. Errors are logged and retried with
+    /// backoff, since a read model that stops is worse than one that lags.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut waker = self.store.feed_waker();
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            let pause = match self.step().await {
+                Ok(0) => self.idle_poll,
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(projection = self.projection.name(), error = %error, "projector batch failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = waker.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
