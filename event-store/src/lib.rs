@@ -6,20 +6,34 @@
 //! projector checkpoints and idempotency records, and hands out an
 //! [`sqlx::AnyPool`] on the same database for read models.
 //!
-//! * `postgres.rs` — Postgres: loads and single-stream appends go through
-//!   postgres-es (pure event-store mode) on `event_store.events`; multi-stream
-//!   appends use one transaction on the same table; the feed orders by
-//!   `(tx_id, global_seq)` below the `xmin` horizon and is woken by
-//!   LISTEN/NOTIFY.
+//! * `postgres.rs` — Postgres: loads go through postgres-es (pure event-store
+//!   mode) on `event_store.events`; every append, on one stream or several, is
+//!   one multi-row insert of postgres-es's columns in one transaction;
+//!   `postgres/feed.rs` orders the feed by `(tx_id, global_seq)` below the
+//!   `xmin` horizon and wakes readers on LISTEN/NOTIFY.
 //! * `sqlite.rs` — SQLite (sqlx): one writer, so rowid order is commit order.
+//! * `store.rs` — the [`Store`] handle that picks an adapter from the URL.
+//! * `repository.rs` — [`Store`] as a cqrs-es `PersistedEventRepository`.
+//! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
+//!   commit in the same transaction as the read-model rows.
 //!
-//! Both pass the same contract suite in `tests/contract.rs`.
-//!
-//! API FROZEN FOR THE REST OF THE ENGINE; bodies are filled in by the adapters.
+//! Both pass the same contract suite in `tests/contract/`.
 
 use chrono::{DateTime, Utc};
 pub use cqrs_es::persist::SerializedEvent;
 use serde_json::Value;
+use sqlx::error::ErrorKind;
+
+mod checkpoint;
+pub mod postgres;
+mod repository;
+pub mod sqlite;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
+pub use store::Store;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,4 +108,40 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("event store error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub(crate) fn other(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Other(Box::new(err))
+    }
+}
+
+/// Database error codes are mapped here, once, for both adapters: any unique
+/// violation (an events key or an idempotency key) is a lost race.
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
+                StoreError::Conflict
+            }
+            // SQLITE_BUSY and its extended codes: the lock wait timed out.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("5" | "261" | "517" | "773")) =>
+            {
+                StoreError::Unavailable(Box::new(err))
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
+            _ => StoreError::Other(Box::new(err)),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::other(err)
+    }
 }

@@ -1,0 +1,292 @@
+//! The Postgres adapter: schema, loads, appends and idempotency records on
+//! `event_store.*`; the global feed and its NOTIFY listener are in `feed.rs`.
+//!
+//! Loads go through postgres-es (pure event-store mode, no snapshots). Appends
+//! are type-erased and may span streams, so they run postgres-es's insert
+//! themselves, as one multi-row statement in one transaction; the events
+//! primary key turns a stale expected sequence into a unique violation, which
+//! rolls back the whole append. An append never reads before it writes, so
+//! its transaction id is taken after the loads its decision used — that is
+//! what makes each stream's sequences rise in feed order.
+
+mod feed;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError};
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+
+use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
+use crate::{IdempotencyRecord, SerializedEvent, StoreError, StreamAppend};
+
+/// The pool size [`PgStore::connect`] uses.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
+
+/// Serializes concurrent `migrate` calls across processes (any fixed key).
+const MIGRATION_LOCK: i64 = 0x7469_636b_6574_0001;
+
+/// One statement each: sqlx runs them as prepared statements, whose
+/// futures stay `Send` (`raw_sql`'s do not, which breaks `tokio::spawn`).
+const SCHEMA: &[&str] = &[
+    r#"CREATE SCHEMA IF NOT EXISTS event_store"#,
+    r#"CREATE TABLE IF NOT EXISTS event_store.events (
+    aggregate_type text NOT NULL,
+    aggregate_id text NOT NULL,
+    sequence bigint NOT NULL CHECK (sequence > 0),
+    event_type text NOT NULL,
+    event_version text NOT NULL,
+    payload jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    global_seq bigint GENERATED ALWAYS AS IDENTITY,
+    tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (aggregate_type, aggregate_id, sequence)
+)"#,
+    r#"CREATE INDEX IF NOT EXISTS events_feed_idx ON event_store.events (tx_id, global_seq)"#,
+    r#"CREATE OR REPLACE FUNCTION event_store.notify_feed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Delivered at commit, and collapsed to one per transaction.
+    PERFORM pg_notify('event_store_feed', '');
+    RETURN NULL;
+END
+$$"#,
+    r#"CREATE OR REPLACE TRIGGER events_notify_feed
+    AFTER INSERT ON event_store.events
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store.notify_feed()"#,
+    r#"CREATE TABLE IF NOT EXISTS event_store.checkpoints (
+    name text NOT NULL,
+    shard int NOT NULL,
+    tx bigint NOT NULL,
+    seq bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, shard)
+)"#,
+    r#"CREATE TABLE IF NOT EXISTS event_store.idempotency (
+    scope text NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    response jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, key)
+)"#,
+];
+
+/// postgres-es's event insert, taking one array per column so that a whole
+/// append is one statement and one round trip.
+const INSERT_EVENTS: &str = "
+INSERT INTO event_store.events
+    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])";
+
+const INSERT_IDEMPOTENCY: &str = "
+INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)";
+
+const SELECT_IDEMPOTENCY: &str = "
+SELECT request_hash, response FROM event_store.idempotency WHERE scope = $1 AND key = $2";
+
+/// The Postgres event store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    repo: Arc<PostgresEventRepository>,
+    read_pool: sqlx::AnyPool,
+    waker: FeedWaker,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Connects with `max_connections` for the event pool and as many again
+    /// for the read-model pool.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        let read_pool = connect_read_pool(url, max_connections).await?;
+        let repo = PostgresEventRepository::new(pool.clone())
+            .with_tables("event_store.events", "event_store.snapshots");
+        let waker = FeedWaker::new();
+        feed::spawn_listener(&pool, waker.sender()).await?;
+        Ok(PgStore {
+            pool,
+            repo: Arc::new(repo),
+            read_pool,
+            waker,
+        })
+    }
+
+    /// The event pool, for callers that need plain SQL on the store's database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn read_pool(&self) -> &sqlx::AnyPool {
+        &self.read_pool
+    }
+
+    pub(crate) fn waker(&self) -> &FeedWaker {
+        &self.waker
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        // A transaction-scoped lock is released even if this future is
+        // dropped half way; concurrent `CREATE … IF NOT EXISTS` can otherwise
+        // fail on the catalog's unique indexes.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn load<A: cqrs_es::Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let loaded = if after_sequence == 0 {
+            self.repo.get_events::<A>(aggregate_id).await
+        } else {
+            self.repo
+                .get_last_events::<A>(aggregate_id, after_sequence)
+                .await
+        };
+        loaded.map_err(from_persistence)
+    }
+
+    pub(crate) async fn append(
+        &self,
+        appends: &[StreamAppend],
+        idempotency: Option<&IdempotencyRecord>,
+        hold: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let columns = EventColumns::from_appends(appends)?;
+        if columns.sequence.is_empty() && idempotency.is_none() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        if !columns.sequence.is_empty() {
+            sqlx::query(INSERT_EVENTS)
+                .bind(columns.aggregate_type)
+                .bind(columns.aggregate_id)
+                .bind(columns.sequence)
+                .bind(columns.event_type)
+                .bind(columns.event_version)
+                .bind(columns.payload)
+                .bind(columns.metadata)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(record) = idempotency {
+            sqlx::query(INSERT_IDEMPOTENCY)
+                .bind(&record.scope)
+                .bind(&record.key)
+                .bind(&record.request_hash)
+                .bind(&record.response)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(hold) = hold {
+            sqlx::query("SELECT pg_sleep($1)")
+                .bind(hold.as_secs_f64())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.waker.wake();
+        Ok(())
+    }
+
+    pub(crate) async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row = sqlx::query(SELECT_IDEMPOTENCY)
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(IdempotencyRecord {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+                request_hash: row.try_get("request_hash")?,
+                response: row.try_get("response")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every stream of `aggregate_type` for cqrs-es query replays; delegated
+    /// to postgres-es, which streams rather than loading them all.
+    pub(crate) async fn stream_all_events<A: cqrs_es::Aggregate>(
+        &self,
+    ) -> Result<cqrs_es::persist::ReplayStream, StoreError> {
+        self.repo
+            .stream_all_events::<A>()
+            .await
+            .map_err(from_persistence)
+    }
+}
+
+/// An append flattened into one array per column for [`INSERT_EVENTS`].
+#[derive(Default)]
+struct EventColumns {
+    aggregate_type: Vec<String>,
+    aggregate_id: Vec<String>,
+    sequence: Vec<i64>,
+    event_type: Vec<String>,
+    event_version: Vec<String>,
+    payload: Vec<Value>,
+    metadata: Vec<Value>,
+}
+
+impl EventColumns {
+    fn from_appends(appends: &[StreamAppend]) -> Result<Self, StoreError> {
+        let mut columns = EventColumns::default();
+        for append in appends {
+            let first = i64::try_from(append.expected_sequence)
+                .map_err(StoreError::other)?
+                .saturating_add(1);
+            for (event, sequence) in append.events.iter().zip(first..) {
+                columns.aggregate_type.push(append.aggregate_type.clone());
+                columns.aggregate_id.push(append.aggregate_id.clone());
+                columns.sequence.push(sequence);
+                columns.event_type.push(event.event_type.clone());
+                columns.event_version.push(event.event_version.clone());
+                columns.payload.push(event.payload.clone());
+                columns.metadata.push(event.metadata.clone());
+            }
+        }
+        Ok(columns)
+    }
+}
+
+/// postgres-es wraps sqlx errors it does not classify (pool timeouts among
+/// them) as unknown; unwrap them so they are mapped like ours.
+fn from_persistence(err: PersistenceError) -> StoreError {
+    match err {
+        PersistenceError::OptimisticLockError => StoreError::Conflict,
+        PersistenceError::ConnectionError(e) => StoreError::Unavailable(e),
+        PersistenceError::DeserializationError(e) | PersistenceError::UnknownError(e) => {
+            match e.downcast::<sqlx::Error>() {
+                Ok(sqlx_err) => StoreError::from(*sqlx_err),
+                Err(e) => StoreError::Other(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The Postgres global feed: events in commit order, and the LISTEN task that
+//! wakes readers.
+//!
+//! Events are ordered by `(tx_id, global_seq)` and only those of transactions
+//! below the snapshot's `xmin` are returned: every such transaction has ended,
+//! so no event can later appear before a position already handed out. A
+//! transaction still open holds back everything from its xid on, which is why
+//! a long-open transaction anywhere in the cluster stalls the feed (expose
+//! the lag). `tx` is sent as text because sqlx has no `xid8` type.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPool, PgRow};
+use sqlx::Row;
+use tokio::sync::watch;
+
+use super::PgStore;
+use crate::{FeedEvent, FeedPosition, SerializedEvent, StoreError};
+
+/// The channel the events trigger notifies on every committed append.
+const CHANNEL: &str = "event_store_feed";
+
+/// How long the listener waits before reconnecting after an error.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+const READ_FEED: &str = "
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       tx_id::text::bigint AS tx, global_seq, recorded_at
+  FROM event_store.events
+ WHERE (tx_id, global_seq) > ($1::text::xid8, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_seq
+ LIMIT $3";
+
+const FEED_HEAD: &str = "
+SELECT tx_id::text::bigint AS tx, global_seq
+  FROM event_store.events
+ WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id DESC, global_seq DESC
+ LIMIT 1";
+
+impl PgStore {
+    pub(crate) async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let rows = sqlx::query(READ_FEED)
+            .bind(after.tx.to_string())
+            .bind(after.seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(feed_event).collect()
+    }
+
+    pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        let row = sqlx::query(FEED_HEAD).fetch_optional(self.pool()).await?;
+        match row {
+            None => Ok(FeedPosition::START),
+            Some(row) => Ok(FeedPosition {
+                tx: row.try_get("tx")?,
+                seq: row.try_get("global_seq")?,
+            }),
+        }
+    }
+}
+
+fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
+    let sequence: i64 = row.try_get("sequence")?;
+    let global_seq: i64 = row.try_get("global_seq")?;
+    Ok(FeedEvent {
+        position: FeedPosition {
+            tx: row.try_get("tx")?,
+            seq: global_seq,
+        },
+        global_seq,
+        recorded_at: row.try_get("recorded_at")?,
+        event: SerializedEvent::new(
+            row.try_get("aggregate_id")?,
+            usize::try_from(sequence).map_err(StoreError::other)?,
+            row.try_get("aggregate_type")?,
+            row.try_get("event_type")?,
+            row.try_get("event_version")?,
+            row.try_get("payload")?,
+            row.try_get("metadata")?,
+        ),
+    })
+}
+
+/// Starts listening before returning, so an append committed after
+/// `connect` returns is never missed by a healthy listener.
+pub(super) async fn spawn_listener(
+    pool: &PgPool,
+    waker: watch::Sender<u64>,
+) -> Result<(), StoreError> {
+    let listener = subscribe(pool).await?;
+    tokio::spawn(listen(pool.clone(), listener, waker));
+    Ok(())
+}
+
+async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Runs until the store and every feed reader are gone. Every outcome wakes
+/// readers: a notification means new events, and a lost connection means
+/// notifications may have been missed. After an error the listener is
+/// replaced, because sqlx only reconnects by itself for some I/O errors.
+async fn listen(pool: PgPool, mut listener: PgListener, waker: watch::Sender<u64>) {
+    loop {
+        let received = tokio::select! {
+            _ = waker.closed() => return,
+            received = listener.try_recv() => received,
+        };
+        waker.send_modify(|n| *n = n.wrapping_add(1));
+        let Err(err) = received else { continue };
+        tracing::warn!(error = %err, "event feed listener failed; reconnecting");
+        loop {
+            if matches!(err, sqlx::Error::PoolClosed) || pool.is_closed() {
+                return;
+            }
+            tokio::select! {
+                _ = waker.closed() => return,
+                _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+            match subscribe(&pool).await {
+                Ok(fresh) => {
+                    listener = fresh;
+                    waker.send_modify(|n| *n = n.wrapping_add(1));
+                    break;
+                }
+                Err(err) => tracing::warn!(error = %err, "event feed listener cannot reconnect"),
+            }
+        }
+    }
+}

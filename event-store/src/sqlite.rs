@@ -1,0 +1,290 @@
+//! The SQLite adapter: schema, loads, appends, idempotency records and the
+//! global feed on one database file.
+//!
+//! Every write goes through a pool of exactly one connection and starts with
+//! `BEGIN IMMEDIATE`, so appends never interleave and `global_seq`
+//! (`AUTOINCREMENT`) is handed out in commit order: the feed is simply
+//! `global_seq` order, with `tx` always 0. Readers use a separate pool and,
+//! in WAL mode, never block the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
+use crate::{
+    FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
+};
+
+const READERS: u32 = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One statement each: sqlx runs them as prepared statements, whose
+/// futures stay `Send` (`raw_sql`'s do not, which breaks `tokio::spawn`).
+const SCHEMA: &[&str] = &[
+    r#"CREATE TABLE IF NOT EXISTS events (
+    global_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    aggregate_type TEXT NOT NULL,
+    aggregate_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL CHECK (sequence > 0),
+    event_type TEXT NOT NULL,
+    event_version TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (aggregate_type, aggregate_id, sequence)
+)"#,
+    r#"CREATE TABLE IF NOT EXISTS checkpoints (
+    name TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    tx INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (name, shard)
+)"#,
+    r#"CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (scope, key)
+)"#,
+];
+
+const EVENT_COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// The SQLite event store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    read_pool: sqlx::AnyPool,
+    waker: FeedWaker,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let url = named_if_in_memory(url);
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        // The writer keeps its connection forever: an in-memory database
+        // lives only while some connection to it is open.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        let read_pool = connect_read_pool(&url, READERS).await?;
+        Ok(SqliteStore {
+            writer,
+            readers,
+            read_pool,
+            waker: FeedWaker::new(),
+        })
+    }
+
+    pub(crate) fn read_pool(&self) -> &sqlx::AnyPool {
+        &self.read_pool
+    }
+
+    pub(crate) fn waker(&self) -> &FeedWaker {
+        &self.waker
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn load(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(i64::try_from(after_sequence).map_err(StoreError::other)?)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(serialized_event).collect()
+    }
+
+    /// Every event of `aggregate_type`, for cqrs-es query replays.
+    pub(crate) async fn load_type(
+        &self,
+        aggregate_type: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 ORDER BY global_seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(serialized_event).collect()
+    }
+
+    pub(crate) async fn append(
+        &self,
+        appends: &[StreamAppend],
+        idempotency: Option<&IdempotencyRecord>,
+        hold: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        if appends.iter().all(|a| a.events.is_empty()) && idempotency.is_none() {
+            return Ok(());
+        }
+        let insert =
+            format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for append in appends {
+            let first = i64::try_from(append.expected_sequence)
+                .map_err(StoreError::other)?
+                .saturating_add(1);
+            for (event, sequence) in append.events.iter().zip(first..) {
+                sqlx::query(&insert)
+                    .bind(&append.aggregate_type)
+                    .bind(&append.aggregate_id)
+                    .bind(sequence)
+                    .bind(&event.event_type)
+                    .bind(&event.event_version)
+                    .bind(serde_json::to_string(&event.payload)?)
+                    .bind(serde_json::to_string(&event.metadata)?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(record) = idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&record.scope)
+            .bind(&record.key)
+            .bind(&record.request_hash)
+            .bind(serde_json::to_string(&record.response)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold).await;
+        }
+        tx.commit().await?;
+        self.waker.wake();
+        Ok(())
+    }
+
+    pub(crate) async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request_hash, response FROM idempotency WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|row| {
+            let response: String = row.try_get("response")?;
+            Ok(IdempotencyRecord {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+                request_hash: row.try_get("request_hash")?,
+                response: serde_json::from_str(&response)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS}, global_seq, recorded_at FROM events \
+             WHERE global_seq > $1 ORDER BY global_seq LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let global_seq: i64 = row.try_get("global_seq")?;
+                Ok(FeedEvent {
+                    position: FeedPosition {
+                        tx: 0,
+                        seq: global_seq,
+                    },
+                    global_seq,
+                    recorded_at: row.try_get("recorded_at")?,
+                    event: serialized_event(row)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_seq) FROM events")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(head.map_or(FeedPosition::START, |seq| FeedPosition { tx: 0, seq }))
+    }
+}
+
+/// sqlx gives every `sqlite::memory:` parse its own database, but the writer,
+/// readers and read-model pools must share one: name it once.
+fn named_if_in_memory(url: &str) -> String {
+    match url {
+        "sqlite::memory:" | "sqlite://:memory:" => format!(
+            "sqlite:file:ticketing-{}?mode=memory",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+fn serialized_event(row: &SqliteRow) -> Result<SerializedEvent, StoreError> {
+    let sequence: i64 = row.try_get("sequence")?;
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(SerializedEvent::new(
+        row.try_get("aggregate_id")?,
+        usize::try_from(sequence).map_err(StoreError::other)?,
+        row.try_get("aggregate_type")?,
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        serde_json::from_str(&payload)?,
+        serde_json::from_str(&metadata)?,
+    ))
+}

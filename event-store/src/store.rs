@@ -1,0 +1,224 @@
+//! [`Store`], the one handle the engine holds: it picks the adapter from the
+//! database URL and forwards every call to it.
+//!
+//! The shared plumbing of both adapters lives here too: the read-model
+//! [`sqlx::AnyPool`] and the [`FeedWaker`] that tells feed readers new events
+//! may be readable.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use tokio::sync::watch;
+
+use crate::postgres::PgStore;
+use crate::sqlite::SqliteStore;
+use crate::{
+    Backend, FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
+};
+
+/// How long a caller waits for a pooled connection before the store reports
+/// itself [`StoreError::Unavailable`].
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The event store of one database, cheap to clone.
+#[derive(Clone)]
+pub enum Store {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// `postgres://…` (or `postgresql://…`) selects Postgres; `sqlite://path`,
+    /// `sqlite:path` or `sqlite::memory:` selects SQLite, creating the file if
+    /// it is missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::connect(url).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+        } else {
+            Err(StoreError::Other(
+                "event-store URL must start with postgres:// or sqlite:".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Postgres(_) => Backend::Postgres,
+            Store::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Creates the store's tables. Idempotent, and safe when several
+    /// processes run it at once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(s) => s.migrate().await,
+            Store::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// A pool on the same database for read models. They write their rows and
+    /// their checkpoint in one transaction of this pool, begun with
+    /// [`Store::begin_read_model`].
+    pub fn read_pool(&self) -> &sqlx::AnyPool {
+        match self {
+            Store::Postgres(s) => s.read_pool(),
+            Store::Sqlite(s) => s.read_pool(),
+        }
+    }
+
+    /// Begins a read-model transaction on [`Store::read_pool`]. On SQLite it
+    /// takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that reads its checkpoint and then writes would fail with
+    /// `SQLITE_BUSY_SNAPSHOT` whenever an append committed in between.
+    pub async fn begin_read_model(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let tx = match self {
+            Store::Postgres(s) => s.read_pool().begin().await?,
+            Store::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
+        };
+        Ok(tx)
+    }
+
+    /// Events of one stream with sequence greater than `after_sequence`, in
+    /// sequence order, as stored (callers deserialize and upcast).
+    pub async fn load<A: cqrs_es::Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        match self {
+            Store::Postgres(s) => s.load::<A>(aggregate_id, after_sequence).await,
+            Store::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
+        }
+    }
+
+    /// Appends to one or more streams in one transaction. Each stream's events
+    /// get sequences `expected_sequence + 1 ..`; if any of them is taken, or
+    /// the idempotency key is, nothing is written and the result is
+    /// [`StoreError::Conflict`]. Streams without events are ignored.
+    pub async fn append(
+        &self,
+        appends: &[StreamAppend],
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        self.append_with(appends, idempotency, None).await
+    }
+
+    /// [`Store::append`], but the transaction stays open for `hold` after its
+    /// writes, so tests can make commits land out of transaction-id order.
+    #[cfg(feature = "testing")]
+    pub async fn append_holding_open(
+        &self,
+        appends: &[StreamAppend],
+        hold: Duration,
+    ) -> Result<(), StoreError> {
+        self.append_with(appends, None, Some(hold)).await
+    }
+
+    async fn append_with(
+        &self,
+        appends: &[StreamAppend],
+        idempotency: Option<&IdempotencyRecord>,
+        hold: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(s) => s.append(appends, idempotency, hold).await,
+            Store::Sqlite(s) => s.append(appends, idempotency, hold).await,
+        }
+    }
+
+    pub async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self {
+            Store::Postgres(s) => s.idempotency(scope, key).await,
+            Store::Sqlite(s) => s.idempotency(scope, key).await,
+        }
+    }
+
+    /// Up to `limit` events after `after`, in commit order. `shard` names the
+    /// feed partition (design.md §12); there is one, `0`, so it is not used
+    /// for reading yet.
+    pub async fn read_feed(
+        &self,
+        _shard: i32,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        match self {
+            Store::Postgres(s) => s.read_feed(after, limit).await,
+            Store::Sqlite(s) => s.read_feed(after, limit).await,
+        }
+    }
+
+    /// The position of the last event a [`Store::read_feed`] from the start
+    /// would return, [`FeedPosition::START`] if none; for lag metrics.
+    pub async fn feed_head(&self, _shard: i32) -> Result<FeedPosition, StoreError> {
+        match self {
+            Store::Postgres(s) => s.feed_head().await,
+            Store::Sqlite(s) => s.feed_head().await,
+        }
+    }
+
+    /// Changes whenever new events may be readable: after every append through
+    /// this process and, on Postgres, on every commit announced by NOTIFY.
+    /// Wakeups can be missed (e.g. while the listener reconnects), so readers
+    /// also poll on a timer.
+    pub fn feed_waker(&self) -> watch::Receiver<u64> {
+        match self {
+            Store::Postgres(s) => s.waker().subscribe(),
+            Store::Sqlite(s) => s.waker().subscribe(),
+        }
+    }
+}
+
+/// Wakes feed readers. The store keeps one receiver so that the Postgres
+/// listener task, which watches [`watch::Sender::closed`], lives as long as
+/// the store or any reader.
+#[derive(Clone)]
+pub(crate) struct FeedWaker {
+    tx: watch::Sender<u64>,
+    _keepalive: watch::Receiver<u64>,
+}
+
+impl FeedWaker {
+    pub(crate) fn new() -> Self {
+        let (tx, rx) = watch::channel(0);
+        FeedWaker { tx, _keepalive: rx }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+
+    pub(crate) fn sender(&self) -> watch::Sender<u64> {
+        self.tx.clone()
+    }
+}
+
+/// Opens the read-model pool; the `Any` driver needs its drivers registered
+/// once per process.
+pub(crate) async fn connect_read_pool(
+    url: &str,
+    max_connections: u32,
+) -> Result<sqlx::AnyPool, StoreError> {
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await?;
+    Ok(pool)
+}

@@ -1,0 +1,218 @@
+//! The global feed under concurrent writers: every event exactly once, each
+//! stream in sequence order, stable across re-reads and resumable from a
+//! checkpoint; and the waker that tells readers to look.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use ticketing_event_store::{Backend, FeedEvent, FeedPosition, Store, StoreError, StreamAppend};
+
+use crate::support::{open, seat_append, Seat};
+
+const WRITERS: usize = 8;
+const BATCHES: usize = 50;
+const STREAMS: usize = 12;
+
+type Key = (String, String, usize);
+
+fn key(e: &FeedEvent) -> Key {
+    (
+        e.event.aggregate_type.clone(),
+        e.event.aggregate_id.clone(),
+        e.event.sequence,
+    )
+}
+
+/// Appends `BATCHES` batches of 1–3 shared streams, reloading and retrying
+/// on conflict; some batches keep their transaction open a while so commits
+/// land out of transaction-id order. Returns the keys it wrote.
+async fn write(store: Store, writer: usize) -> Vec<Key> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(writer as u64);
+    let mut known: HashMap<String, usize> = HashMap::new();
+    let mut written = Vec::new();
+    for batch in 0..BATCHES {
+        let mut ids: Vec<String> = (0..rng.gen_range(1..=3))
+            .map(|_| format!("seat-{}", rng.gen_range(0..STREAMS)))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let hold = writer.is_multiple_of(2) && batch.is_multiple_of(5);
+        loop {
+            let mut appends: Vec<StreamAppend> = Vec::new();
+            for id in &ids {
+                let seen = known.entry(id.clone()).or_default();
+                *seen += store.load::<Seat>(id, *seen).await.expect("load").len();
+                appends.push(seat_append(id, *seen, batch, rng.gen_range(1..=2)));
+            }
+            let result = if hold {
+                store
+                    .append_holding_open(&appends, Duration::from_millis(50))
+                    .await
+            } else {
+                store.append(&appends, None).await
+            };
+            match result {
+                Ok(()) => {
+                    for a in &appends {
+                        for sequence in
+                            a.expected_sequence + 1..=a.expected_sequence + a.events.len()
+                        {
+                            written.push((
+                                a.aggregate_type.clone(),
+                                a.aggregate_id.clone(),
+                                sequence,
+                            ));
+                        }
+                    }
+                    break;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(err) => panic!("writer {writer}: {err}"),
+            }
+        }
+    }
+    written
+}
+
+/// Reads everything after `from` in pages of `limit`.
+async fn read_all(store: &Store, from: FeedPosition, limit: usize) -> Vec<FeedEvent> {
+    let mut cursor = from;
+    let mut all = Vec::new();
+    loop {
+        let page = store.read_feed(0, cursor, limit).await.expect("read feed");
+        let Some(last) = page.last() else { return all };
+        cursor = last.position;
+        all.extend(page);
+    }
+}
+
+pub async fn feed_delivers_every_event_once_in_commit_order(url: String) {
+    let store = open(&url).await;
+    let target = Arc::new(AtomicUsize::new(usize::MAX));
+    let checkpoint: Arc<Mutex<Option<(FeedPosition, usize)>>> = Arc::default();
+
+    // The tailing reader: pages of 7, woken by the feed waker or a timer,
+    // until it has seen as many events as the writers wrote.
+    let reader = {
+        let (store, target, checkpoint) = (store.clone(), target.clone(), checkpoint.clone());
+        tokio::spawn(async move {
+            let mut waker = store.feed_waker();
+            let mut cursor = FeedPosition::START;
+            let mut seen: Vec<FeedEvent> = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while seen.len() < target.load(Ordering::SeqCst) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "feed stalled at {}",
+                    seen.len()
+                );
+                let page = store.read_feed(0, cursor, 7).await.expect("read feed");
+                match page.last() {
+                    Some(last) => cursor = last.position,
+                    None => {
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(20), waker.changed()).await;
+                    }
+                }
+                seen.extend(page);
+                let mut checkpoint = checkpoint.lock().expect("checkpoint");
+                if checkpoint.is_none() && seen.len() >= 100 {
+                    *checkpoint = Some((cursor, seen.len()));
+                }
+            }
+            seen
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(write(store.clone(), w)))
+        .collect();
+    let mut written = Vec::new();
+    for w in writers {
+        written.extend(w.await.expect("writer"));
+    }
+    target.store(written.len(), Ordering::SeqCst);
+    let seen = reader.await.expect("reader");
+
+    let seen_keys: Vec<Key> = seen.iter().map(key).collect();
+    let unique: HashSet<&Key> = seen_keys.iter().collect();
+    assert_eq!(
+        unique.len(),
+        seen_keys.len(),
+        "an event was delivered twice"
+    );
+    assert_eq!(
+        unique,
+        written.iter().collect::<HashSet<_>>(),
+        "feed differs from what was written"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].position < w[1].position),
+        "positions must rise"
+    );
+
+    let mut last_sequence: HashMap<&str, usize> = HashMap::new();
+    for e in &seen {
+        let last = last_sequence.entry(&e.event.aggregate_id).or_default();
+        assert_eq!(
+            e.event.sequence,
+            *last + 1,
+            "stream {} out of order",
+            e.event.aggregate_id
+        );
+        *last = e.event.sequence;
+    }
+
+    let (from, index) = checkpoint
+        .lock()
+        .expect("checkpoint")
+        .expect("checkpoint taken");
+    let resumed: Vec<Key> = read_all(&store, from, 50).await.iter().map(key).collect();
+    assert_eq!(
+        resumed,
+        seen_keys[index..],
+        "resuming from a checkpoint must give the suffix"
+    );
+
+    let first = read_all(&store, FeedPosition::START, 100).await;
+    let second = read_all(&store, FeedPosition::START, 33).await;
+    assert_eq!(first, second, "re-reads must agree");
+    assert_eq!(
+        first.iter().map(key).collect::<Vec<_>>(),
+        seen_keys,
+        "tailing order is the final order"
+    );
+    let head = store.feed_head(0).await.expect("head");
+    assert_eq!(Some(head), seen.last().map(|e| e.position));
+}
+
+pub async fn feed_waker_changes_after_append(url: String) {
+    let store = open(&url).await;
+    assert_eq!(store.feed_head(0).await.expect("head"), FeedPosition::START);
+    let mut waker = store.feed_waker();
+    waker.borrow_and_update();
+    store
+        .append(&[seat_append("w", 0, 1, 1)], None)
+        .await
+        .expect("append");
+    tokio::time::timeout(Duration::from_secs(5), waker.changed())
+        .await
+        .expect("waker changes after a local append")
+        .expect("waker open");
+
+    if store.backend() == Backend::Postgres {
+        let other = open(&url).await;
+        waker.borrow_and_update();
+        other
+            .append(&[seat_append("w", 1, 2, 1)], None)
+            .await
+            .expect("append");
+        tokio::time::timeout(Duration::from_secs(5), waker.changed())
+            .await
+            .expect("waker changes after another handle's append (NOTIFY)")
+            .expect("waker open");
+    }
+}

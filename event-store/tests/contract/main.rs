@@ -1,0 +1,66 @@
+//! The contract every event-store adapter must pass. Each test is a function
+//! taking a fresh database URL; the macro below runs it once against
+//! Postgres and once against SQLite, as `postgres::<name>` and
+//! `sqlite::<name>`.
+
+mod checkpoints;
+mod feed;
+mod streams;
+mod support;
+
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let url = ticketing_event_store::testing::fresh_postgres_url().await;
+                    crate::$module::$name(url).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let url = ticketing_event_store::testing::fresh_sqlite_url();
+                    crate::$module::$name(url).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    streams::append_then_load_in_sequence_order,
+    streams::stale_expected_sequence_conflicts_and_writes_nothing,
+    streams::multi_stream_append_is_all_or_nothing,
+    streams::cqrs_repository_round_trip,
+    streams::concurrent_migrations_succeed,
+    feed::feed_delivers_every_event_once_in_commit_order,
+    feed::feed_waker_changes_after_append,
+    checkpoints::checkpoint_commits_with_its_transaction,
+);
+
+/// Other crates run the store from spawned tasks, so every future it returns
+/// must be `Send` (sqlx's generic executors make that easy to lose).
+#[test]
+fn store_futures_are_send() {
+    use ticketing_event_store::{FeedPosition, Store};
+    fn send<T: Send>(_: &T) {}
+    fn check(store: &Store, conn: &mut sqlx::AnyConnection) {
+        send(&Store::connect("sqlite::memory:"));
+        send(&store.migrate());
+        send(&store.load::<support::Seat>("id", 0));
+        send(&store.append(&[], None));
+        send(&store.idempotency("scope", "key"));
+        send(&store.read_feed(0, FeedPosition::START, 1));
+        send(&store.feed_head(0));
+        send(&store.begin_read_model());
+        let backend = store.backend();
+        send(&ticketing_event_store::load_checkpoint(
+            conn, backend, "name", 0,
+        ));
+    }
+    let _ = check;
+}

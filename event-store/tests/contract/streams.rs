@@ -1,0 +1,226 @@
+//! Loading and appending streams: sequences, optimistic concurrency,
+//! atomic multi-stream appends with idempotency records, and the cqrs-es
+//! repository view of the store.
+
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use serde_json::json;
+use ticketing_event_store::{IdempotencyRecord, Store, StoreError};
+
+use crate::support::{open, seat_append, Seat};
+
+fn sequences(events: &[SerializedEvent]) -> Vec<usize> {
+    events.iter().map(|e| e.sequence).collect()
+}
+
+fn payload_ns(events: &[SerializedEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.payload["n"].as_u64().expect("n"))
+        .collect()
+}
+
+fn record(key: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        scope: "u_1:ReserveSeats".into(),
+        key: key.into(),
+        request_hash: format!("hash-{key}"),
+        response: json!({ "reservation": key }),
+    }
+}
+
+pub async fn append_then_load_in_sequence_order(url: String) {
+    let store = open(&url).await;
+    assert!(store.load::<Seat>("a", 0).await.expect("load").is_empty());
+
+    store
+        .append(&[seat_append("a", 0, 1, 3)], None)
+        .await
+        .expect("first append");
+    store
+        .append(&[seat_append("a", 3, 4, 2)], None)
+        .await
+        .expect("second append");
+
+    let all = store.load::<Seat>("a", 0).await.expect("load");
+    assert_eq!(sequences(&all), [1, 2, 3, 4, 5]);
+    assert_eq!(payload_ns(&all), [1, 2, 3, 4, 5]);
+    assert!(all
+        .iter()
+        .all(|e| e.aggregate_type == "Seat" && e.aggregate_id == "a"));
+    assert_eq!(all[0].event_type, "SeatHeld");
+    assert_eq!(all[0].metadata, json!({ "test": true }));
+
+    let tail = store.load::<Seat>("a", 3).await.expect("load tail");
+    assert_eq!(sequences(&tail), [4, 5]);
+    assert!(store
+        .load::<Seat>("a", 5)
+        .await
+        .expect("load past end")
+        .is_empty());
+}
+
+pub async fn stale_expected_sequence_conflicts_and_writes_nothing(url: String) {
+    let store = open(&url).await;
+    store
+        .append(&[seat_append("a", 0, 1, 2)], None)
+        .await
+        .expect("append");
+
+    for stale in [0, 1] {
+        let err = store.append(&[seat_append("a", stale, 100, 3)], None).await;
+        assert!(
+            matches!(err, Err(StoreError::Conflict)),
+            "expected {stale}: {err:?}"
+        );
+    }
+    let all = store.load::<Seat>("a", 0).await.expect("load");
+    assert_eq!(payload_ns(&all), [1, 2]);
+}
+
+pub async fn multi_stream_append_is_all_or_nothing(url: String) {
+    let store = open(&url).await;
+    let three = [
+        seat_append("s1", 0, 1, 2),
+        seat_append("s2", 0, 10, 1),
+        seat_append("s3", 0, 20, 3),
+    ];
+    store
+        .append(&three, Some(&record("k1")))
+        .await
+        .expect("three streams");
+    for (id, n) in [("s1", 2), ("s2", 1), ("s3", 3)] {
+        assert_eq!(
+            store.load::<Seat>(id, 0).await.expect("load").len(),
+            n,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        store
+            .idempotency("u_1:ReserveSeats", "k1")
+            .await
+            .expect("lookup"),
+        Some(record("k1"))
+    );
+
+    // Stream 1 is current, stream 2 is stale: neither is written, nor the record.
+    let mixed = [seat_append("s1", 2, 3, 1), seat_append("s2", 0, 11, 1)];
+    let err = store.append(&mixed, Some(&record("k2"))).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
+    assert_eq!(store.load::<Seat>("s1", 0).await.expect("load").len(), 2);
+    assert_eq!(store.load::<Seat>("s2", 0).await.expect("load").len(), 1);
+    assert_eq!(
+        store
+            .idempotency("u_1:ReserveSeats", "k2")
+            .await
+            .expect("lookup"),
+        None
+    );
+
+    // A used key conflicts even when every stream is current.
+    let err = store
+        .append(&[seat_append("s4", 0, 1, 1)], Some(&record("k1")))
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
+    assert!(store.load::<Seat>("s4", 0).await.expect("load").is_empty());
+
+    // Streams without events are ignored; the others still append.
+    let with_empty = [seat_append("s5", 7, 1, 0), seat_append("s1", 2, 3, 1)];
+    store
+        .append(&with_empty, Some(&record("k3")))
+        .await
+        .expect("append");
+    assert_eq!(
+        sequences(&store.load::<Seat>("s1", 0).await.expect("load")),
+        [1, 2, 3]
+    );
+    assert!(store.load::<Seat>("s5", 0).await.expect("load").is_empty());
+    assert!(store
+        .idempotency("u_1:ReserveSeats", "k3")
+        .await
+        .expect("lookup")
+        .is_some());
+}
+
+pub async fn cqrs_repository_round_trip(url: String) {
+    let store = open(&url).await;
+    let serialized = |sequence: usize| {
+        SerializedEvent::new(
+            "r1".into(),
+            sequence,
+            "Seat".into(),
+            "SeatHeld".into(),
+            "1".into(),
+            json!({ "n": sequence }),
+            json!({}),
+        )
+    };
+    store
+        .persist::<Seat>(&[serialized(1), serialized(2)], None)
+        .await
+        .expect("persist");
+    let err = store.persist::<Seat>(&[serialized(2)], None).await;
+    assert!(
+        matches!(err, Err(PersistenceError::OptimisticLockError)),
+        "{err:?}"
+    );
+    let err = store
+        .persist::<Seat>(&[serialized(3)], Some(("r1".into(), json!({}), 1)))
+        .await;
+    assert!(err.is_err(), "snapshot updates are refused");
+
+    assert_eq!(
+        sequences(&store.get_events::<Seat>("r1").await.expect("get")),
+        [1, 2]
+    );
+    assert_eq!(
+        sequences(&store.get_last_events::<Seat>("r1", 1).await.expect("get")),
+        [2]
+    );
+    assert!(store
+        .get_snapshot::<Seat>("r1")
+        .await
+        .expect("snapshot")
+        .is_none());
+    let mut replay = store.stream_all_events::<Seat>().await.expect("stream");
+    let mut replayed = 0;
+    while let Some(event) = replay.next::<Seat>(&[]).await {
+        event.expect("replayed event");
+        replayed += 1;
+    }
+    assert_eq!(replayed, 2);
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_url_shares_one_database() {
+    let store = open("sqlite::memory:").await;
+    assert!(matches!(store, Store::Sqlite(_)));
+    store
+        .append(&[seat_append("m", 0, 1, 2)], None)
+        .await
+        .expect("append");
+    assert_eq!(store.load::<Seat>("m", 0).await.expect("load").len(), 2);
+    let feed = store
+        .read_feed(0, ticketing_event_store::FeedPosition::START, 10)
+        .await
+        .expect("feed");
+    assert_eq!(feed.len(), 2);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.read_pool())
+        .await
+        .expect("read pool sees the events");
+    assert_eq!(count, 2);
+}
+
+pub async fn concurrent_migrations_succeed(url: String) {
+    let migrations: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { open(&url).await })
+        })
+        .collect();
+    for migration in migrations {
+        let store = migration.await.expect("migration task");
+        store.migrate().await.expect("migrating again is a no-op");
+    }
+}
