@@ -1,1 +1,76 @@
-fn main() {}
+//! `ticketing`: parses the command line and runs one command. All wiring is
+//! in the library (`application.rs`).
+
+use clap::Parser;
+use std::process::ExitCode;
+use ticketing::cli::{Cli, Command, LogFormat, UsersCommand};
+use ticketing::{application, shutdown_signal, Application, Settings};
+use ticketing_commands::EngineConfig;
+use ticketing_identity::{DisplayName, Email, Password};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "fatal");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let settings = Settings {
+                database_url: args.db.url()?,
+                grpc_addr: args.grpc_addr,
+                role: args.role,
+                jwt_secret: args.db.jwt_secret()?,
+                token_ttl: args.token_ttl,
+                engine: EngineConfig {
+                    hold_ttl: args.hold_ttl,
+                    max_seats_per_reservation: usize::from(args.max_seats),
+                    ..EngineConfig::default()
+                },
+            };
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate(db) => {
+            application::open_store(&db.url()?).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Users(UsersCommand::Add(args)) => {
+            let store = application::open_store(&args.db.url()?).await?;
+            let identity = application::identity(&store, args.db.jwt_secret()?, std::time::Duration::from_secs(60))?;
+            let display_name = args
+                .display_name
+                .unwrap_or_else(|| args.email.split('@').next().unwrap_or_default().to_owned());
+            let user = identity
+                .add_user(
+                    Email::parse(&args.email)?,
+                    Password::parse(&args.password)?,
+                    DisplayName::parse(&display_name)?,
+                    args.role.into(),
+                )
+                .await?;
+            println!("{} {} {}", user.user_id.as_str(), user.email.as_str(), user.role.as_str());
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETING_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

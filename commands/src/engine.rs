@@ -82,6 +82,11 @@ impl Engine {
         &self.store
     }
 
+    /// Now, by the engine's clock (injected, so tests can move it).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The stored response of an earlier request with the same key, if any;
     /// a key reused for a different request is refused.
     pub(crate) async fn replayed<T: DeserializeOwned>(

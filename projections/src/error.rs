@@ -18,3 +18,15 @@ pub enum ProjectionError {
     #[error("corrupt read model row: {0}")]
     Corrupt(String),
 }
+
+impl ProjectionError {
+    /// Whether the database was busy or unreachable (worth a retry), as
+    /// opposed to a bug or corrupt data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ProjectionError::Store(StoreError::Unavailable(_))
+                | ProjectionError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}

@@ -1,1 +1,277 @@
-//! placeholder
+//! Test support for black-box tests: [`spawn_app`] starts the engine the
+//! binary runs (on a random port, a fresh database of the chosen backend),
+//! and [`TestApp`] speaks gRPC to it like any client.
+
+use std::time::Duration;
+use ticketing::{Application, Role, Settings};
+use ticketing_commands::EngineConfig;
+use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use ticketing_event_store::Store;
+use ticketing_identity::{DisplayName, Email, Password};
+use ticketing_proto::v1 as pb;
+use ticketing_proto::v1::catalog_service_client::CatalogServiceClient;
+use ticketing_proto::v1::identity_service_client::IdentityServiceClient;
+use ticketing_proto::v1::inventory_service_client::InventoryServiceClient;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub use ticketing_proto::v1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub database_url: String,
+    pub store: Store,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow_free::Result>>,
+}
+
+mod anyhow_free {
+    pub type Result = std::result::Result<(), String>;
+}
+
+pub async fn database_url(backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => fresh_postgres_url().await,
+        Backend::Sqlite => fresh_sqlite_url(),
+    }
+}
+
+/// Starts the engine on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(database_url(backend).await, EngineConfig::default()).await
+}
+
+/// Starts the engine on `database_url` (which may hold an earlier run's data).
+pub async fn spawn_app_with(database_url: String, engine: EngineConfig) -> TestApp {
+    let settings = Settings {
+        database_url: database_url.clone(),
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        role: Role::All,
+        jwt_secret: JWT_SECRET.to_vec(),
+        token_ttl: Duration::from_secs(3600),
+        engine,
+    };
+    let app = Application::build(settings).await.expect("engine starts");
+    let addr = app.grpc_addr().expect("gateway address");
+    let store = app.store().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .map_err(|e| format!("{e:#}"))
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to gateway");
+    TestApp {
+        addr,
+        database_url,
+        store,
+        channel,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel.clone())
+    }
+
+    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::new(self.channel.clone())
+    }
+
+    pub fn inventory(&self) -> InventoryServiceClient<Channel> {
+        InventoryServiceClient::new(self.channel.clone())
+    }
+
+    /// A fresh channel (its own HTTP/2 connection), for spreading load.
+    pub async fn new_channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// Graceful stop: in-flight calls finish, projectors stop between batches.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("engine task").expect("engine stops cleanly");
+        }
+    }
+
+    /// Abrupt stop: the engine's tasks are dropped mid-flight, the way a
+    /// killed process's would be.
+    pub async fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.store.read_pool().close().await;
+    }
+
+    /// Creates a user with any role directly (as `ticketing users add`
+    /// does) and logs in; returns the access token.
+    pub async fn user_with_role(&self, role: ticketing_identity::Role) -> String {
+        let identity = ticketing::application::identity(&self.store, JWT_SECRET.to_vec(), Duration::from_secs(3600))
+            .expect("identity");
+        let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        identity
+            .add_user(
+                Email::parse(&email).expect("email"),
+                Password::parse("correct horse").expect("password"),
+                DisplayName::parse("Someone").expect("name"),
+                role,
+            )
+            .await
+            .expect("add user");
+        self.login(&email, "correct horse").await
+    }
+
+    /// Registers a customer through the API and logs in.
+    pub async fn customer(&self) -> String {
+        let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        self.identity()
+            .register(pb::RegisterRequest {
+                email: email.clone(),
+                password: "correct horse".into(),
+                display_name: "Customer".into(),
+            })
+            .await
+            .expect("register");
+        self.login(&email, "correct horse").await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        self.identity()
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token
+    }
+
+    /// Schedules and publishes a show with one row `A` of `seats` seats
+    /// labelled `A-1…`, and waits until its seat map is projected.
+    pub async fn published_show(&self, organizer: &str, seats: usize) -> String {
+        let show = self
+            .catalog()
+            .schedule_show(authed(organizer, schedule_request(seats)))
+            .await
+            .expect("schedule")
+            .into_inner();
+        self.catalog()
+            .publish_show(authed(organizer, pb::PublishShowRequest { show_id: show.show_id.clone() }))
+            .await
+            .expect("publish");
+        self.wait_for_seat_map(&show.show_id, |map| map.seats.len() == seats).await;
+        show.show_id
+    }
+
+    /// Polls GetSeatMap until `ready` holds (projections are eventually
+    /// consistent); panics after 10 s.
+    pub async fn wait_for_seat_map(&self, show_id: &str, ready: impl Fn(&pb::SeatMap) -> bool) -> pb::SeatMap {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let map = self
+                .inventory()
+                .get_seat_map(pb::GetSeatMapRequest { show_id: show_id.into() })
+                .await;
+            if let Ok(map) = map {
+                let map = map.into_inner();
+                if ready(&map) {
+                    return map;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "seat map of {show_id} never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A show starting in 30 days with one row `A` of `seats` seats at 50.00 EUR.
+pub fn schedule_request(seats: usize) -> pb::ScheduleShowRequest {
+    pb::ScheduleShowRequest {
+        title: "Hamlet".into(),
+        venue: "The Globe".into(),
+        starts_at: Some(prost_types::Timestamp {
+            seconds: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
+            nanos: 0,
+        }),
+        currency: "EUR".into(),
+        sections: vec![pb::SectionPlan {
+            name: "Stalls".into(),
+            rows: vec![pb::RowPlan {
+                name: "A".into(),
+                seats: (1..=seats)
+                    .map(|i| pb::SeatPlan {
+                        label: format!("A-{i}"),
+                        price_minor: 5000,
+                    })
+                    .collect(),
+            }],
+        }],
+    }
+}
+
+/// Wraps a message with a bearer token.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// The ErrorInfo reason of a status, if any.
+pub fn reason(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+/// The fields named by a status's BadRequest violations.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// How many events of `aggregate_type` the log holds for `aggregate_id`
+/// with the given event type.
+pub async fn count_events<A: cqrs_es::Aggregate>(
+    store: &Store,
+    aggregate_id: &str,
+    event_type: &str,
+) -> usize {
+    store
+        .load::<A>(aggregate_id, 0)
+        .await
+        .expect("load")
+        .iter()
+        .filter(|e| e.event_type == event_type)
+        .count()
+}

@@ -1,0 +1,96 @@
+//! The command line: `serve`, `migrate`, `users add`. Every command has
+//! `--help`; bad flags exit non-zero with a one-line reason (clap).
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::application::Role;
+use crate::config::{parse_duration, DatabaseArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketing", version, about = "Event-sourced ticketing engine: sells seated tickets, never a seat twice.")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "TICKETING_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine (embedded SQLite by default; --database-url postgres://… for production).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DatabaseArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Address the gRPC gateway listens on.
+    #[arg(long, env = "TICKETING_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// How long a hold lasts before its seats are free again.
+    #[arg(long, env = "TICKETING_HOLD_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub hold_ttl: Duration,
+    /// Most seats in one reservation.
+    #[arg(long, env = "TICKETING_MAX_SEATS", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_seats: u16,
+    /// How long an access token stays valid.
+    #[arg(long, env = "TICKETING_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// Which parts of the engine this process runs.
+    #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user with any role (organizers and admins are made this way).
+    Add(UsersAddArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UsersAddArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[arg(long)]
+    pub email: String,
+    /// The password (8-128 characters); or set TICKETING_USER_PASSWORD.
+    #[arg(long, env = "TICKETING_USER_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    #[arg(long, value_enum)]
+    pub role: UserRole,
+    /// Name shown to others; defaults to the part of the email before '@'.
+    #[arg(long)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UserRole {
+    Customer,
+    Organizer,
+    Admin,
+}
+
+impl From<UserRole> for ticketing_identity::Role {
+    fn from(role: UserRole) -> Self {
+        match role {
+            UserRole::Customer => Self::Customer,
+            UserRole::Organizer => Self::Organizer,
+            UserRole::Admin => Self::Admin,
+        }
+    }
+}

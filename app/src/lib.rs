@@ -1,0 +1,12 @@
+//! The `ticketing` binary's library half: the composition root, so black-box
+//! tests can start the very engine the binary runs.
+//!
+//! * `cli.rs` — the clap command line.
+//! * `config.rs` — database location, secrets, durations.
+//! * `application.rs` — [`Application`]: build, run until stopped, roles.
+
+pub mod application;
+pub mod cli;
+pub mod config;
+
+pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -1,0 +1,129 @@
+//! `CatalogService`: organizers schedule, publish and cancel shows; anyone
+//! reads the catalog (served from the `shows` read model).
+
+use ticketing_aggregates::{Actor, RawRow, RawSection, ShowId};
+use ticketing_commands::{Engine, ScheduleShow};
+use ticketing_identity::{Identity, Role};
+use ticketing_projections::Shows;
+use ticketing_proto::v1 as pb;
+use ticketing_proto::v1::catalog_service_server::{CatalogService, CatalogServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{from_timestamp, show_row, show_view, user_ref};
+use crate::{caller, AppError, Caller};
+
+const DEFAULT_PAGE_SIZE: i32 = 50;
+const MAX_PAGE_SIZE: i32 = 200;
+
+#[derive(Clone)]
+pub struct CatalogApi {
+    engine: Engine,
+    identity: Identity,
+    shows: Shows,
+}
+
+impl CatalogApi {
+    pub fn new(engine: Engine, identity: Identity, shows: Shows) -> Self {
+        Self { engine, identity, shows }
+    }
+
+    pub fn into_server(self) -> CatalogServiceServer<Self> {
+        CatalogServiceServer::new(self)
+    }
+
+    fn organizer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
+        let caller = caller(&self.identity, request)?;
+        caller.require(&[Role::Organizer, Role::Admin])?;
+        Ok(caller)
+    }
+
+    async fn change(&self, request: Request<String>, method: &'static str) -> Result<pb::Show, AppError> {
+        let caller = self.organizer(&request)?;
+        let idempotency = crate::convert::command_key(&request, &caller, method, request.get_ref())?;
+        let show_id = ShowId::parse("show_id", request.get_ref())?;
+        let actor = Actor {
+            user: user_ref(&caller)?,
+            is_admin: caller.role == Role::Admin,
+        };
+        let view = match method {
+            "PublishShow" => self.engine.publish_show(&actor, &show_id, idempotency.as_ref()).await?,
+            _ => self.engine.cancel_show(&actor, &show_id, idempotency.as_ref()).await?,
+        };
+        Ok(show_view(view))
+    }
+}
+
+#[tonic::async_trait]
+impl CatalogService for CatalogApi {
+    async fn schedule_show(&self, request: Request<pb::ScheduleShowRequest>) -> Result<Response<pb::Show>, Status> {
+        let caller = self.organizer(&request)?;
+        let idempotency = crate::convert::command_key(&request, &caller, "ScheduleShow", request.get_ref())?;
+        let organizer = user_ref(&caller)?;
+        let req = request.into_inner();
+        let input = ScheduleShow {
+            title: req.title,
+            venue: req.venue,
+            starts_at: from_timestamp("starts_at", req.starts_at.as_ref())?,
+            currency: req.currency,
+            sections: req
+                .sections
+                .into_iter()
+                .map(|section| RawSection {
+                    name: section.name,
+                    rows: section
+                        .rows
+                        .into_iter()
+                        .map(|row| RawRow {
+                            name: row.name,
+                            seats: row.seats.into_iter().map(|s| (s.label, s.price_minor)).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let view = self.engine.schedule_show(&organizer, input, idempotency.as_ref()).await.map_err(AppError::from)?;
+        Ok(Response::new(show_view(view)))
+    }
+
+    async fn publish_show(&self, request: Request<pb::PublishShowRequest>) -> Result<Response<pb::Show>, Status> {
+        let request = request.map(|r| r.show_id);
+        Ok(Response::new(self.change(request, "PublishShow").await?))
+    }
+
+    async fn cancel_show(&self, request: Request<pb::CancelShowRequest>) -> Result<Response<pb::Show>, Status> {
+        let request = request.map(|r| r.show_id);
+        Ok(Response::new(self.change(request, "CancelShow").await?))
+    }
+
+    async fn get_show(&self, request: Request<pb::GetShowRequest>) -> Result<Response<pb::Show>, Status> {
+        let show_id = ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
+        let row = self.shows.get(show_id.as_str()).await.map_err(AppError::from)?;
+        let row = row.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))?;
+        Ok(Response::new(show_row(row)))
+    }
+
+    async fn list_shows(&self, request: Request<pb::ListShowsRequest>) -> Result<Response<pb::ListShowsResponse>, Status> {
+        let req = request.into_inner();
+        let page_size = match req.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => return Err(AppError::invalid("page_size", "must not be negative").into()),
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let after = match req.page_token.as_str() {
+            "" => None,
+            token => Some(
+                ShowId::parse("page_token", token)
+                    .map_err(|_| AppError::invalid("page_token", "not a page token this service issued"))?,
+            ),
+        };
+        let page = self
+            .shows
+            .list(after.as_ref().map(ShowId::as_str), page_size as usize)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(pb::ListShowsResponse {
+            shows: page.shows.into_iter().map(show_row).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        }))
+    }
+}

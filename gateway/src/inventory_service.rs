@@ -1,0 +1,135 @@
+//! `InventoryService`: customers hold and release seats; anyone reads a
+//! show's seat map (served from the `seat_map` read model).
+
+use std::collections::HashSet;
+use ticketing_aggregates::{ReservationId, SeatLabel, ShowId};
+use ticketing_commands::Engine;
+use ticketing_identity::{Identity, Role};
+use ticketing_projections::{SeatMaps, Shows};
+use ticketing_proto::v1 as pb;
+use ticketing_proto::v1::inventory_service_server::{InventoryService, InventoryServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{command_key, reservation_view, seat_status, user_ref};
+use crate::{caller, AppError, FieldViolation};
+
+#[derive(Clone)]
+pub struct InventoryApi {
+    engine: Engine,
+    identity: Identity,
+    seat_maps: SeatMaps,
+    shows: Shows,
+}
+
+impl InventoryApi {
+    pub fn new(engine: Engine, identity: Identity, seat_maps: SeatMaps, shows: Shows) -> Self {
+        Self { engine, identity, seat_maps, shows }
+    }
+
+    pub fn into_server(self) -> InventoryServiceServer<Self> {
+        InventoryServiceServer::new(self)
+    }
+
+    /// Parses the seat list, reporting every bad entry by index; refuses an
+    /// oversized list before looking at its entries.
+    fn seat_labels(&self, raw: &[String]) -> Result<Vec<SeatLabel>, AppError> {
+        let max = self.engine.config().max_seats_per_reservation;
+        if raw.is_empty() || raw.len() > max {
+            let why = format!("a reservation holds 1 to {max} seats, got {}", raw.len());
+            return Err(AppError::invalid("seat_labels", why));
+        }
+        let mut seen = HashSet::new();
+        let mut violations = Vec::new();
+        let mut labels = Vec::with_capacity(raw.len());
+        for (i, label) in raw.iter().enumerate() {
+            let field = format!("seat_labels[{i}]");
+            match SeatLabel::parse(&field, label) {
+                Ok(label) if !seen.insert(label.clone()) => violations.push(FieldViolation {
+                    field,
+                    description: format!("seat {label} is listed twice"),
+                }),
+                Ok(label) => labels.push(label),
+                Err(e) => violations.push(FieldViolation {
+                    field: e.field,
+                    description: e.description,
+                }),
+            }
+        }
+        if violations.is_empty() {
+            Ok(labels)
+        } else {
+            Err(AppError::InvalidArgument(violations))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl InventoryService for InventoryApi {
+    async fn reserve_seats(&self, request: Request<pb::ReserveSeatsRequest>) -> Result<Response<pb::Reservation>, Status> {
+        let caller = caller(&self.identity, &request)?;
+        caller.require(&[Role::Customer])?;
+        let idempotency = command_key(&request, &caller, "ReserveSeats", request.get_ref())?;
+        let req = request.get_ref();
+        let show_id = ShowId::parse("show_id", &req.show_id);
+        let labels = self.seat_labels(&req.seat_labels);
+        let (show_id, labels) = match (show_id, labels) {
+            (Ok(show_id), Ok(labels)) => (show_id, labels),
+            (show_id, labels) => {
+                let mut violations: Vec<FieldViolation> = show_id
+                    .err()
+                    .map(|e| FieldViolation { field: e.field, description: e.description })
+                    .into_iter()
+                    .collect();
+                if let Err(AppError::InvalidArgument(more)) = labels {
+                    violations.extend(more);
+                }
+                return Err(AppError::InvalidArgument(violations).into());
+            }
+        };
+        let customer = user_ref(&caller)?;
+        let view = self
+            .engine
+            .reserve_seats(&customer, &show_id, labels, idempotency.as_ref())
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(reservation_view(view)))
+    }
+
+    async fn release_reservation(
+        &self,
+        request: Request<pb::ReleaseReservationRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
+        let caller = caller(&self.identity, &request)?;
+        caller.require(&[Role::Customer])?;
+        let idempotency = command_key(&request, &caller, "ReleaseReservation", request.get_ref())?;
+        let reservation_id = ReservationId::parse("reservation_id", &request.get_ref().reservation_id).map_err(AppError::from)?;
+        let view = self
+            .engine
+            .release_reservation(&user_ref(&caller)?, &reservation_id, idempotency.as_ref())
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(reservation_view(view)))
+    }
+
+    async fn get_seat_map(&self, request: Request<pb::GetSeatMapRequest>) -> Result<Response<pb::SeatMap>, Status> {
+        let show_id = ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
+        let show = self.shows.get(show_id.as_str()).await.map_err(AppError::from)?;
+        let show = show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))?;
+        let now = self.engine.now();
+        let rows = self.seat_maps.seat_map(show_id.as_str(), now).await.map_err(AppError::from)?;
+        Ok(Response::new(pb::SeatMap {
+            show_id: show_id.to_string(),
+            currency: show.currency,
+            seats: rows
+                .into_iter()
+                .map(|row| pb::SeatMapSeat {
+                    label: row.label,
+                    section: row.section,
+                    row: row.row,
+                    price_minor: row.price_minor,
+                    status: seat_status(row.status) as i32,
+                })
+                .collect(),
+        }))
+    }
+}
