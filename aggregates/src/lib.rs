@@ -22,12 +22,12 @@ pub use money::{Currency, PriceMinor};
 pub use plan::{
     PlannedSeat, RawRow, RawSection, Row, SeatPlace, SeatingPlan, Section, MAX_SEATS_PER_SHOW,
 };
+pub use ports::{Clock, SystemClock};
 pub use reservation::{
     Reservation, ReservationCommand, ReservationError, ReservationEvent, ReservationStatus,
     ShowFacts,
 };
 pub use seat::{ReleaseReason, Seat, SeatCommand, SeatError, SeatEvent, SeatState};
-pub use ports::{Clock, SystemClock};
 pub use show::{Show, ShowCommand, ShowDetails, ShowError, ShowEvent, ShowStatus};
 
 /// One field of user input that is malformed or out of range.

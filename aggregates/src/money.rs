@@ -68,7 +68,7 @@ pub struct PriceMinor(i64);
 impl PriceMinor {
     /// Upper bound of one seat's price: catches unit mistakes (a price in
     /// micros) before they reach an order total.
-    pub const MAX: i64 = 100_000_000_00;
+    pub const MAX: i64 = 10_000_000_000;
 
     pub fn parse(field: &str, raw: i64) -> Result<Self, ValidationError> {
         if (0..=Self::MAX).contains(&raw) {

@@ -56,22 +56,29 @@ pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result
         ttl: chrono::Duration::from_std(ttl)?,
         issuer: "ticketing".into(),
     };
-    Ok(Identity::new(store.read_pool().clone(), store.backend(), tokens))
+    Ok(Identity::new(
+        store.read_pool().clone(),
+        store.backend(),
+        tokens,
+    ))
 }
 
 impl Application {
     /// Opens the store and binds the gRPC port (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings.database_url).await?;
-        let listener = match settings.role {
-            Role::Projector => None,
-            _ => Some(
-                TcpListener::bind(settings.grpc_addr)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr))?,
-            ),
-        };
-        Ok(Self { store, listener, settings })
+        let listener =
+            match settings.role {
+                Role::Projector => None,
+                _ => Some(TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr)
+                })?),
+            };
+        Ok(Self {
+            store,
+            listener,
+            settings,
+        })
     }
 
     /// The bound gRPC address, when this process runs the gateway.
@@ -85,14 +92,25 @@ impl Application {
 
     /// Runs until `shutdown` resolves; in-flight calls finish and projectors
     /// stop between batches.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { store, listener, settings } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            store,
+            listener,
+            settings,
+        } = self;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         if settings.role != Role::Gateway {
             let backend = store.backend();
-            tasks.spawn(Projector::new(store.clone(), SeatMapProjection { backend }).run(stopped.clone()));
-            tasks.spawn(Projector::new(store.clone(), ShowsProjection { backend }).run(stopped.clone()));
+            tasks.spawn(
+                Projector::new(store.clone(), SeatMapProjection { backend }).run(stopped.clone()),
+            );
+            tasks.spawn(
+                Projector::new(store.clone(), ShowsProjection { backend }).run(stopped.clone()),
+            );
         }
         let gateway = match listener {
             Some(listener) => {
@@ -102,7 +120,9 @@ impl Application {
                 let until_stop = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                Some(tokio::spawn(ticketing_gateway::serve(listener, services, until_stop)))
+                Some(tokio::spawn(ticketing_gateway::serve(
+                    listener, services, until_stop,
+                )))
             }
             None => None,
         };
@@ -118,11 +138,18 @@ impl Application {
 }
 
 fn gateway_services(store: &Store, settings: &Settings) -> anyhow::Result<GatewayServices> {
-    let engine = Engine::new(store.clone(), Arc::new(SystemClock), settings.engine.clone());
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        settings.engine.clone(),
+    );
     let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let pool = store.read_pool().clone();
     let backend = store.backend();
-    let shows = Shows { pool: pool.clone(), backend };
+    let shows = Shows {
+        pool: pool.clone(),
+        backend,
+    };
     let seat_maps = SeatMaps { pool, backend };
     Ok(GatewayServices::new()
         .add_service(IdentityApi::new(identity.clone()).into_server())

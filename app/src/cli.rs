@@ -9,10 +9,20 @@ use crate::application::Role;
 use crate::config::{parse_duration, DatabaseArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "ticketing", version, about = "Event-sourced ticketing engine: sells seated tickets, never a seat twice.")]
+#[command(
+    name = "ticketing",
+    version,
+    about = "Event-sourced ticketing engine: sells seated tickets, never a seat twice."
+)]
 pub struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, env = "TICKETING_LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(
+        long,
+        global = true,
+        env = "TICKETING_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,

@@ -22,15 +22,21 @@ impl DatabaseArgs {
     pub fn url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
             anyhow::ensure!(
-                url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:"),
+                url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"),
                 "--database-url must start with postgres:// or sqlite:, got {:?}",
                 url.split(':').next().unwrap_or_default()
             );
             return Ok(url.clone());
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
-        Ok(format!("sqlite://{}", self.data_dir.join("ticketing.db").display()))
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display())
+        })?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("ticketing.db").display()
+        ))
     }
 
     /// The secret that signs access tokens: `TICKETING_JWT_SECRET` when set
@@ -38,7 +44,10 @@ impl DatabaseArgs {
     /// in `<data-dir>/jwt-secret` so tokens survive a restart.
     pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
         if let Ok(secret) = std::env::var("TICKETING_JWT_SECRET") {
-            anyhow::ensure!(secret.len() >= 32, "TICKETING_JWT_SECRET must be at least 32 bytes");
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "TICKETING_JWT_SECRET must be at least 32 bytes"
+            );
             return Ok(secret.into_bytes());
         }
         let path = self.data_dir.join("jwt-secret");
@@ -56,13 +65,15 @@ fn read_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
         std::fs::create_dir_all(dir)?;
     }
     let secret = ticketing_identity::TokenConfig::generate_secret();
-    std::fs::write(path, &secret).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, &secret)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(secret)
 }
 
 /// Parses durations such as `30m`, `90s`, `1h`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(raw).map_err(|e| format!("{e} (try 30m, 90s or 1h)"))?;
+    let duration =
+        humantime::parse_duration(raw).map_err(|e| format!("{e} (try 30m, 90s or 1h)"))?;
     if duration.is_zero() {
         return Err("must be longer than zero".into());
     }

@@ -47,7 +47,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Users(UsersCommand::Add(args)) => {
             let store = application::open_store(&args.db.url()?).await?;
-            let identity = application::identity(&store, args.db.jwt_secret()?, std::time::Duration::from_secs(60))?;
+            let identity = application::identity(
+                &store,
+                args.db.jwt_secret()?,
+                std::time::Duration::from_secs(60),
+            )?;
             let display_name = args
                 .display_name
                 .unwrap_or_else(|| args.email.split('@').next().unwrap_or_default().to_owned());
@@ -59,7 +63,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     args.role.into(),
                 )
                 .await?;
-            println!("{} {} {}", user.user_id.as_str(), user.email.as_str(), user.role.as_str());
+            println!(
+                "{} {} {}",
+                user.user_id.as_str(),
+                user.email.as_str(),
+                user.role.as_str()
+            );
             Ok(())
         }
     }
@@ -68,7 +77,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETING_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -90,7 +90,12 @@ impl From<ReservationError> for CommandError {
             ReservationError::UnknownSeats(labels) => Self::Invalid(
                 labels
                     .iter()
-                    .map(|l| ValidationError::new("seat_labels", format!("seat {l} is not in the show's plan")))
+                    .map(|l| {
+                        ValidationError::new(
+                            "seat_labels",
+                            format!("seat {l} is not in the show's plan"),
+                        )
+                    })
                     .collect(),
             ),
         }

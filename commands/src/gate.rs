@@ -44,7 +44,9 @@ impl SeatGate {
     fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         // A panic while holding this lock leaves only cache entries behind,
         // which are safe to keep using.
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the seat is known to be taken at `now`.
@@ -113,7 +115,10 @@ mod tests {
         gate.mark_taken("s/A-3", None);
         assert!(gate.is_taken("s/A-3", now));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(!gate.is_taken("s/A-3", now), "memory is trusted only for the TTL");
+        assert!(
+            !gate.is_taken("s/A-3", now),
+            "memory is trusted only for the TTL"
+        );
     }
 
     #[tokio::test]
@@ -125,7 +130,10 @@ mod tests {
             tokio::spawn(async move { gate.enter(&["a".into()]).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!second.is_finished(), "a seat in passage blocks the next request");
+        assert!(
+            !second.is_finished(),
+            "a seat in passage blocks the next request"
+        );
         drop(first);
         tokio::time::timeout(Duration::from_secs(1), second)
             .await

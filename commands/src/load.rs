@@ -42,12 +42,20 @@ pub async fn decide<A: Aggregate>(
 }
 
 impl<A: Aggregate> Loaded<A> {
-    pub async fn decide(&mut self, command: A::Command, services: &A::Services) -> Result<Vec<A::Event>, A::Error> {
+    pub async fn decide(
+        &mut self,
+        command: A::Command,
+        services: &A::Services,
+    ) -> Result<Vec<A::Event>, A::Error> {
         decide(&mut self.aggregate, command, services).await
     }
 
     /// The append of `events` after the sequence this aggregate was loaded at.
-    pub fn append(&self, events: &[A::Event], metadata: &Value) -> Result<StreamAppend, CommandError> {
+    pub fn append(
+        &self,
+        events: &[A::Event],
+        metadata: &Value,
+    ) -> Result<StreamAppend, CommandError> {
         append::<A>(&self.id, self.sequence, events, metadata)
     }
 }

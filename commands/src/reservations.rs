@@ -52,7 +52,12 @@ impl Engine {
                 &(),
             )
             .await?;
-            let mut appends = vec![append::<Reservation>(reservation_id.as_str(), 0, &created, &meta)?];
+            let mut appends = vec![append::<Reservation>(
+                reservation_id.as_str(),
+                0,
+                &created,
+                &meta,
+            )?];
             for (label, id) in labels.iter().zip(&seat_ids) {
                 let mut seat = load::<Seat>(&self.store, id).await?;
                 let hold = SeatCommand::Hold {
@@ -99,10 +104,21 @@ impl Engine {
         let meta = metadata("ReleaseReservation", by.as_str());
         for _ in 0..MAX_ATTEMPTS {
             let mut reservation = load::<Reservation>(&self.store, reservation_id.as_str()).await?;
-            let released = reservation.decide(ReservationCommand::Release { by: by.clone() }, &()).await?;
-            let show_id = reservation.aggregate.show_id.clone().ok_or(CommandError::NotFound("reservation"))?;
+            let released = reservation
+                .decide(ReservationCommand::Release { by: by.clone() }, &())
+                .await?;
+            let show_id = reservation
+                .aggregate
+                .show_id
+                .clone()
+                .ok_or(CommandError::NotFound("reservation"))?;
             let mut appends = vec![reservation.append(&released, &meta)?];
-            let seat_ids: Vec<String> = reservation.aggregate.seats.iter().map(|l| seat_id(&show_id, l)).collect();
+            let seat_ids: Vec<String> = reservation
+                .aggregate
+                .seats
+                .iter()
+                .map(|l| seat_id(&show_id, l))
+                .collect();
             if !released.is_empty() {
                 for id in &seat_ids {
                     let mut seat = load::<Seat>(&self.store, id).await?;
@@ -110,11 +126,15 @@ impl Engine {
                         reservation: reservation_id.clone(),
                         reason: ReleaseReason::Released,
                     };
-                    let events = seat.decide(release, &()).await.map_err(CommandError::internal)?;
+                    let events = seat
+                        .decide(release, &())
+                        .await
+                        .map_err(CommandError::internal)?;
                     appends.push(seat.append(&events, &meta)?);
                 }
             }
-            let view = ReservationView::of(&reservation.aggregate, self.clock.now()).ok_or(CommandError::NotFound("reservation"))?;
+            let view = ReservationView::of(&reservation.aggregate, self.clock.now())
+                .ok_or(CommandError::NotFound("reservation"))?;
             match self.commit(&appends, &view, idempotency).await? {
                 Commit::Done => {
                     for id in &seat_ids {
@@ -132,7 +152,11 @@ impl Engine {
         Err(exhausted())
     }
 
-    fn refuse_known_taken(&self, labels: &[SeatLabel], seat_ids: &[String]) -> Result<(), CommandError> {
+    fn refuse_known_taken(
+        &self,
+        labels: &[SeatLabel],
+        seat_ids: &[String],
+    ) -> Result<(), CommandError> {
         let now = self.clock.now();
         let taken: Vec<SeatLabel> = labels
             .iter()

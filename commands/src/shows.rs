@@ -65,18 +65,35 @@ impl Engine {
         match self.commit(&appends, &view, idempotency).await? {
             Commit::Done => Ok(view),
             // A fresh show id cannot collide; only our own key can.
-            Commit::Conflict => self.after_conflict(idempotency).await?.ok_or_else(exhausted),
+            Commit::Conflict => self
+                .after_conflict(idempotency)
+                .await?
+                .ok_or_else(exhausted),
         }
     }
 
-    pub async fn publish_show(&self, by: &Actor, show_id: &ShowId, idempotency: Option<&IdempotencyKey>) -> Result<ShowView, CommandError> {
-        self.change_show(show_id, idempotency, "PublishShow", by, || ShowCommand::Publish { by: by.clone() })
-            .await
+    pub async fn publish_show(
+        &self,
+        by: &Actor,
+        show_id: &ShowId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ShowView, CommandError> {
+        self.change_show(show_id, idempotency, "PublishShow", by, || {
+            ShowCommand::Publish { by: by.clone() }
+        })
+        .await
     }
 
-    pub async fn cancel_show(&self, by: &Actor, show_id: &ShowId, idempotency: Option<&IdempotencyKey>) -> Result<ShowView, CommandError> {
-        self.change_show(show_id, idempotency, "CancelShow", by, || ShowCommand::Cancel { by: by.clone() })
-            .await
+    pub async fn cancel_show(
+        &self,
+        by: &Actor,
+        show_id: &ShowId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ShowView, CommandError> {
+        self.change_show(show_id, idempotency, "CancelShow", by, || {
+            ShowCommand::Cancel { by: by.clone() }
+        })
+        .await
     }
 
     async fn change_show(
@@ -94,9 +111,16 @@ impl Engine {
         for _ in 0..MAX_ATTEMPTS {
             let mut show = load::<Show>(&self.store, show_id.as_str()).await?;
             let events = show.decide(command(), &()).await?;
-            let details = show.aggregate.details.as_ref().ok_or(CommandError::NotFound("show"))?;
+            let details = show
+                .aggregate
+                .details
+                .as_ref()
+                .ok_or(CommandError::NotFound("show"))?;
             let view = ShowView::new(details, show.aggregate.status);
-            match self.commit(&[show.append(&events, &meta)?], &view, idempotency).await? {
+            match self
+                .commit(&[show.append(&events, &meta)?], &view, idempotency)
+                .await?
+            {
                 Commit::Done => return Ok(view),
                 Commit::Conflict => {
                     if let Some(view) = self.after_conflict(idempotency).await? {
@@ -163,16 +187,23 @@ fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, Com
             && value.chars().count() <= MAX_TEXT
             && !value.chars().any(char::is_control);
         if !ok {
-            errors.push(ValidationError::new(field, format!("must be 1-{MAX_TEXT} characters without control characters")));
+            errors.push(ValidationError::new(
+                field,
+                format!("must be 1-{MAX_TEXT} characters without control characters"),
+            ));
         }
     };
     text("title", &input.title);
     text("venue", &input.venue);
-    let currency = Currency::parse("currency", &input.currency).map_err(|e| errors.push(e)).ok();
+    let currency = Currency::parse("currency", &input.currency)
+        .map_err(|e| errors.push(e))
+        .ok();
     if input.starts_at.is_none() {
         errors.push(ValidationError::new("starts_at", "is required"));
     }
-    let plan = SeatingPlan::parse(&input.sections).map_err(|e| errors.extend(e)).ok();
+    let plan = SeatingPlan::parse(&input.sections)
+        .map_err(|e| errors.extend(e))
+        .ok();
     match (currency, plan, input.starts_at) {
         (Some(currency), Some(plan), Some(starts_at)) if errors.is_empty() => Ok(ShowDetails {
             show_id: ShowId::generate(),

@@ -24,7 +24,11 @@ pub struct CatalogApi {
 
 impl CatalogApi {
     pub fn new(engine: Engine, identity: Identity, shows: Shows) -> Self {
-        Self { engine, identity, shows }
+        Self {
+            engine,
+            identity,
+            shows,
+        }
     }
 
     pub fn into_server(self) -> CatalogServiceServer<Self> {
@@ -37,17 +41,30 @@ impl CatalogApi {
         Ok(caller)
     }
 
-    async fn change(&self, request: Request<String>, method: &'static str) -> Result<pb::Show, AppError> {
+    async fn change(
+        &self,
+        request: Request<String>,
+        method: &'static str,
+    ) -> Result<pb::Show, AppError> {
         let caller = self.organizer(&request)?;
-        let idempotency = crate::convert::command_key(&request, &caller, method, request.get_ref())?;
+        let idempotency =
+            crate::convert::command_key(&request, &caller, method, request.get_ref())?;
         let show_id = ShowId::parse("show_id", request.get_ref())?;
         let actor = Actor {
             user: user_ref(&caller)?,
             is_admin: caller.role == Role::Admin,
         };
         let view = match method {
-            "PublishShow" => self.engine.publish_show(&actor, &show_id, idempotency.as_ref()).await?,
-            _ => self.engine.cancel_show(&actor, &show_id, idempotency.as_ref()).await?,
+            "PublishShow" => {
+                self.engine
+                    .publish_show(&actor, &show_id, idempotency.as_ref())
+                    .await?
+            }
+            _ => {
+                self.engine
+                    .cancel_show(&actor, &show_id, idempotency.as_ref())
+                    .await?
+            }
         };
         Ok(show_view(view))
     }
@@ -55,9 +72,13 @@ impl CatalogApi {
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
-    async fn schedule_show(&self, request: Request<pb::ScheduleShowRequest>) -> Result<Response<pb::Show>, Status> {
+    async fn schedule_show(
+        &self,
+        request: Request<pb::ScheduleShowRequest>,
+    ) -> Result<Response<pb::Show>, Status> {
         let caller = self.organizer(&request)?;
-        let idempotency = crate::convert::command_key(&request, &caller, "ScheduleShow", request.get_ref())?;
+        let idempotency =
+            crate::convert::command_key(&request, &caller, "ScheduleShow", request.get_ref())?;
         let organizer = user_ref(&caller)?;
         let req = request.into_inner();
         let input = ScheduleShow {
@@ -75,34 +96,59 @@ impl CatalogService for CatalogApi {
                         .into_iter()
                         .map(|row| RawRow {
                             name: row.name,
-                            seats: row.seats.into_iter().map(|s| (s.label, s.price_minor)).collect(),
+                            seats: row
+                                .seats
+                                .into_iter()
+                                .map(|s| (s.label, s.price_minor))
+                                .collect(),
                         })
                         .collect(),
                 })
                 .collect(),
         };
-        let view = self.engine.schedule_show(&organizer, input, idempotency.as_ref()).await.map_err(AppError::from)?;
+        let view = self
+            .engine
+            .schedule_show(&organizer, input, idempotency.as_ref())
+            .await
+            .map_err(AppError::from)?;
         Ok(Response::new(show_view(view)))
     }
 
-    async fn publish_show(&self, request: Request<pb::PublishShowRequest>) -> Result<Response<pb::Show>, Status> {
+    async fn publish_show(
+        &self,
+        request: Request<pb::PublishShowRequest>,
+    ) -> Result<Response<pb::Show>, Status> {
         let request = request.map(|r| r.show_id);
         Ok(Response::new(self.change(request, "PublishShow").await?))
     }
 
-    async fn cancel_show(&self, request: Request<pb::CancelShowRequest>) -> Result<Response<pb::Show>, Status> {
+    async fn cancel_show(
+        &self,
+        request: Request<pb::CancelShowRequest>,
+    ) -> Result<Response<pb::Show>, Status> {
         let request = request.map(|r| r.show_id);
         Ok(Response::new(self.change(request, "CancelShow").await?))
     }
 
-    async fn get_show(&self, request: Request<pb::GetShowRequest>) -> Result<Response<pb::Show>, Status> {
-        let show_id = ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
-        let row = self.shows.get(show_id.as_str()).await.map_err(AppError::from)?;
+    async fn get_show(
+        &self,
+        request: Request<pb::GetShowRequest>,
+    ) -> Result<Response<pb::Show>, Status> {
+        let show_id =
+            ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
+        let row = self
+            .shows
+            .get(show_id.as_str())
+            .await
+            .map_err(AppError::from)?;
         let row = row.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))?;
         Ok(Response::new(show_row(row)))
     }
 
-    async fn list_shows(&self, request: Request<pb::ListShowsRequest>) -> Result<Response<pb::ListShowsResponse>, Status> {
+    async fn list_shows(
+        &self,
+        request: Request<pb::ListShowsRequest>,
+    ) -> Result<Response<pb::ListShowsResponse>, Status> {
         let req = request.into_inner();
         let page_size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -111,10 +157,9 @@ impl CatalogService for CatalogApi {
         };
         let after = match req.page_token.as_str() {
             "" => None,
-            token => Some(
-                ShowId::parse("page_token", token)
-                    .map_err(|_| AppError::invalid("page_token", "not a page token this service issued"))?,
-            ),
+            token => Some(ShowId::parse("page_token", token).map_err(|_| {
+                AppError::invalid("page_token", "not a page token this service issued")
+            })?),
         };
         let page = self
             .shows

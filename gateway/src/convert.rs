@@ -30,7 +30,9 @@ impl From<CommandError> for AppError {
                     format!("seats held or sold by someone else: {}", labels.join(", ")),
                 )
             }
-            CommandError::Precondition { reason, message } => AppError::failed_precondition(reason, message),
+            CommandError::Precondition { reason, message } => {
+                AppError::failed_precondition(reason, message)
+            }
             CommandError::Forbidden(message) => AppError::PermissionDenied(message),
             CommandError::IdempotencyKeyReused => AppError::failed_precondition(
                 "IDEMPOTENCY_KEY_REUSED",
@@ -68,7 +70,10 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-pub fn from_timestamp(field: &str, ts: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, AppError> {
+pub fn from_timestamp(
+    field: &str,
+    ts: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
     let Some(ts) = ts else { return Ok(None) };
     let at = u32::try_from(ts.nanos)
         .ok()
@@ -155,9 +160,11 @@ pub fn command_key<T, M: prost::Message>(
     method: &str,
     message: &M,
 ) -> Result<Option<ticketing_commands::IdempotencyKey>, AppError> {
-    Ok(crate::idempotency_key(request)?.map(|key| ticketing_commands::IdempotencyKey {
-        scope: format!("{}:{method}", caller.user_id.as_str()),
-        key,
-        request_hash: crate::request_hash(method, message),
-    }))
+    Ok(
+        crate::idempotency_key(request)?.map(|key| ticketing_commands::IdempotencyKey {
+            scope: format!("{}:{method}", caller.user_id.as_str()),
+            key,
+            request_hash: crate::request_hash(method, message),
+        }),
+    )
 }

@@ -23,7 +23,12 @@ pub struct InventoryApi {
 
 impl InventoryApi {
     pub fn new(engine: Engine, identity: Identity, seat_maps: SeatMaps, shows: Shows) -> Self {
-        Self { engine, identity, seat_maps, shows }
+        Self {
+            engine,
+            identity,
+            seat_maps,
+            shows,
+        }
     }
 
     pub fn into_server(self) -> InventoryServiceServer<Self> {
@@ -65,7 +70,10 @@ impl InventoryApi {
 
 #[tonic::async_trait]
 impl InventoryService for InventoryApi {
-    async fn reserve_seats(&self, request: Request<pb::ReserveSeatsRequest>) -> Result<Response<pb::Reservation>, Status> {
+    async fn reserve_seats(
+        &self,
+        request: Request<pb::ReserveSeatsRequest>,
+    ) -> Result<Response<pb::Reservation>, Status> {
         let caller = caller(&self.identity, &request)?;
         caller.require(&[Role::Customer])?;
         let idempotency = command_key(&request, &caller, "ReserveSeats", request.get_ref())?;
@@ -77,7 +85,10 @@ impl InventoryService for InventoryApi {
             (show_id, labels) => {
                 let mut violations: Vec<FieldViolation> = show_id
                     .err()
-                    .map(|e| FieldViolation { field: e.field, description: e.description })
+                    .map(|e| FieldViolation {
+                        field: e.field,
+                        description: e.description,
+                    })
                     .into_iter()
                     .collect();
                 if let Err(AppError::InvalidArgument(more)) = labels {
@@ -102,7 +113,9 @@ impl InventoryService for InventoryApi {
         let caller = caller(&self.identity, &request)?;
         caller.require(&[Role::Customer])?;
         let idempotency = command_key(&request, &caller, "ReleaseReservation", request.get_ref())?;
-        let reservation_id = ReservationId::parse("reservation_id", &request.get_ref().reservation_id).map_err(AppError::from)?;
+        let reservation_id =
+            ReservationId::parse("reservation_id", &request.get_ref().reservation_id)
+                .map_err(AppError::from)?;
         let view = self
             .engine
             .release_reservation(&user_ref(&caller)?, &reservation_id, idempotency.as_ref())
@@ -111,12 +124,24 @@ impl InventoryService for InventoryApi {
         Ok(Response::new(reservation_view(view)))
     }
 
-    async fn get_seat_map(&self, request: Request<pb::GetSeatMapRequest>) -> Result<Response<pb::SeatMap>, Status> {
-        let show_id = ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
-        let show = self.shows.get(show_id.as_str()).await.map_err(AppError::from)?;
+    async fn get_seat_map(
+        &self,
+        request: Request<pb::GetSeatMapRequest>,
+    ) -> Result<Response<pb::SeatMap>, Status> {
+        let show_id =
+            ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
+        let show = self
+            .shows
+            .get(show_id.as_str())
+            .await
+            .map_err(AppError::from)?;
         let show = show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))?;
         let now = self.engine.now();
-        let rows = self.seat_maps.seat_map(show_id.as_str(), now).await.map_err(AppError::from)?;
+        let rows = self
+            .seat_maps
+            .seat_map(show_id.as_str(), now)
+            .await
+            .map_err(AppError::from)?;
         Ok(Response::new(pb::SeatMap {
             show_id: show_id.to_string(),
             currency: show.currency,

@@ -1,1 +1,31 @@
-//! placeholder
+//! The gRPC gateway: the inbound adapter that speaks `ticketing.v1` and
+//! turns calls into use cases of the inner crates. Protobuf types stop here.
+//!
+//! * `server.rs` — [`GatewayServices`] and [`serve`]: the tonic server with
+//!   health, reflection, grpc-web and a tracing span per call.
+//! * `error.rs` — [`AppError`] and the one mapping to `tonic::Status` with
+//!   `google.rpc` rich details.
+//! * `auth.rs` — [`caller`]: the bearer token of a request, and role checks.
+//! * `idempotency.rs` — the `idempotency-key` metadata entry and request
+//!   fingerprints.
+//! * `identity_service.rs` — `IdentityService` (Register, Login).
+//! * `catalog_service.rs` — `CatalogService` (schedule, publish, cancel, read shows).
+//! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
+//! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
+
+mod auth;
+mod catalog_service;
+mod convert;
+mod error;
+mod idempotency;
+mod identity_service;
+mod inventory_service;
+mod server;
+
+pub use auth::{caller, Caller};
+pub use catalog_service::CatalogApi;
+pub use error::{AppError, FieldViolation, ERROR_DOMAIN};
+pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};
+pub use identity_service::{role_to_pb, IdentityApi};
+pub use inventory_service::InventoryApi;
+pub use server::{serve, GatewayServices, ServeError};

@@ -1,1 +1,25 @@
-//! placeholder
+//! The identity bounded context: user accounts, password hashing and bearer
+//! tokens.
+//!
+//! * `domain.rs` — validated newtypes ([`UserId`], [`Email`], [`Password`],
+//!   [`DisplayName`], [`Role`]) and [`User`].
+//! * `users.rs` — the user store on the engine's database ([`migrate`]
+//!   creates its table); maps unique violations to
+//!   [`IdentityError::EmailTaken`].
+//! * `password.rs` — argon2id hashing on the blocking pool.
+//! * `token.rs` — HS256 JWTs ([`TokenConfig`], [`AccessToken`], [`Claims`]).
+//! * `service.rs` — [`Identity`], the use cases the gateway and CLI call.
+//! * `error.rs` — [`IdentityError`], the one error type of this layer.
+
+mod domain;
+mod error;
+mod password;
+mod service;
+mod token;
+mod users;
+
+pub use domain::{DisplayName, Email, Password, Role, User, UserId, ValidationError};
+pub use error::IdentityError;
+pub use service::Identity;
+pub use token::{AccessToken, Claims, TokenConfig};
+pub use users::migrate;

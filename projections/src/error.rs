@@ -8,7 +8,9 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("read model query failed: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("event {global_seq} ({event_type}) has a payload this projection cannot read: {source}")]
+    #[error(
+        "event {global_seq} ({event_type}) has a payload this projection cannot read: {source}"
+    )]
     Payload {
         global_seq: i64,
         event_type: String,
@@ -26,7 +28,9 @@ impl ProjectionError {
         matches!(
             self,
             ProjectionError::Store(StoreError::Unavailable(_))
-                | ProjectionError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+                | ProjectionError::Sql(
+                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+                )
         )
     }
 }

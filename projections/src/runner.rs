@@ -6,10 +6,12 @@
 //! advisory lock named after the projection, then reads the checkpoint; on
 //! SQLite the transaction holds the write lock from its start.
 
+use sqlx::AnyConnection;
 use std::future::Future;
 use std::time::Duration;
-use sqlx::AnyConnection;
-use ticketing_event_store::{load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store};
+use ticketing_event_store::{
+    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store,
+};
 use tokio::sync::watch;
 
 use crate::ProjectionError;
@@ -87,7 +89,13 @@ impl<P: Projection> Projector<P> {
 
     pub async fn checkpoint(&self) -> Result<FeedPosition, ProjectionError> {
         let mut conn = self.store.read_pool().acquire().await?;
-        Ok(load_checkpoint(&mut conn, self.store.backend(), self.projection.name(), SHARD).await?)
+        Ok(load_checkpoint(
+            &mut conn,
+            self.store.backend(),
+            self.projection.name(),
+            SHARD,
+        )
+        .await?)
     }
 
     /// Runs until `shutdown` turns true: drains the feed, then sleeps until a

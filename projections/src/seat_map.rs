@@ -50,7 +50,11 @@ impl Projection for SeatMapProjection {
         "seat_map"
     }
 
-    async fn apply(&self, conn: &mut AnyConnection, event: &FeedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &FeedEvent,
+    ) -> Result<(), ProjectionError> {
         let table = seat_map_table(self.backend);
         let stored = &event.event;
         if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
@@ -59,8 +63,13 @@ impl Projection for SeatMapProjection {
                 for chunk in seats.chunks(SEED_CHUNK) {
                     let values: Vec<String> = (0..chunk.len())
                         .map(|i| {
-                            let p: Vec<String> = (1..=BINDS_PER_SEAT).map(|n| format!("${}", i * BINDS_PER_SEAT + n)).collect();
-                            format!("({}, {}, {}, {}, {}, {}, 'AVAILABLE', {})", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+                            let p: Vec<String> = (1..=BINDS_PER_SEAT)
+                                .map(|n| format!("${}", i * BINDS_PER_SEAT + n))
+                                .collect();
+                            format!(
+                                "({}, {}, {}, {}, {}, {}, 'AVAILABLE', {})",
+                                p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+                            )
                         })
                         .collect();
                     let sql = format!(
@@ -86,16 +95,20 @@ impl Projection for SeatMapProjection {
         if stored.aggregate_type != <Seat as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let (show_id, label) = stored
-            .aggregate_id
-            .split_once('/')
-            .ok_or_else(|| ProjectionError::Corrupt(format!("seat id {:?}", stored.aggregate_id)))?;
+        let (show_id, label) = stored.aggregate_id.split_once('/').ok_or_else(|| {
+            ProjectionError::Corrupt(format!("seat id {:?}", stored.aggregate_id))
+        })?;
         let (status, reservation, until) = match payload::<SeatEvent>(event)? {
-            SeatEvent::SeatHeld { reservation, until } | SeatEvent::SeatHoldExtended { reservation, until } => {
-                (SeatMapStatus::Held, Some(reservation.to_string()), Some(millis(until)))
-            }
+            SeatEvent::SeatHeld { reservation, until }
+            | SeatEvent::SeatHoldExtended { reservation, until } => (
+                SeatMapStatus::Held,
+                Some(reservation.to_string()),
+                Some(millis(until)),
+            ),
             SeatEvent::SeatReleased { .. } => (SeatMapStatus::Available, None, None),
-            SeatEvent::SeatSold { reservation } => (SeatMapStatus::Sold, Some(reservation.to_string()), None),
+            SeatEvent::SeatSold { reservation } => {
+                (SeatMapStatus::Sold, Some(reservation.to_string()), None)
+            }
         };
         let sql = format!(
             "UPDATE {table} SET status = $1, reservation_id = $2, held_until = $3, global_seq = $4 WHERE show_id = $5 AND label = $6"
@@ -113,7 +126,9 @@ impl Projection for SeatMapProjection {
     }
 }
 
-pub(crate) fn payload<E: serde::de::DeserializeOwned>(event: &FeedEvent) -> Result<E, ProjectionError> {
+pub(crate) fn payload<E: serde::de::DeserializeOwned>(
+    event: &FeedEvent,
+) -> Result<E, ProjectionError> {
     serde_json::from_value(event.event.payload.clone()).map_err(|source| ProjectionError::Payload {
         global_seq: event.global_seq,
         event_type: event.event.event_type.clone(),
@@ -132,22 +147,33 @@ impl SeatMaps {
     /// Every seat of the show in plan order; empty when the show is unknown.
     /// A hold whose deadline has passed reads as AVAILABLE even before the
     /// expirer released it, because the next buyer will get it.
-    pub async fn seat_map(&self, show_id: &str, now: DateTime<Utc>) -> Result<Vec<SeatMapRow>, ProjectionError> {
+    pub async fn seat_map(
+        &self,
+        show_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SeatMapRow>, ProjectionError> {
         let sql = format!(
             "SELECT label, section, row_name, price_minor, status, held_until FROM {} WHERE show_id = $1 ORDER BY position",
             seat_map_table(self.backend)
         );
-        let rows = sqlx::query(&sql).bind(show_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(show_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let held_until: Option<i64> = row.try_get("held_until")?;
                 let held_until = held_until.map(from_millis);
                 let status = match row.try_get::<String, _>("status")?.as_str() {
                     "AVAILABLE" => SeatMapStatus::Available,
-                    "HELD" if held_until.is_some_and(|until| until <= now) => SeatMapStatus::Available,
+                    "HELD" if held_until.is_some_and(|until| until <= now) => {
+                        SeatMapStatus::Available
+                    }
                     "HELD" => SeatMapStatus::Held,
                     "SOLD" => SeatMapStatus::Sold,
-                    other => return Err(ProjectionError::Corrupt(format!("seat status {other:?}"))),
+                    other => {
+                        return Err(ProjectionError::Corrupt(format!("seat status {other:?}")))
+                    }
                 };
                 Ok(SeatMapRow {
                     label: row.try_get("label")?,

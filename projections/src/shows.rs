@@ -19,7 +19,11 @@ impl Projection for ShowsProjection {
         "shows"
     }
 
-    async fn apply(&self, conn: &mut AnyConnection, event: &FeedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &FeedEvent,
+    ) -> Result<(), ProjectionError> {
         if event.event.aggregate_type != <Show as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
@@ -84,18 +88,29 @@ pub struct Shows {
     pub backend: Backend,
 }
 
-const COLUMNS: &str = "show_id, title, venue, starts_at, currency, status, seat_count, organizer_id";
+const COLUMNS: &str =
+    "show_id, title, venue, starts_at, currency, status, seat_count, organizer_id";
 
 impl Shows {
     pub async fn get(&self, show_id: &str) -> Result<Option<ShowRow>, ProjectionError> {
-        let sql = format!("SELECT {COLUMNS} FROM {} WHERE show_id = $1", shows_table(self.backend));
-        let row = sqlx::query(&sql).bind(show_id).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE show_id = $1",
+            shows_table(self.backend)
+        );
+        let row = sqlx::query(&sql)
+            .bind(show_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(show_row).transpose()
     }
 
     /// Shows ordered by id (ids are time-ordered ULIDs, so oldest first),
     /// `limit` at a time, after the id `after`.
-    pub async fn list(&self, after: Option<&str>, limit: usize) -> Result<ShowsPage, ProjectionError> {
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ShowsPage, ProjectionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE show_id > $1 ORDER BY show_id LIMIT $2",
             shows_table(self.backend)
@@ -108,7 +123,11 @@ impl Shows {
         let mut shows = rows.iter().map(show_row).collect::<Result<Vec<_>, _>>()?;
         let more = shows.len() > limit;
         shows.truncate(limit);
-        let next_after = if more { shows.last().map(|s| s.show_id.clone()) } else { None };
+        let next_after = if more {
+            shows.last().map(|s| s.show_id.clone())
+        } else {
+            None
+        };
         Ok(ShowsPage { shows, next_after })
     }
 }

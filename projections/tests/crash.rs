@@ -23,7 +23,11 @@ impl Projection for Ledger {
         "ledger"
     }
 
-    async fn apply(&self, conn: &mut AnyConnection, event: &FeedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &FeedEvent,
+    ) -> Result<(), ProjectionError> {
         sqlx::query("INSERT INTO ledger (global_seq) VALUES ($1)")
             .bind(event.global_seq)
             .execute(&mut *conn)
@@ -42,10 +46,15 @@ fn new_event<E: cqrs_es::DomainEvent>(event: &E) -> NewEvent {
 }
 
 fn plan() -> SeatingPlan {
-    let seats = (0..SEATS).map(|i| (format!("A-{i}"), 1000 + i as i64)).collect();
+    let seats = (0..SEATS)
+        .map(|i| (format!("A-{i}"), 1000 + i as i64))
+        .collect();
     SeatingPlan::parse(&[RawSection {
         name: "Stalls".into(),
-        rows: vec![RawRow { name: "A".into(), seats }],
+        rows: vec![RawRow {
+            name: "A".into(),
+            seats,
+        }],
     }])
     .unwrap()
 }
@@ -76,12 +85,17 @@ async fn write_history(store: &Store, seed: u64) -> ShowId {
         let (seat, sequence) = &mut seats[i];
         let reservation = ReservationId::generate();
         let event = match &seat.state {
-            SeatState::Available => SeatEvent::SeatHeld { reservation, until: Utc::now() + Duration::minutes(30) },
+            SeatState::Available => SeatEvent::SeatHeld {
+                reservation,
+                until: Utc::now() + Duration::minutes(30),
+            },
             SeatState::Held { reservation, .. } if rng.gen_bool(0.7) => SeatEvent::SeatReleased {
                 reservation: reservation.clone(),
                 reason: ReleaseReason::Released,
             },
-            SeatState::Held { reservation, .. } => SeatEvent::SeatSold { reservation: reservation.clone() },
+            SeatState::Held { reservation, .. } => SeatEvent::SeatSold {
+                reservation: reservation.clone(),
+            },
             SeatState::Sold { .. } => continue,
         };
         let append = StreamAppend {
@@ -108,7 +122,9 @@ async fn fold(store: &Store) -> BTreeMap<String, SeatMapStatus> {
         for e in &batch {
             match e.event.aggregate_type.as_str() {
                 "Show" => {
-                    if let ShowEvent::ShowScheduled(d) = serde_json::from_value(e.event.payload.clone()).unwrap() {
+                    if let ShowEvent::ShowScheduled(d) =
+                        serde_json::from_value(e.event.payload.clone()).unwrap()
+                    {
                         for (seat, _) in d.plan.seats() {
                             seats.insert(seat.label.to_string(), SeatMapStatus::Available);
                         }
@@ -117,7 +133,9 @@ async fn fold(store: &Store) -> BTreeMap<String, SeatMapStatus> {
                 "Seat" => {
                     let label = e.event.aggregate_id.split_once('/').unwrap().1.to_owned();
                     let status = match serde_json::from_value(e.event.payload.clone()).unwrap() {
-                        SeatEvent::SeatHeld { .. } | SeatEvent::SeatHoldExtended { .. } => SeatMapStatus::Held,
+                        SeatEvent::SeatHeld { .. } | SeatEvent::SeatHoldExtended { .. } => {
+                            SeatMapStatus::Held
+                        }
                         SeatEvent::SeatReleased { .. } => SeatMapStatus::Available,
                         SeatEvent::SeatSold { .. } => SeatMapStatus::Sold,
                     };
@@ -149,7 +167,8 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         // Each incarnation has its own connections, closed after the kill as
         // a dead process's would be: its open transaction rolls back.
         let process = Store::connect(&url).await.unwrap();
-        let seat_map = Projector::new(process.clone(), SeatMapProjection { backend }).with_batch_size(7);
+        let seat_map =
+            Projector::new(process.clone(), SeatMapProjection { backend }).with_batch_size(7);
         let ledger = Projector::new(process.clone(), Ledger).with_batch_size(5);
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let a = tokio::spawn(seat_map.run(stopped.clone()));
@@ -164,10 +183,16 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
     let show_id = writer.await.unwrap();
     let seat_map = Projector::new(store.clone(), SeatMapProjection { backend });
     seat_map.catch_up().await.unwrap();
-    Projector::new(store.clone(), Ledger).catch_up().await.unwrap();
+    Projector::new(store.clone(), Ledger)
+        .catch_up()
+        .await
+        .unwrap();
 
     let expected = fold(&store).await;
-    let maps = SeatMaps { pool: store.read_pool().clone(), backend };
+    let maps = SeatMaps {
+        pool: store.read_pool().clone(),
+        backend,
+    };
     let actual: BTreeMap<String, SeatMapStatus> = maps
         .seat_map(show_id.as_str(), Utc::now())
         .await
@@ -176,9 +201,15 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         .map(|row| (row.label, row.status))
         .collect();
     assert_eq!(actual.len(), SEATS);
-    assert_eq!(actual, expected, "seat map differs from a fresh fold of the log");
+    assert_eq!(
+        actual, expected,
+        "seat map differs from a fresh fold of the log"
+    );
 
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(store.read_pool()).await.unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
     let mut events = 0;
     let mut after = FeedPosition::START;
     loop {

@@ -114,7 +114,9 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("engine task").expect("engine stops cleanly");
+            task.await
+                .expect("engine task")
+                .expect("engine stops cleanly");
         }
     }
 
@@ -131,9 +133,16 @@ impl TestApp {
     /// Creates a user with any role directly (as `ticketing users add`
     /// does) and logs in; returns the access token.
     pub async fn user_with_role(&self, role: ticketing_identity::Role) -> String {
-        let identity = ticketing::application::identity(&self.store, JWT_SECRET.to_vec(), Duration::from_secs(3600))
-            .expect("identity");
-        let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        let identity = ticketing::application::identity(
+            &self.store,
+            JWT_SECRET.to_vec(),
+            Duration::from_secs(3600),
+        )
+        .expect("identity");
+        let email = format!(
+            "{}@example.com",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
         identity
             .add_user(
                 Email::parse(&email).expect("email"),
@@ -148,7 +157,10 @@ impl TestApp {
 
     /// Registers a customer through the API and logs in.
     pub async fn customer(&self) -> String {
-        let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        let email = format!(
+            "{}@example.com",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
         self.identity()
             .register(pb::RegisterRequest {
                 email: email.clone(),
@@ -182,21 +194,33 @@ impl TestApp {
             .expect("schedule")
             .into_inner();
         self.catalog()
-            .publish_show(authed(organizer, pb::PublishShowRequest { show_id: show.show_id.clone() }))
+            .publish_show(authed(
+                organizer,
+                pb::PublishShowRequest {
+                    show_id: show.show_id.clone(),
+                },
+            ))
             .await
             .expect("publish");
-        self.wait_for_seat_map(&show.show_id, |map| map.seats.len() == seats).await;
+        self.wait_for_seat_map(&show.show_id, |map| map.seats.len() == seats)
+            .await;
         show.show_id
     }
 
     /// Polls GetSeatMap until `ready` holds (projections are eventually
     /// consistent); panics after 10 s.
-    pub async fn wait_for_seat_map(&self, show_id: &str, ready: impl Fn(&pb::SeatMap) -> bool) -> pb::SeatMap {
+    pub async fn wait_for_seat_map(
+        &self,
+        show_id: &str,
+        ready: impl Fn(&pb::SeatMap) -> bool,
+    ) -> pb::SeatMap {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let map = self
                 .inventory()
-                .get_seat_map(pb::GetSeatMapRequest { show_id: show_id.into() })
+                .get_seat_map(pb::GetSeatMapRequest {
+                    show_id: show_id.into(),
+                })
                 .await;
             if let Ok(map) = map {
                 let map = map.into_inner();
@@ -204,7 +228,10 @@ impl TestApp {
                     return map;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "seat map of {show_id} never became ready");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "seat map of {show_id} never became ready"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -274,4 +301,24 @@ pub async fn count_events<A: cqrs_es::Aggregate>(
         .iter()
         .filter(|e| e.event_type == event_type)
         .count()
+}
+
+/// Every event in the log, in feed order: (aggregate type, id, event type).
+pub async fn log(store: &Store) -> Vec<(String, String, String)> {
+    let mut events = Vec::new();
+    let mut after = ticketing_event_store::FeedPosition::START;
+    loop {
+        let batch = store.read_feed(0, after, 1000).await.expect("read feed");
+        let Some(last) = batch.last() else {
+            return events;
+        };
+        after = last.position;
+        events.extend(batch.into_iter().map(|e| {
+            (
+                e.event.aggregate_type,
+                e.event.aggregate_id,
+                e.event.event_type,
+            )
+        }));
+    }
 }

@@ -43,7 +43,9 @@ async fn one_seat_thousand_buyers(backend: Backend) {
     let mut other = Vec::new();
     let mut unavailable = 0;
     for status in results.iter().filter_map(|r| r.as_ref().err()) {
-        if status.code() == Code::FailedPrecondition && reason(status).as_deref() == Some("SEAT_UNAVAILABLE") {
+        if status.code() == Code::FailedPrecondition
+            && reason(status).as_deref() == Some("SEAT_UNAVAILABLE")
+        {
             unavailable += 1;
         } else {
             other.push(format!("{:?}: {}", status.code(), status.message()));
@@ -52,9 +54,16 @@ async fn one_seat_thousand_buyers(backend: Backend) {
     assert!(other.is_empty(), "unexpected outcomes: {other:?}");
     assert_eq!((ok, unavailable), (1, CONTENDERS - 1));
     let seat_id = format!("{show_id}/A-2");
-    assert_eq!(count_events::<Seat>(&app.store, &seat_id, "SeatHeld").await, 1);
+    assert_eq!(
+        count_events::<Seat>(&app.store, &seat_id, "SeatHeld").await,
+        1
+    );
     app.wait_for_seat_map(&show_id, |map| {
-        map.seats.iter().filter(|s| s.status == SeatStatus::Held as i32).count() == 1
+        map.seats
+            .iter()
+            .filter(|s| s.status == SeatStatus::Held as i32)
+            .count()
+            == 1
     })
     .await;
     app.stop().await;
@@ -77,17 +86,30 @@ async fn overlapping_reservations(backend: Backend) {
     let organizer = app.user_with_role(Role::Organizer).await;
     let show_id = app.published_show(&organizer, ROUNDS * 5).await;
     let (alice, bob) = (app.customer().await, app.customer().await);
-    let labels = |from: usize| (from..from + 3).map(|i| format!("A-{i}")).collect::<Vec<_>>();
+    let labels = |from: usize| {
+        (from..from + 3)
+            .map(|i| format!("A-{i}"))
+            .collect::<Vec<_>>()
+    };
     for round in 0..ROUNDS {
         let first = 1 + round * 5;
         let (a, b) = (labels(first), labels(first + 2));
         let reserve = |token: &str, seats: Vec<String>| {
             let mut client = app.inventory();
-            let request = authed(token, ReserveSeatsRequest { show_id: show_id.clone(), seat_labels: seats });
+            let request = authed(
+                token,
+                ReserveSeatsRequest {
+                    show_id: show_id.clone(),
+                    seat_labels: seats,
+                },
+            );
             async move { client.reserve_seats(request).await }
         };
         let (ra, rb) = tokio::join!(reserve(&alice, a.clone()), reserve(&bob, b.clone()));
-        assert!(ra.is_ok() != rb.is_ok(), "round {round}: exactly one of two overlapping reservations wins");
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "round {round}: exactly one of two overlapping reservations wins"
+        );
         let (winner, loser, lost) = if ra.is_ok() { (a, b, rb) } else { (b, a, ra) };
         let status = lost.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition);
@@ -95,12 +117,20 @@ async fn overlapping_reservations(backend: Backend) {
         let winners: HashSet<_> = winner.iter().collect();
         for label in loser.iter().filter(|l| !winners.contains(l)) {
             let seat_id = format!("{show_id}/{label}");
-            assert_eq!(count_events::<Seat>(&app.store, &seat_id, "SeatHeld").await, 0, "loser held {label}");
+            assert_eq!(
+                count_events::<Seat>(&app.store, &seat_id, "SeatHeld").await,
+                0,
+                "loser held {label}"
+            );
         }
     }
     let map = app
         .wait_for_seat_map(&show_id, |map| {
-            map.seats.iter().filter(|s| s.status == SeatStatus::Held as i32).count() == ROUNDS * 3
+            map.seats
+                .iter()
+                .filter(|s| s.status == SeatStatus::Held as i32)
+                .count()
+                == ROUNDS * 3
         })
         .await;
     assert_eq!(map.seats.len(), ROUNDS * 5);

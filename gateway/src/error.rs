@@ -1,0 +1,166 @@
+//! [`AppError`], the gateway's one error type, and the single place where
+//! errors become gRPC statuses (design.md §7).
+//!
+//! Handlers return `Result<_, AppError>` and convert with `?`; the
+//! `From<AppError> for tonic::Status` below attaches `google.rpc` rich
+//! details: BadRequest field violations for INVALID_ARGUMENT, ErrorInfo for
+//! FAILED_PRECONDITION, RetryInfo for UNAVAILABLE. INTERNAL is logged with
+//! its cause chain and answered with a generic message, so no internals
+//! leak to clients.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::time::Duration;
+
+use ticketing_identity::{IdentityError, ValidationError};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The `ErrorInfo.domain` of every reason this API emits.
+pub const ERROR_DOMAIN: &str = "ticketing.v1";
+
+/// How long a client should wait before retrying an UNAVAILABLE call.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// One bad request field, named as in the proto (`email`, `seat_labels[2]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid argument: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// `reason` is a SCREAMING_SNAKE_CASE code from design.md §7, e.g.
+    /// `SEAT_UNAVAILABLE`.
+    #[error("failed precondition {reason}: {message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// A dependency is down; the message is shown to clients, so it names
+    /// the dependency, not the failure.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(#[source] BoxError),
+}
+
+impl AppError {
+    /// A single field violation.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    pub fn failed_precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<BoxError>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `err` and each of its sources, outermost first, joined with `: `.
+pub(crate) fn cause_chain(err: &(dyn Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+impl From<AppError> for Status {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::InvalidArgument(violations) => {
+                let message = format!("invalid argument: {}", describe(&violations));
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            AppError::NotFound(message) => Status::not_found(message),
+            AppError::FailedPrecondition { reason, message } => {
+                let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            AppError::AlreadyExists(message) => Status::already_exists(message),
+            AppError::Unauthenticated(message) => Status::unauthenticated(message),
+            AppError::PermissionDenied(message) => Status::permission_denied(message),
+            AppError::Unavailable(message) => Status::with_error_details(
+                Code::Unavailable,
+                format!("{message}; retry later"),
+                ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+            ),
+            AppError::Internal(cause) => {
+                tracing::error!(error = %cause_chain(cause.as_ref()), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+impl From<ValidationError> for AppError {
+    fn from(err: ValidationError) -> Self {
+        AppError::invalid(err.field, err.description)
+    }
+}
+
+impl From<IdentityError> for AppError {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::EmailTaken => {
+                AppError::AlreadyExists("email is already registered".to_owned())
+            }
+            IdentityError::InvalidCredentials => {
+                AppError::Unauthenticated("invalid email or password".to_owned())
+            }
+            IdentityError::TokenExpired => {
+                AppError::Unauthenticated("access token expired; log in again".to_owned())
+            }
+            IdentityError::InvalidToken => {
+                AppError::Unauthenticated("access token is invalid".to_owned())
+            }
+            IdentityError::Unavailable(_) => {
+                // The client sees only which dependency is down; the cause is
+                // for operators.
+                tracing::warn!(error = %cause_chain(&err), "user store unavailable");
+                AppError::Unavailable("user store unavailable".to_owned())
+            }
+            IdentityError::Internal(_) => AppError::Internal(Box::new(err)),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `ticketing.v1.IdentityService` (Register, Login) over [`Identity`]:
+//! converts protobuf messages to validated domain values and back.
+
+use ticketing_identity::{DisplayName, Email, Identity, Password, Role, User};
+use ticketing_proto::v1 as pb;
+use ticketing_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::error::{AppError, FieldViolation};
+
+/// The gRPC face of [`Identity`].
+#[derive(Debug, Clone)]
+pub struct IdentityApi {
+    identity: Identity,
+}
+
+impl IdentityApi {
+    pub fn new(identity: Identity) -> Self {
+        Self { identity }
+    }
+
+    /// Ready to add to [`crate::GatewayServices`].
+    pub fn into_server(self) -> IdentityServiceServer<Self> {
+        IdentityServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityApi {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let req = request.into_inner();
+        // Validate every field before failing, so the client learns about
+        // all its mistakes in one round trip.
+        let email = Email::parse(&req.email);
+        let password = Password::parse(&req.password);
+        let display_name = DisplayName::parse(&req.display_name);
+        let (email, password, display_name) = match (email, password, display_name) {
+            (Ok(email), Ok(password), Ok(name)) => (email, password, name),
+            (email, password, name) => {
+                let violations = [email.err(), password.err(), name.err()]
+                    .into_iter()
+                    .flatten()
+                    .map(|err| FieldViolation {
+                        field: err.field.to_owned(),
+                        description: err.description,
+                    })
+                    .collect();
+                return Err(AppError::InvalidArgument(violations).into());
+            }
+        };
+        let user = self
+            .identity
+            .register(email, password, display_name)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(user_to_pb(user)))
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let req = request.into_inner();
+        let token = self
+            .identity
+            .login(&req.email, &req.password)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(pb::LoginResponse {
+            access_token: token.token,
+            expires_at: Some(prost_types::Timestamp {
+                seconds: token.expires_at.timestamp(),
+                // Always below 10^9, so it fits.
+                nanos: token.expires_at.timestamp_subsec_nanos() as i32,
+            }),
+        }))
+    }
+}
+
+fn user_to_pb(user: User) -> pb::User {
+    pb::User {
+        user_id: user.user_id.to_string(),
+        email: user.email.to_string(),
+        display_name: user.display_name.to_string(),
+        role: role_to_pb(user.role).into(),
+    }
+}
+
+/// The contract's enum for a domain role.
+pub fn role_to_pb(role: Role) -> pb::Role {
+    match role {
+        Role::Customer => pb::Role::Customer,
+        Role::Organizer => pb::Role::Organizer,
+        Role::Admin => pb::Role::Admin,
+    }
+}

@@ -1,0 +1,58 @@
+//! The one error type of the identity context.
+//!
+//! Storage failures are classified here, in the adapter layer: a unique
+//! violation becomes [`IdentityError::EmailTaken`], a lost connection
+//! [`IdentityError::Unavailable`], so callers never look at SQLSTATEs.
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email or wrong password; deliberately indistinguishable.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("access token expired")]
+    TokenExpired,
+    #[error("access token invalid")]
+    InvalidToken,
+    /// The database could not be reached or timed out: retry later.
+    #[error("user store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A bug or corrupt data: not the caller's fault, not retryable.
+    #[error("identity internal error: {0}")]
+    Internal(#[source] BoxError),
+}
+
+impl IdentityError {
+    pub(crate) fn internal(err: impl Into<BoxError>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// Postgres `unique_violation`, SQLite `SQLITE_CONSTRAINT_UNIQUE` and
+/// `SQLITE_CONSTRAINT_PRIMARYKEY` (extended result codes).
+const UNIQUE_VIOLATION_CODES: [&str; 3] = ["23505", "2067", "1555"];
+
+impl From<sqlx::Error> for IdentityError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| UNIQUE_VIOLATION_CODES.contains(&code.as_ref())) =>
+            {
+                // The only unique columns are the email and a freshly
+                // generated ULID, so a violation means the email is taken.
+                IdentityError::EmailTaken
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => IdentityError::Unavailable(Box::new(err)),
+            _ => IdentityError::Internal(Box::new(err)),
+        }
+    }
+}

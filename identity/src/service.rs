@@ -1,0 +1,96 @@
+//! [`Identity`]: the use cases of the identity context — register, add a
+//! user with a role, log in, verify a bearer token — over the user store,
+//! the password hasher and the token signer.
+
+use chrono::Utc;
+use sqlx::AnyPool;
+use ticketing_event_store::Backend;
+
+use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
+use crate::error::IdentityError;
+use crate::password;
+use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
+use crate::users::Users;
+
+/// The identity service object. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Identity {
+    users: Users,
+    tokens: Tokens,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The signing key lives in `tokens`; keep it out of debug output.
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Expects [`crate::migrate`] to have run on `pool`.
+    pub fn new(pool: AnyPool, backend: Backend, tokens: TokenConfig) -> Self {
+        Self {
+            users: Users::new(pool, backend),
+            tokens: Tokens::new(tokens),
+        }
+    }
+
+    /// Self-service sign-up: always a customer.
+    pub async fn register(
+        &self,
+        email: Email,
+        password: Password,
+        display_name: DisplayName,
+    ) -> Result<User, IdentityError> {
+        self.add_user(email, password, display_name, Role::Customer)
+            .await
+    }
+
+    /// Creates a user with any role (operators, via `ticketing users add`).
+    /// Inputs arrive validated, so the caller can report every bad field at
+    /// once; [`IdentityError::EmailTaken`] if the email is registered.
+    pub async fn add_user(
+        &self,
+        email: Email,
+        password: Password,
+        display_name: DisplayName,
+        role: Role,
+    ) -> Result<User, IdentityError> {
+        let user = User {
+            user_id: UserId::generate(),
+            email,
+            display_name,
+            role,
+            created_at: Utc::now(),
+        };
+        let hash = password::hash(password).await?;
+        self.users.insert(&user, &hash).await?;
+        tracing::info!(user_id = %user.user_id, role = %user.role, "user added");
+        Ok(user)
+    }
+
+    /// Exchanges credentials for a token. Takes raw strings on purpose: any
+    /// credential that cannot log in — malformed, unknown or wrong — is the
+    /// same [`IdentityError::InvalidCredentials`], so the answer does not
+    /// reveal which emails are registered or what the rules are.
+    pub async fn login(&self, email: &str, password: &str) -> Result<AccessToken, IdentityError> {
+        let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let Some(stored) = self.users.find_by_email(&email).await? else {
+            // Spend the time a verification would, so response latency does
+            // not reveal that the email is unknown.
+            password::hash(password).await?;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        if !password::verify(password, stored.password_hash).await? {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        self.tokens.issue(&stored.user, Utc::now())
+    }
+
+    /// Checks a bearer token and returns who it speaks for.
+    pub fn verify(&self, token: &str) -> Result<Claims, IdentityError> {
+        self.tokens.verify(token)
+    }
+}
