@@ -136,6 +136,23 @@ impl Engine {
         }
     }
 
+    /// A refusal may only mean that a concurrent twin of this request (same
+    /// key) got there first: then its stored response is the answer.
+    pub(crate) async fn settle<T: DeserializeOwned>(
+        &self,
+        result: Result<T, CommandError>,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<T, CommandError> {
+        match result {
+            Err(error @ (CommandError::SeatUnavailable(_) | CommandError::Precondition { .. }))
+                if idempotency.is_some() =>
+            {
+                Ok(self.replayed(idempotency).await?.ok_or(error)?)
+            }
+            other => other,
+        }
+    }
+
     /// After a conflict: if it was our own key, written by a concurrent twin
     /// of this request, answer with its response.
     pub(crate) async fn after_conflict<T: DeserializeOwned>(

@@ -23,6 +23,19 @@ impl Engine {
         labels: Vec<SeatLabel>,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<ReservationView, CommandError> {
+        let result = self
+            .try_reserve_seats(customer, show_id, labels, idempotency)
+            .await;
+        self.settle(result, idempotency).await
+    }
+
+    async fn try_reserve_seats(
+        &self,
+        customer: &UserRef,
+        show_id: &ShowId,
+        labels: Vec<SeatLabel>,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<ReservationView, CommandError> {
         if let Some(view) = self.replayed(idempotency).await? {
             return Ok(view);
         }

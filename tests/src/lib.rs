@@ -120,16 +120,6 @@ impl TestApp {
         }
     }
 
-    /// Abrupt stop: the engine's tasks are dropped mid-flight, the way a
-    /// killed process's would be.
-    pub async fn kill(mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-        self.store.read_pool().close().await;
-    }
-
     /// Creates a user with any role directly (as `ticketing users add`
     /// does) and logs in; returns the access token.
     pub async fn user_with_role(&self, role: ticketing_identity::Role) -> String {
