@@ -5,168 +5,20 @@
 
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_aggregates::{ReservationEvent, SeatEvent};
 use ticketing_event_store::{FeedPosition, Store};
-use ticketing_proto::v1::catalog_service_client::CatalogServiceClient;
-use ticketing_proto::v1::identity_service_client::IdentityServiceClient;
 use ticketing_proto::v1::inventory_service_client::InventoryServiceClient;
 use ticketing_proto::v1::*;
-use ticketing_tests::{authed, database_url, log, schedule_request, Backend, JWT_SECRET};
-use tonic::transport::Channel;
+use ticketing_tests::{authed, database_url, log, Backend};
+
+mod support;
+use support::start;
 
 const SEATS: usize = 400;
 const CALLS: usize = 400;
-
-struct Server {
-    child: Child,
-    channel: Channel,
-}
-
-fn free_addr() -> String {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").to_string()
-}
-
-fn ticketing(url: &str, dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ticketing"));
-    command
-        .args(args)
-        .args(["--database-url", url, "--data-dir"])
-        .arg(dir)
-        .env(
-            "TICKETING_JWT_SECRET",
-            std::str::from_utf8(JWT_SECRET).expect("utf8"),
-        )
-        .env("TICKETING_LOG", "warn");
-    command
-}
-
-async fn start(url: &str, dir: &std::path::Path, hold_ttl: &str) -> Server {
-    let addr = free_addr();
-    let child = ticketing(
-        url,
-        dir,
-        &[
-            "serve",
-            "--log-format",
-            "text",
-            "--grpc-addr",
-            &addr,
-            "--hold-ttl",
-            hold_ttl,
-        ],
-    )
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("spawn ticketing serve");
-    for _ in 0..400 {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            let mut catalog = CatalogServiceClient::new(channel.clone());
-            if catalog
-                .list_shows(ListShowsRequest::default())
-                .await
-                .is_ok()
-            {
-                return Server { child, channel };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server {
-        child,
-        channel: Channel::from_static("http://0.0.0.0:1").connect_lazy(),
-    }
-    .kill();
-    panic!("ticketing serve did not come up on {addr}");
-}
-
-impl Server {
-    /// SIGKILL: no shutdown hook, no flush, no rollback but the database's.
-    fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-
-    async fn login(&self, email: &str) -> String {
-        let mut identity = IdentityServiceClient::new(self.channel.clone());
-        let login = LoginRequest {
-            email: email.into(),
-            password: "correct horse".into(),
-        };
-        identity
-            .login(login)
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token
-    }
-
-    async fn customer(&self) -> String {
-        let email = format!(
-            "{}@example.com",
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
-        let mut identity = IdentityServiceClient::new(self.channel.clone());
-        let register = RegisterRequest {
-            email: email.clone(),
-            password: "correct horse".into(),
-            display_name: "C".into(),
-        };
-        identity.register(register).await.expect("register");
-        self.login(&email).await
-    }
-
-    async fn published_show(&self, url: &str, dir: &std::path::Path, seats: usize) -> String {
-        let email = format!(
-            "{}@example.com",
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
-        let added = ticketing(
-            url,
-            dir,
-            &[
-                "users",
-                "add",
-                "--role",
-                "organizer",
-                "--email",
-                &email,
-                "--password",
-                "correct horse",
-            ],
-        )
-        .output()
-        .expect("users add");
-        assert!(
-            added.status.success(),
-            "users add: {}",
-            String::from_utf8_lossy(&added.stderr)
-        );
-        let organizer = self.login(&email).await;
-        let mut catalog = CatalogServiceClient::new(self.channel.clone());
-        let show = catalog
-            .schedule_show(authed(&organizer, schedule_request(seats)))
-            .await
-            .expect("schedule")
-            .into_inner();
-        let publish = PublishShowRequest {
-            show_id: show.show_id.clone(),
-        };
-        catalog
-            .publish_show(authed(&organizer, publish))
-            .await
-            .expect("publish");
-        show.show_id
-    }
-}
 
 /// Each ReservationCreated has a SeatHeld for every one of its seats and
 /// each SeatHeld belongs to a created reservation.

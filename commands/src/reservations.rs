@@ -16,6 +16,7 @@ use crate::load::{append, load, metadata};
 use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
 
 impl Engine {
+    #[tracing::instrument(name = "command.reserve_seats", skip_all, fields(show = %show_id, seats = labels.len()))]
     pub async fn reserve_seats(
         &self,
         customer: &UserRef,
@@ -105,6 +106,7 @@ impl Engine {
         Err(exhausted())
     }
 
+    #[tracing::instrument(name = "command.release_reservation", skip_all, fields(reservation = %reservation_id))]
     pub async fn release_reservation(
         &self,
         by: &UserRef,

@@ -39,6 +39,7 @@ pub struct ShowCache {
 }
 
 impl Engine {
+    #[tracing::instrument(name = "command.schedule_show", skip_all)]
     pub async fn schedule_show(
         &self,
         organizer: &UserRef,
@@ -96,6 +97,7 @@ impl Engine {
         .await
     }
 
+    #[tracing::instrument(name = "command.change_show", skip_all, fields(show = %show_id, command = name))]
     async fn change_show(
         &self,
         show_id: &ShowId,
