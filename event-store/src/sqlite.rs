@@ -70,7 +70,23 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Connects, retrying while another process holds the lock that
+    /// switching a new file to WAL needs (two processes starting at once, or
+    /// `ticketing users add` beside a starting server).
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match Self::try_connect(url).await {
+                Err(StoreError::Unavailable(e)) if attempt < 50 && is_locked(e.as_ref()) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_connect(url: &str) -> Result<SqliteStore, StoreError> {
         let url = named_if_in_memory(url);
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
@@ -287,4 +303,13 @@ fn serialized_event(row: &SqliteRow) -> Result<SerializedEvent, StoreError> {
         serde_json::from_str(&payload)?,
         serde_json::from_str(&metadata)?,
     ))
+}
+
+/// SQLITE_BUSY and its extended codes, as sqlx reports them.
+fn is_locked(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    error
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code())
+        .is_some_and(|code| matches!(code.as_ref(), "5" | "261" | "517" | "773"))
 }
