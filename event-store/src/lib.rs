@@ -25,6 +25,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 
 mod checkpoint;
+mod idempotency;
 pub mod postgres;
 mod repository;
 pub mod sqlite;
@@ -33,6 +34,7 @@ mod store;
 pub mod testing;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
+pub use idempotency::{find_idempotency, insert_idempotency};
 pub use store::Store;
 
 /// Which database a [`Store`] talks to.

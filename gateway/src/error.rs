@@ -148,6 +148,10 @@ impl From<IdentityError> for AppError {
             IdentityError::InvalidCredentials => {
                 AppError::Unauthenticated("invalid email or password".to_owned())
             }
+            IdentityError::IdempotencyKeyReused => AppError::failed_precondition(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this idempotency key was already used for a different request",
+            ),
             IdentityError::TokenExpired => {
                 AppError::Unauthenticated("access token expired; log in again".to_owned())
             }

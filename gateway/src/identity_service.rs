@@ -1,7 +1,7 @@
 //! `ticketing.v1.IdentityService` (Register, Login) over [`Identity`]:
 //! converts protobuf messages to validated domain values and back.
 
-use ticketing_identity::{DisplayName, Email, Identity, Password, Role, User};
+use ticketing_identity::{DisplayName, Email, Identity, Password, RegisterKey, Role, User};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
 use tonic::{Request, Response, Status};
@@ -31,6 +31,10 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::User>, Status> {
+        let key = crate::idempotency_key(&request)?.map(|key| RegisterKey {
+            key,
+            request_hash: crate::request_hash("Register", request.get_ref()),
+        });
         let req = request.into_inner();
         // Validate every field before failing, so the client learns about
         // all its mistakes in one round trip.
@@ -51,11 +55,15 @@ impl IdentityService for IdentityApi {
                 return Err(AppError::InvalidArgument(violations).into());
             }
         };
-        let user = self
-            .identity
-            .register(email, password, display_name)
-            .await
-            .map_err(AppError::from)?;
+        let user = match key {
+            Some(key) => {
+                self.identity
+                    .register_idempotent(email, password, display_name, key)
+                    .await
+            }
+            None => self.identity.register(email, password, display_name).await,
+        }
+        .map_err(AppError::from)?;
         Ok(Response::new(user_to_pb(user)))
     }
 

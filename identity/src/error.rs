@@ -13,6 +13,9 @@ pub enum IdentityError {
     /// Unknown email or wrong password; deliberately indistinguishable.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// The idempotency key was already used for a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
     #[error("access token expired")]
     TokenExpired,
     #[error("access token invalid")]
@@ -34,6 +37,19 @@ impl IdentityError {
 /// Postgres `unique_violation`, SQLite `SQLITE_CONSTRAINT_UNIQUE` and
 /// `SQLITE_CONSTRAINT_PRIMARYKEY` (extended result codes).
 const UNIQUE_VIOLATION_CODES: [&str; 3] = ["23505", "2067", "1555"];
+
+impl IdentityError {
+    /// Errors of the shared idempotency table; a duplicate key there is a
+    /// concurrent twin of the same registration, as the email also is.
+    pub(crate) fn from_store(err: ticketing_event_store::StoreError) -> Self {
+        use ticketing_event_store::StoreError;
+        match err {
+            StoreError::Conflict => IdentityError::EmailTaken,
+            StoreError::Unavailable(e) => IdentityError::Unavailable(e),
+            StoreError::Other(e) => IdentityError::Internal(e),
+        }
+    }
+}
 
 impl From<sqlx::Error> for IdentityError {
     fn from(err: sqlx::Error) -> Self {

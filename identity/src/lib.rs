@@ -23,3 +23,10 @@ pub use error::IdentityError;
 pub use service::Identity;
 pub use token::{AccessToken, Claims, TokenConfig};
 pub use users::migrate;
+
+/// An idempotency key sent with a registration, with the request's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterKey {
+    pub key: String,
+    pub request_hash: String,
+}

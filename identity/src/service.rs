@@ -11,6 +11,9 @@ use crate::error::IdentityError;
 use crate::password;
 use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
 use crate::users::Users;
+use crate::RegisterKey;
+use serde::{Deserialize, Serialize};
+use ticketing_event_store::IdempotencyRecord;
 
 /// The identity service object. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -44,6 +47,65 @@ impl Identity {
     ) -> Result<User, IdentityError> {
         self.add_user(email, password, display_name, Role::Customer)
             .await
+    }
+
+    /// Self-service sign-up sent with an idempotency key: the same key and
+    /// request answer with the same user, also after a restart or when the
+    /// twin requests race; the key with another request is refused. Keys
+    /// are scoped by email, so two strangers' keys never collide.
+    pub async fn register_idempotent(
+        &self,
+        email: Email,
+        password: Password,
+        display_name: DisplayName,
+        key: RegisterKey,
+    ) -> Result<User, IdentityError> {
+        let scope = format!("Register:{}", email.as_str());
+        if let Some(user) = self.replayed(&scope, &key).await? {
+            return Ok(user);
+        }
+        let user = User {
+            user_id: UserId::generate(),
+            email,
+            display_name,
+            role: Role::Customer,
+            created_at: Utc::now(),
+        };
+        let record = IdempotencyRecord {
+            scope: scope.clone(),
+            key: key.key.clone(),
+            request_hash: key.request_hash.clone(),
+            response: serde_json::to_value(StoredUser::of(&user))
+                .map_err(IdentityError::internal)?,
+        };
+        let hash = password::hash(password).await?;
+        match self.users.insert_with_record(&user, &hash, &record).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.user_id, "customer registered");
+                Ok(user)
+            }
+            Err(IdentityError::EmailTaken) => self
+                .replayed(&scope, &key)
+                .await?
+                .ok_or(IdentityError::EmailTaken),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn replayed(
+        &self,
+        scope: &str,
+        key: &RegisterKey,
+    ) -> Result<Option<User>, IdentityError> {
+        let Some(record) = self.users.idempotency(scope, &key.key).await? else {
+            return Ok(None);
+        };
+        if record.request_hash != key.request_hash {
+            return Err(IdentityError::IdempotencyKeyReused);
+        }
+        let stored: StoredUser =
+            serde_json::from_value(record.response).map_err(IdentityError::internal)?;
+        stored.into_user().map(Some)
     }
 
     /// Creates a user with any role (operators, via `ticketing users add`).
@@ -92,5 +154,39 @@ impl Identity {
     /// Checks a bearer token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Claims, IdentityError> {
         self.tokens.verify(token)
+    }
+}
+
+/// A registered user as its idempotency record keeps it.
+#[derive(Serialize, Deserialize)]
+struct StoredUser {
+    user_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    created_at_ms: i64,
+}
+
+impl StoredUser {
+    fn of(user: &User) -> Self {
+        Self {
+            user_id: user.user_id.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
+            created_at_ms: user.created_at.timestamp_millis(),
+        }
+    }
+
+    fn into_user(self) -> Result<User, IdentityError> {
+        Ok(User {
+            user_id: UserId::parse(&self.user_id).map_err(IdentityError::internal)?,
+            email: Email::parse(&self.email).map_err(IdentityError::internal)?,
+            display_name: DisplayName::parse(&self.display_name)
+                .map_err(IdentityError::internal)?,
+            role: self.role.parse().map_err(IdentityError::internal)?,
+            created_at: chrono::DateTime::from_timestamp_millis(self.created_at_ms)
+                .ok_or_else(|| IdentityError::internal("created_at out of range"))?,
+        })
     }
 }

@@ -7,7 +7,7 @@
 
 use chrono::DateTime;
 use sqlx::{AnyPool, Row};
-use ticketing_event_store::Backend;
+use ticketing_event_store::{find_idempotency, insert_idempotency, Backend, IdempotencyRecord};
 
 use crate::domain::{DisplayName, Email, User, UserId};
 use crate::error::IdentityError;
@@ -51,6 +51,7 @@ pub(crate) struct StoredUser {
 #[derive(Debug, Clone)]
 pub(crate) struct Users {
     pool: AnyPool,
+    backend: Backend,
     insert_sql: String,
     by_email_sql: String,
 }
@@ -60,6 +61,7 @@ impl Users {
         let table = table(backend);
         Self {
             pool,
+            backend,
             insert_sql: format!(
                 "INSERT INTO {table} \
                  (user_id, email, display_name, role, password_hash, created_at) \
@@ -84,6 +86,42 @@ impl Users {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Stores a new user and the idempotency record of the request that
+    /// created it, in one transaction.
+    pub async fn insert_with_record(
+        &self,
+        user: &User,
+        password_hash: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<(), IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.insert_sql)
+            .bind(user.user_id.as_str())
+            .bind(user.email.as_str())
+            .bind(user.display_name.as_str())
+            .bind(user.role.as_str())
+            .bind(password_hash)
+            .bind(user.created_at.timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+        insert_idempotency(&mut tx, self.backend, record)
+            .await
+            .map_err(IdentityError::from_store)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, IdentityError> {
+        let mut conn = self.pool.acquire().await?;
+        find_idempotency(&mut conn, self.backend, scope, key)
+            .await
+            .map_err(IdentityError::from_store)
     }
 
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<StoredUser>, IdentityError> {

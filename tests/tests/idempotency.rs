@@ -15,6 +15,14 @@ fn keyed<T>(token: &str, key: &str, message: T) -> tonic::Request<T> {
     request
 }
 
+fn with_key<T>(key: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().expect("ascii"));
+    request
+}
+
 async fn replays_survive_restarts(backend: Backend) {
     let app = spawn_app(backend).await;
     let organizer = app.user_with_role(Role::Organizer).await;
@@ -50,6 +58,41 @@ async fn replays_survive_restarts(backend: Backend) {
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
 
+    let register = RegisterRequest {
+        email: "ann@example.com".into(),
+        password: "ann-password".into(),
+        display_name: "Ann".into(),
+    };
+    let ann = app
+        .identity()
+        .register(with_key("reg-1", register.clone()))
+        .await
+        .expect("register")
+        .into_inner();
+    let ann_again = app
+        .identity()
+        .register(with_key("reg-1", register.clone()))
+        .await
+        .expect("register replay")
+        .into_inner();
+    assert_eq!(ann, ann_again);
+    let status = app.identity().register(register.clone()).await.unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::AlreadyExists,
+        "without a key a second sign-up is refused"
+    );
+    let changed = RegisterRequest {
+        display_name: "Anne".into(),
+        ..register.clone()
+    };
+    let status = app
+        .identity()
+        .register(with_key("reg-1", changed))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+
     let show_key = keyed(&organizer, "show-1", schedule_request(3));
     let show = app
         .catalog()
@@ -76,6 +119,13 @@ async fn replays_survive_restarts(backend: Backend) {
         .expect("schedule replay")
         .into_inner();
     assert_eq!(show, show_again, "no second show is scheduled");
+    let ann_after_restart = app
+        .identity()
+        .register(with_key("reg-1", register))
+        .await
+        .expect("register replay after restart")
+        .into_inner();
+    assert_eq!(ann, ann_after_restart);
     assert_eq!(
         log(&app.store).await,
         events_before,
