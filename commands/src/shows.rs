@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
     Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
     ShowDetails, ShowEvent, ShowFacts, ShowId, ShowStatus, UserRef, ValidationError,
 };
+use tokio::sync::OnceCell;
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::load::{append, load, metadata};
@@ -27,15 +28,12 @@ pub struct ScheduleShow {
 
 const MAX_TEXT: usize = 200;
 
-/// The immutable part of a show, kept per process.
-pub struct CachedShow {
-    pub details: ShowDetails,
-    pub seats: Arc<HashMap<SeatLabel, PriceMinor>>,
-}
+/// The immutable part of a show a reservation needs: its seats and prices.
+type PlanIndex = Arc<HashMap<SeatLabel, PriceMinor>>;
 
 #[derive(Default)]
 pub struct ShowCache {
-    shows: RwLock<HashMap<ShowId, Arc<CachedShow>>>,
+    shows: Mutex<HashMap<ShowId, Arc<OnceCell<PlanIndex>>>>,
 }
 
 impl Engine {
@@ -136,9 +134,30 @@ impl Engine {
 
     /// What a reservation needs to know about the show, now.
     pub(crate) async fn show_facts(&self, show_id: &ShowId) -> Result<ShowFacts, CommandError> {
-        let cached = self.shows.get(show_id);
-        let (cached, status) = match cached {
-            Some(cached) => {
+        let cell = self.shows.cell(show_id);
+        let mut first_load_status = None;
+        let cached = cell
+            .get_or_try_init(|| async {
+                let show = load::<Show>(&self.store, show_id.as_str()).await?;
+                let details = show
+                    .aggregate
+                    .details
+                    .ok_or(CommandError::NotFound("show"))?;
+                first_load_status = Some(show.aggregate.status);
+                Ok::<_, CommandError>(Arc::new(details.plan.index()))
+            })
+            .await;
+        let cached = match cached {
+            Ok(cached) => cached.clone(),
+            Err(error) => {
+                // Unknown ids are not kept, so guessing ids cannot fill memory.
+                self.shows.forget(show_id);
+                return Err(error);
+            }
+        };
+        let status = match first_load_status {
+            Some(status) => status,
+            None => {
                 let mut status = ShowStatus::Scheduled;
                 for stored in self.store.load::<Show>(show_id.as_str(), 1).await? {
                     status = match serde_json::from_value(stored.payload)? {
@@ -147,38 +166,30 @@ impl Engine {
                         ShowEvent::ShowScheduled(_) => status,
                     };
                 }
-                (cached, status)
-            }
-            None => {
-                let show = load::<Show>(&self.store, show_id.as_str()).await?;
-                let Some(details) = show.aggregate.details else {
-                    return Err(CommandError::NotFound("show"));
-                };
-                (self.shows.put(details), show.aggregate.status)
+                status
             }
         };
         Ok(ShowFacts {
             show_id: show_id.clone(),
             status,
-            seats: cached.seats.clone(),
+            seats: cached,
         })
     }
 }
 
 impl ShowCache {
-    fn get(&self, id: &ShowId) -> Option<Arc<CachedShow>> {
-        let shows = self.shows.read().unwrap_or_else(|p| p.into_inner());
-        shows.get(id).cloned()
+    /// The cell of one show: concurrent first readers of a show wait for one
+    /// load instead of each parsing its (possibly large) plan.
+    fn cell(&self, id: &ShowId) -> Arc<OnceCell<PlanIndex>> {
+        let mut shows = self.shows.lock().unwrap_or_else(|p| p.into_inner());
+        shows.entry(id.clone()).or_default().clone()
     }
 
-    fn put(&self, details: ShowDetails) -> Arc<CachedShow> {
-        let cached = Arc::new(CachedShow {
-            seats: Arc::new(details.plan.index()),
-            details,
-        });
-        let mut shows = self.shows.write().unwrap_or_else(|p| p.into_inner());
-        shows.insert(cached.details.show_id.clone(), cached.clone());
-        cached
+    fn forget(&self, id: &ShowId) {
+        let mut shows = self.shows.lock().unwrap_or_else(|p| p.into_inner());
+        if shows.get(id).is_some_and(|cell| !cell.initialized()) {
+            shows.remove(id);
+        }
     }
 }
 
