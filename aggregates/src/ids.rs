@@ -78,6 +78,16 @@ prefixed_ulid_id!(
     UserRef,
     "u_"
 );
+prefixed_ulid_id!(
+    /// Identifies an order (a cart until checkout).
+    OrderId,
+    "o_"
+);
+prefixed_ulid_id!(
+    /// Identifies one payment attempt; also the provider's idempotency key.
+    PaymentId,
+    "p_"
+);
 
 /// Cuts user input before echoing it in an error message.
 fn truncate(raw: &str) -> String {

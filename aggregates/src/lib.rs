@@ -3,22 +3,34 @@
 //!
 //! * `ids.rs`, `money.rs`, `plan.rs` — validated newtypes: a value that exists
 //!   is valid, so nothing downstream re-checks it.
-//! * `show.rs`, `seat.rs`, `reservation.rs` — aggregates: decide from state and
-//!   command, return events; no clock, no I/O (time arrives in commands).
+//! * `show.rs`, `seat.rs`, `reservation/` — aggregates of the sale: decide
+//!   from state and command, return events; no clock, no I/O (time arrives
+//!   in commands).
+//! * `cart.rs`, `order.rs`, `payment.rs` — aggregates of the purchase: the
+//!   customer's open cart, the order, one payment attempt.
+//! * `ports.rs` — the clock (and, with payments, the provider) as traits.
 //!
 //! The rules that span aggregates (a seat must be in its show's plan, the
 //! show must be on sale) live in the Reservation, fed with [`ShowFacts`].
 
+mod cart;
 mod ids;
 mod money;
+mod order;
+mod payment;
 mod plan;
 mod ports;
 mod reservation;
 mod seat;
 mod show;
 
-pub use ids::{seat_id, ReservationId, SeatLabel, ShowId, UserRef};
+pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
+pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, UserRef};
 pub use money::{Currency, PriceMinor};
+pub use order::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus};
+pub use payment::{
+    Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentRequest, PaymentStatus,
+};
 pub use plan::{
     PlannedSeat, RawRow, RawSection, Row, SeatPlace, SeatingPlan, Section, MAX_SEATS_PER_SHOW,
 };

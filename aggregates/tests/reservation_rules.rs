@@ -163,3 +163,85 @@ async fn a_reservation_expires_only_after_its_deadline() {
         .await
         .then_expect_events(vec![ReservationEvent::ReservationExpired {}]);
 }
+
+fn order() -> OrderId {
+    OrderId::parse("o", "o_01JZ00000000000000000000AA").unwrap()
+}
+
+#[tokio::test]
+async fn adding_to_a_cart_extends_a_live_hold_only() {
+    let deadline = t0() + Duration::minutes(30);
+    let extend = |now| ReservationCommand::Extend {
+        by: customer(1),
+        until: now + Duration::minutes(30),
+        now,
+    };
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(extend(t0() + Duration::minutes(15)))
+        .await
+        .then_expect_events(vec![ReservationEvent::ReservationExtended {
+            until: t0() + Duration::minutes(45),
+        }]);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(extend(deadline))
+        .await
+        .then_expect_error(ReservationError::Expired);
+    ReservationTest::with(())
+        .given(vec![created(), ReservationEvent::ReservationReleased {}])
+        .when_async(extend(t0()))
+        .await
+        .then_expect_error(ReservationError::Released);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Extend {
+            by: customer(2),
+            until: deadline,
+            now: t0(),
+        })
+        .await
+        .then_expect_error(ReservationError::NotOwner);
+}
+
+#[tokio::test]
+async fn a_reservation_converts_once_and_only_before_its_deadline() {
+    let deadline = t0() + Duration::minutes(30);
+    let convert = |now| ReservationCommand::Convert {
+        order_id: order(),
+        now,
+    };
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(convert(deadline - Duration::seconds(1)))
+        .await
+        .then_expect_events(vec![ReservationEvent::ReservationConverted {
+            order_id: order(),
+        }]);
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(convert(deadline))
+        .await
+        .then_expect_error(ReservationError::Expired);
+    ReservationTest::with(())
+        .given(vec![created(), ReservationEvent::ReservationExpired {}])
+        .when_async(convert(t0()))
+        .await
+        .then_expect_error(ReservationError::Expired);
+    ReservationTest::with(())
+        .given(vec![
+            created(),
+            ReservationEvent::ReservationConverted { order_id: order() },
+        ])
+        .when_async(convert(deadline + Duration::days(1)))
+        .await
+        .then_expect_events(vec![]);
+    ReservationTest::with(())
+        .given(vec![
+            created(),
+            ReservationEvent::ReservationConverted { order_id: order() },
+        ])
+        .when_async(ReservationCommand::Expire { now: deadline })
+        .await
+        .then_expect_events(vec![]);
+}

@@ -83,6 +83,8 @@ impl From<ReservationError> for CommandError {
             ReservationError::ShowCancelled => precondition("SHOW_CANCELLED"),
             ReservationError::AlreadyConverted => precondition("RESERVATION_CONVERTED"),
             ReservationError::NotDue => precondition("RESERVATION_NOT_DUE"),
+            ReservationError::Expired => precondition("RESERVATION_EXPIRED"),
+            ReservationError::Released => precondition("RESERVATION_RELEASED"),
             ReservationError::AlreadyExists => precondition("RESERVATION_EXISTS"),
             ReservationError::SeatCount { .. } | ReservationError::DuplicateSeat(_) => {
                 Self::Invalid(vec![ValidationError::new("seat_labels", error.to_string())])

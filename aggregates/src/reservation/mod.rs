@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::{PriceMinor, ReleaseReason, ReservationId, SeatLabel, ShowId, ShowStatus, UserRef};
+use crate::{
+    OrderId, PriceMinor, ReleaseReason, ReservationId, SeatLabel, ShowId, ShowStatus, UserRef,
+};
+
+mod decide;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ReservationStatus {
@@ -42,6 +46,8 @@ pub struct Reservation {
     pub show_id: Option<ShowId>,
     pub seats: Vec<SeatLabel>,
     pub until: Option<DateTime<Utc>>,
+    /// The order that bought it, once converted.
+    pub order: Option<OrderId>,
 }
 
 #[derive(Debug)]
@@ -60,6 +66,17 @@ pub enum ReservationCommand {
     Expire {
         now: DateTime<Utc>,
     },
+    /// Moves the deadline to `until` (adding to a cart does this).
+    Extend {
+        by: UserRef,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// The order holding this reservation was paid: its seats are sold.
+    Convert {
+        order_id: OrderId,
+        now: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +90,12 @@ pub enum ReservationEvent {
     },
     ReservationReleased {},
     ReservationExpired {},
+    ReservationExtended {
+        until: DateTime<Utc>,
+    },
+    ReservationConverted {
+        order_id: OrderId,
+    },
 }
 
 impl DomainEvent for ReservationEvent {
@@ -81,6 +104,8 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::ReservationCreated { .. } => "ReservationCreated",
             ReservationEvent::ReservationReleased {} => "ReservationReleased",
             ReservationEvent::ReservationExpired {} => "ReservationExpired",
+            ReservationEvent::ReservationExtended { .. } => "ReservationExtended",
+            ReservationEvent::ReservationConverted { .. } => "ReservationConverted",
         }
         .to_owned()
     }
@@ -114,6 +139,10 @@ pub enum ReservationError {
     AlreadyConverted,
     #[error("the reservation's deadline has not passed")]
     NotDue,
+    #[error("the reservation's deadline has passed")]
+    Expired,
+    #[error("the reservation was released")]
+    Released,
 }
 
 impl Aggregate for Reservation {
@@ -129,53 +158,9 @@ impl Aggregate for Reservation {
         _: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), ReservationError> {
-        match command {
-            ReservationCommand::Create {
-                reservation_id,
-                customer,
-                show,
-                seats,
-                until,
-                max_seats,
-            } => {
-                if self.status != ReservationStatus::Unknown {
-                    return Err(ReservationError::AlreadyExists);
-                }
-                check_show(&show)?;
-                check_seats(&show, &seats, max_seats)?;
-                let created = ReservationEvent::ReservationCreated {
-                    reservation_id,
-                    customer,
-                    show_id: show.show_id,
-                    seats,
-                    until,
-                };
-                sink.write(created, self).await;
-            }
-            ReservationCommand::Release { by } => {
-                if self.customer.as_ref().is_some_and(|owner| *owner != by) {
-                    return Err(ReservationError::NotOwner);
-                }
-                match self.status {
-                    ReservationStatus::Unknown => return Err(ReservationError::NotFound),
-                    ReservationStatus::Active => {
-                        sink.write(ReservationEvent::ReservationReleased {}, self)
-                            .await
-                    }
-                    ReservationStatus::Converted => return Err(ReservationError::AlreadyConverted),
-                    // Already over: releasing again changes nothing.
-                    ReservationStatus::Released | ReservationStatus::Expired => {}
-                }
-            }
-            ReservationCommand::Expire { now } => match self.status {
-                ReservationStatus::Unknown => return Err(ReservationError::NotFound),
-                ReservationStatus::Active if self.until.is_some_and(|until| until <= now) => {
-                    sink.write(ReservationEvent::ReservationExpired {}, self)
-                        .await
-                }
-                ReservationStatus::Active => return Err(ReservationError::NotDue),
-                _ => {}
-            },
+        let events = decide::decide(self, command)?;
+        for event in events {
+            sink.write(event, self).await;
         }
         Ok(())
     }
@@ -198,6 +183,11 @@ impl Aggregate for Reservation {
             }
             ReservationEvent::ReservationReleased {} => self.status = ReservationStatus::Released,
             ReservationEvent::ReservationExpired {} => self.status = ReservationStatus::Expired,
+            ReservationEvent::ReservationExtended { until } => self.until = Some(until),
+            ReservationEvent::ReservationConverted { order_id } => {
+                self.status = ReservationStatus::Converted;
+                self.order = Some(order_id);
+            }
         }
     }
 }
@@ -210,41 +200,5 @@ impl Reservation {
         } else {
             ReleaseReason::Released
         }
-    }
-}
-
-fn check_show(show: &ShowFacts) -> Result<(), ReservationError> {
-    match show.status {
-        ShowStatus::Published => Ok(()),
-        ShowStatus::Unknown => Err(ReservationError::ShowNotFound),
-        ShowStatus::Scheduled => Err(ReservationError::ShowNotOnSale),
-        ShowStatus::Cancelled => Err(ReservationError::ShowCancelled),
-    }
-}
-
-fn check_seats(
-    show: &ShowFacts,
-    seats: &[SeatLabel],
-    max_seats: usize,
-) -> Result<(), ReservationError> {
-    if seats.is_empty() || seats.len() > max_seats {
-        return Err(ReservationError::SeatCount {
-            got: seats.len(),
-            max: max_seats,
-        });
-    }
-    let mut seen = HashSet::with_capacity(seats.len());
-    if let Some(dup) = seats.iter().find(|label| !seen.insert(*label)) {
-        return Err(ReservationError::DuplicateSeat(dup.clone()));
-    }
-    let unknown: Vec<SeatLabel> = seats
-        .iter()
-        .filter(|label| !show.seats.contains_key(*label))
-        .cloned()
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(ReservationError::UnknownSeats(unknown))
     }
 }
