@@ -4,7 +4,7 @@
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde_json::{json, Value};
-use ticketing_event_store::{NewEvent, Store, StreamAppend};
+use ticketing_event_store::{NewEvent, SerializedEvent, Store, StreamAppend};
 
 use crate::CommandError;
 
@@ -16,9 +16,17 @@ pub struct Loaded<A> {
 }
 
 pub async fn load<A: Aggregate>(store: &Store, id: &str) -> Result<Loaded<A>, CommandError> {
+    fold(id, store.load::<A>(id, 0).await?)
+}
+
+/// The aggregate `id` as of `events`, its whole stream in sequence order.
+pub fn fold<A: Aggregate>(
+    id: &str,
+    events: Vec<SerializedEvent>,
+) -> Result<Loaded<A>, CommandError> {
     let mut aggregate = A::default();
     let mut sequence = 0;
-    for stored in store.load::<A>(id, 0).await? {
+    for stored in events {
         aggregate.apply(serde_json::from_value(stored.payload)?);
         sequence = stored.sequence;
     }

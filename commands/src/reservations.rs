@@ -8,12 +8,15 @@
 use chrono::Duration;
 use ticketing_aggregates::{
     seat_id, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
-    SeatError, SeatLabel, ShowId, UserRef,
+    SeatError, SeatLabel, Show, ShowFacts, ShowId, UserRef,
 };
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
-use crate::load::{append, load, metadata};
+use crate::load::{append, fold, load, metadata};
+use crate::shows::status_after_scheduled;
 use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
+use cqrs_es::Aggregate;
+use ticketing_event_store::StreamRef;
 
 impl Engine {
     #[tracing::instrument(name = "command.reserve_seats", skip_all, fields(show = %show_id, seats = labels.len()))]
@@ -43,22 +46,39 @@ impl Engine {
         let seat_ids: Vec<String> = labels.iter().map(|l| seat_id(show_id, l)).collect();
         // Losers of a race are answered from memory before queueing.
         self.refuse_known_taken(&labels, &seat_ids)?;
-        let facts = self.show_facts(show_id).await?;
+        let plan = self.plan_index(show_id).await?;
         let ttl = Duration::from_std(self.config.hold_ttl).map_err(CommandError::internal)?;
         let reservation_id = ReservationId::generate();
         let meta = metadata("ReserveSeats", customer.as_str());
         let _passage = self.gate.enter(&seat_ids).await;
         self.refuse_known_taken(&labels, &seat_ids)?;
+        // The show's events after ShowScheduled and every seat, in one read.
+        let mut streams = vec![StreamRef {
+            aggregate_type: <Show as Aggregate>::TYPE,
+            aggregate_id: show_id.as_str(),
+            after_sequence: 1,
+        }];
+        streams.extend(seat_ids.iter().map(|id| StreamRef {
+            aggregate_type: <Seat as Aggregate>::TYPE,
+            aggregate_id: id,
+            after_sequence: 0,
+        }));
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let until = now + ttl;
+            let mut loaded = self.store.load_streams(&streams).await?.into_iter();
+            let show = ShowFacts {
+                show_id: show_id.clone(),
+                status: status_after_scheduled(loaded.next().unwrap_or_default())?,
+                seats: plan.clone(),
+            };
             let mut reservation = Reservation::default();
             let created = crate::load::decide(
                 &mut reservation,
                 ReservationCommand::Create {
                     reservation_id: reservation_id.clone(),
                     customer: customer.clone(),
-                    show: facts.clone(),
+                    show,
                     seats: labels.clone(),
                     until,
                     max_seats: self.config.max_seats_per_reservation,
@@ -72,8 +92,8 @@ impl Engine {
                 &created,
                 &meta,
             )?];
-            for (label, id) in labels.iter().zip(&seat_ids) {
-                let mut seat = load::<Seat>(&self.store, id).await?;
+            for ((label, id), events) in labels.iter().zip(&seat_ids).zip(loaded) {
+                let mut seat = fold::<Seat>(id, events)?;
                 let hold = SeatCommand::Hold {
                     reservation: reservation_id.clone(),
                     until,
@@ -106,7 +126,6 @@ impl Engine {
         Err(exhausted())
     }
 
-    #[tracing::instrument(name = "command.release_reservation", skip_all, fields(reservation = %reservation_id))]
     pub async fn release_reservation(
         &self,
         by: &UserRef,

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
     Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
-    ShowDetails, ShowEvent, ShowFacts, ShowId, ShowStatus, UserRef, ValidationError,
+    ShowDetails, ShowEvent, ShowId, ShowStatus, UserRef, ValidationError,
 };
+use ticketing_event_store::SerializedEvent;
 use tokio::sync::OnceCell;
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
@@ -29,7 +30,7 @@ pub struct ScheduleShow {
 const MAX_TEXT: usize = 200;
 
 /// The immutable part of a show a reservation needs: its seats and prices.
-type PlanIndex = Arc<HashMap<SeatLabel, PriceMinor>>;
+pub(crate) type PlanIndex = Arc<HashMap<SeatLabel, PriceMinor>>;
 
 #[derive(Default)]
 pub struct ShowCache {
@@ -132,49 +133,44 @@ impl Engine {
         Err(exhausted())
     }
 
-    /// What a reservation needs to know about the show, now.
-    pub(crate) async fn show_facts(&self, show_id: &ShowId) -> Result<ShowFacts, CommandError> {
+    /// The show's seats and prices, loaded once per process: the plan never
+    /// changes after ShowScheduled. NOT_FOUND for a show that does not exist.
+    pub(crate) async fn plan_index(&self, show_id: &ShowId) -> Result<PlanIndex, CommandError> {
         let cell = self.shows.cell(show_id);
-        let mut first_load_status = None;
-        let cached = cell
+        let loaded = cell
             .get_or_try_init(|| async {
                 let show = load::<Show>(&self.store, show_id.as_str()).await?;
                 let details = show
                     .aggregate
                     .details
                     .ok_or(CommandError::NotFound("show"))?;
-                first_load_status = Some(show.aggregate.status);
                 Ok::<_, CommandError>(Arc::new(details.plan.index()))
             })
             .await;
-        let cached = match cached {
-            Ok(cached) => cached.clone(),
+        match loaded {
+            Ok(index) => Ok(index.clone()),
             Err(error) => {
                 // Unknown ids are not kept, so guessing ids cannot fill memory.
                 self.shows.forget(show_id);
-                return Err(error);
+                Err(error)
             }
-        };
-        let status = match first_load_status {
-            Some(status) => status,
-            None => {
-                let mut status = ShowStatus::Scheduled;
-                for stored in self.store.load::<Show>(show_id.as_str(), 1).await? {
-                    status = match serde_json::from_value(stored.payload)? {
-                        ShowEvent::ShowPublished {} => ShowStatus::Published,
-                        ShowEvent::ShowCancelled {} => ShowStatus::Cancelled,
-                        ShowEvent::ShowScheduled(_) => status,
-                    };
-                }
-                status
-            }
-        };
-        Ok(ShowFacts {
-            show_id: show_id.clone(),
-            status,
-            seats: cached,
-        })
+        }
     }
+}
+
+/// The status of a scheduled show from its events after ShowScheduled.
+pub(crate) fn status_after_scheduled(
+    tail: Vec<SerializedEvent>,
+) -> Result<ShowStatus, CommandError> {
+    let mut status = ShowStatus::Scheduled;
+    for stored in tail {
+        status = match serde_json::from_value(stored.payload)? {
+            ShowEvent::ShowPublished {} => ShowStatus::Published,
+            ShowEvent::ShowCancelled {} => ShowStatus::Cancelled,
+            ShowEvent::ShowScheduled(_) => status,
+        };
+    }
+    Ok(status)
 }
 
 impl ShowCache {

@@ -67,6 +67,14 @@ pub struct FeedEvent {
     pub event: SerializedEvent,
 }
 
+/// A stream to load and the sequence to load after (0: from its start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRef<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub after_sequence: usize,
+}
+
 /// New events for one stream, appended after `expected_sequence` (0 for a
 /// stream with no events). Events get sequences `expected_sequence + 1 ..`.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,9 @@
 //! what makes each stream's sequences rise in feed order.
 
 mod feed;
+mod sql;
+
+use sql::*;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,72 +24,13 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
-use crate::{IdempotencyRecord, SerializedEvent, StoreError, StreamAppend};
+use crate::{IdempotencyRecord, SerializedEvent, StoreError, StreamAppend, StreamRef};
 
 /// The pool size [`PgStore::connect`] uses.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
 
 /// Serializes concurrent `migrate` calls across processes (any fixed key).
 const MIGRATION_LOCK: i64 = 0x7469_636b_6574_0001;
-
-/// One statement each: sqlx runs them as prepared statements, whose
-/// futures stay `Send` (`raw_sql`'s do not, which breaks `tokio::spawn`).
-const SCHEMA: &[&str] = &[
-    r#"CREATE SCHEMA IF NOT EXISTS event_store"#,
-    r#"CREATE TABLE IF NOT EXISTS event_store.events (
-    aggregate_type text NOT NULL,
-    aggregate_id text NOT NULL,
-    sequence bigint NOT NULL CHECK (sequence > 0),
-    event_type text NOT NULL,
-    event_version text NOT NULL,
-    payload jsonb NOT NULL,
-    metadata jsonb NOT NULL,
-    global_seq bigint GENERATED ALWAYS AS IDENTITY,
-    tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (aggregate_type, aggregate_id, sequence)
-)"#,
-    r#"CREATE INDEX IF NOT EXISTS events_feed_idx ON event_store.events (tx_id, global_seq)"#,
-    r#"CREATE OR REPLACE FUNCTION event_store.notify_feed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Delivered at commit, and collapsed to one per transaction.
-    PERFORM pg_notify('event_store_feed', '');
-    RETURN NULL;
-END
-$$"#,
-    r#"CREATE OR REPLACE TRIGGER events_notify_feed
-    AFTER INSERT ON event_store.events
-    FOR EACH STATEMENT EXECUTE FUNCTION event_store.notify_feed()"#,
-    r#"CREATE TABLE IF NOT EXISTS event_store.checkpoints (
-    name text NOT NULL,
-    shard int NOT NULL,
-    tx bigint NOT NULL,
-    seq bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (name, shard)
-)"#,
-    r#"CREATE TABLE IF NOT EXISTS event_store.idempotency (
-    scope text NOT NULL,
-    key text NOT NULL,
-    request_hash text NOT NULL,
-    response jsonb NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (scope, key)
-)"#,
-];
-
-/// postgres-es's event insert, taking one array per column so that a whole
-/// append is one statement and one round trip.
-const INSERT_EVENTS: &str = "
-INSERT INTO event_store.events
-    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])";
-
-const INSERT_IDEMPOTENCY: &str = "
-INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)";
-
-const SELECT_IDEMPOTENCY: &str = "
-SELECT request_hash, response FROM event_store.idempotency WHERE scope = $1 AND key = $2";
 
 /// The Postgres event store.
 #[derive(Clone)]
@@ -105,9 +49,13 @@ impl PgStore {
     /// Connects with `max_connections` for the event pool and as many again
     /// for the read-model pool.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        // No ping before each acquire: it doubled the round trips of every
+        // command. A connection that died is reported by its next query
+        // (UNAVAILABLE, retry) and then replaced by the pool.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         let read_pool = connect_read_pool(url, max_connections).await?;
@@ -167,6 +115,44 @@ impl PgStore {
         loaded.map_err(from_persistence)
     }
 
+    pub(crate) async fn load_streams(
+        &self,
+        streams: &[StreamRef<'_>],
+    ) -> Result<Vec<Vec<SerializedEvent>>, StoreError> {
+        let types: Vec<&str> = streams.iter().map(|s| s.aggregate_type).collect();
+        let ids: Vec<&str> = streams.iter().map(|s| s.aggregate_id).collect();
+        let after: Vec<i64> = streams
+            .iter()
+            .map(|s| i64::try_from(s.after_sequence).map_err(StoreError::other))
+            .collect::<Result<_, _>>()?;
+        let rows = sqlx::query(LOAD_STREAMS)
+            .bind(types)
+            .bind(ids)
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut loaded: Vec<Vec<SerializedEvent>> = vec![Vec::new(); streams.len()];
+        for row in rows {
+            let index: i64 = row.try_get("stream_index")?;
+            let sequence: i64 = row.try_get("sequence")?;
+            let event = SerializedEvent::new(
+                row.try_get("aggregate_id")?,
+                usize::try_from(sequence).map_err(StoreError::other)?,
+                row.try_get("aggregate_type")?,
+                row.try_get("event_type")?,
+                row.try_get("event_version")?,
+                row.try_get("payload")?,
+                row.try_get("metadata")?,
+            );
+            let slot = usize::try_from(index - 1)
+                .ok()
+                .and_then(|i| loaded.get_mut(i));
+            slot.ok_or_else(|| StoreError::Other("stream index out of range".into()))?
+                .push(event);
+        }
+        Ok(loaded)
+    }
+
     pub(crate) async fn append(
         &self,
         appends: &[StreamAppend],
@@ -176,6 +162,9 @@ impl PgStore {
         let columns = EventColumns::from_appends(appends)?;
         if columns.sequence.is_empty() && idempotency.is_none() {
             return Ok(());
+        }
+        if hold.is_none() {
+            return self.append_in_one_statement(columns, idempotency).await;
         }
         let mut tx = self.pool.begin().await?;
         if !columns.sequence.is_empty() {
@@ -206,6 +195,41 @@ impl PgStore {
                 .await?;
         }
         tx.commit().await?;
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// One statement is one transaction: no BEGIN/COMMIT round trips. With
+    /// a key, a data-modifying CTE writes events and record together.
+    async fn append_in_one_statement(
+        &self,
+        columns: EventColumns,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let sql = match (columns.sequence.is_empty(), idempotency.is_some()) {
+            (false, true) => INSERT_EVENTS_AND_IDEMPOTENCY,
+            (false, false) => INSERT_EVENTS,
+            (true, _) => INSERT_IDEMPOTENCY,
+        };
+        let mut query = sqlx::query(sql);
+        if !columns.sequence.is_empty() {
+            query = query
+                .bind(columns.aggregate_type)
+                .bind(columns.aggregate_id)
+                .bind(columns.sequence)
+                .bind(columns.event_type)
+                .bind(columns.event_version)
+                .bind(columns.payload)
+                .bind(columns.metadata);
+        }
+        if let Some(record) = idempotency {
+            query = query
+                .bind(&record.scope)
+                .bind(&record.key)
+                .bind(&record.request_hash)
+                .bind(&record.response);
+        }
+        query.execute(&self.pool).await?;
         self.waker.wake();
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{
     Backend, FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
+    StreamRef,
 };
 
 /// How long a caller waits for a pooled connection before the store reports
@@ -94,6 +95,32 @@ impl Store {
         match self {
             Store::Postgres(s) => s.load::<A>(aggregate_id, after_sequence).await,
             Store::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
+        }
+    }
+
+    /// Several streams in one round trip: one list of events per requested
+    /// stream, in request order, each in sequence order. A command that
+    /// decides on many streams (a multi-seat hold) reads them all at once.
+    pub async fn load_streams(
+        &self,
+        streams: &[StreamRef<'_>],
+    ) -> Result<Vec<Vec<SerializedEvent>>, StoreError> {
+        match self {
+            Store::Postgres(s) => s.load_streams(streams).await,
+            Store::Sqlite(s) => {
+                let mut loaded = Vec::with_capacity(streams.len());
+                for stream in streams {
+                    loaded.push(
+                        s.load(
+                            stream.aggregate_type,
+                            stream.aggregate_id,
+                            stream.after_sequence,
+                        )
+                        .await?,
+                    );
+                }
+                Ok(loaded)
+            }
         }
     }
 
@@ -218,6 +245,7 @@ pub(crate) async fn connect_read_pool(
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
         .connect(url)
         .await?;
     Ok(pool)

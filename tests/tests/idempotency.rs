@@ -93,7 +93,9 @@ async fn replays_survive_restarts(backend: Backend) {
         .unwrap_err();
     assert_eq!(reason(&status).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
 
-    let show_key = keyed(&organizer, "show-1", schedule_request(3));
+    // Built once: the request carries a start time derived from the clock.
+    let schedule = schedule_request(3);
+    let show_key = keyed(&organizer, "show-1", schedule.clone());
     let show = app
         .catalog()
         .schedule_show(show_key)
@@ -114,7 +116,7 @@ async fn replays_survive_restarts(backend: Backend) {
     assert_eq!(first, after_restart);
     let show_again = app
         .catalog()
-        .schedule_show(keyed(&organizer, "show-1", schedule_request(3)))
+        .schedule_show(keyed(&organizer, "show-1", schedule))
         .await
         .expect("schedule replay")
         .into_inner();

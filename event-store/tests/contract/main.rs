@@ -37,6 +37,7 @@ on_both_backends!(
     streams::multi_stream_append_is_all_or_nothing,
     streams::cqrs_repository_round_trip,
     streams::concurrent_migrations_succeed,
+    streams::load_streams_reads_many_streams_at_once,
     feed::feed_delivers_every_event_once_in_commit_order,
     feed::feed_waker_changes_after_append,
     checkpoints::checkpoint_commits_with_its_transaction,

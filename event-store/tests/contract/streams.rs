@@ -224,3 +224,38 @@ pub async fn concurrent_migrations_succeed(url: String) {
         store.migrate().await.expect("migrating again is a no-op");
     }
 }
+
+pub async fn load_streams_reads_many_streams_at_once(url: String) {
+    let store = open(&url).await;
+    store
+        .append(
+            &[seat_append("a", 0, 1, 3), seat_append("b", 0, 10, 2)],
+            None,
+        )
+        .await
+        .expect("append");
+    let stream = |id, after| ticketing_event_store::StreamRef {
+        aggregate_type: "Seat",
+        aggregate_id: id,
+        after_sequence: after,
+    };
+    let loaded = store
+        .load_streams(&[
+            stream("b", 0),
+            stream("missing", 0),
+            stream("a", 1),
+            stream("b", 2),
+        ])
+        .await
+        .expect("load streams");
+    let shape: Vec<Vec<usize>> = loaded.iter().map(|events| sequences(events)).collect();
+    assert_eq!(
+        shape,
+        [vec![1, 2], vec![], vec![2, 3], vec![]],
+        "one list per request, in order"
+    );
+    assert_eq!(payload_ns(&loaded[0]), [10, 11]);
+    assert_eq!(payload_ns(&loaded[2]), [2, 3]);
+    assert!(loaded[2].iter().all(|e| e.aggregate_id == "a"));
+    assert!(store.load_streams(&[]).await.expect("nothing").is_empty());
+}
