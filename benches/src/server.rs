@@ -1,0 +1,191 @@
+//! The engine under test as a black box: a fresh database of the chosen
+//! backend, an organizer made with `ticketing users add`, and `ticketing
+//! serve` on a free local port. The child is killed when [`Server`] is
+//! dropped, so an error or Ctrl-C never leaves a server running; the
+//! Postgres database is dropped by [`Server::shutdown`].
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::postgres::Postgres;
+
+/// Shared by `users add` and `serve` so the organizer's password hash and
+/// every token are made with the same secret; at least 32 bytes.
+const JWT_SECRET: &str = "ticketing-bench-secret-ticketing-bench-secret";
+pub const ORGANIZER_EMAIL: &str = "organizer@bench.example";
+pub const PASSWORD: &str = "correct horse battery";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A running `ticketing serve` and the database it owns.
+pub struct Server {
+    pub addr: String,
+    child: Child,
+    log: PathBuf,
+    database: Option<String>,
+}
+
+impl Server {
+    /// Creates the database, the organizer, and starts the server; returns
+    /// once gRPC health reports the inventory service SERVING.
+    pub async fn start(
+        binary: &Path,
+        backend: Backend,
+        postgres: &Postgres,
+        work_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let data_dir = work_dir.join(backend.name());
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let database = match backend {
+            Backend::Postgres => {
+                let name = format!("ticketing_bench_{}", chrono::Utc::now().timestamp_millis());
+                postgres.create_database(&name).await?;
+                Some(name)
+            }
+            Backend::Sqlite => None,
+        };
+        let mut db_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
+        if let Some(name) = &database {
+            db_args.extend(["--database-url".to_owned(), postgres.url(name)]);
+        }
+
+        let added = command(binary)
+            .args([
+                "users",
+                "add",
+                "--email",
+                ORGANIZER_EMAIL,
+                "--password",
+                PASSWORD,
+            ])
+            .args(["--role", "organizer"])
+            .args(&db_args)
+            .output()
+            .await
+            .with_context(|| format!("running {}", binary.display()))?;
+        if !added.status.success() {
+            bail!(
+                "ticketing users add failed: {}",
+                String::from_utf8_lossy(&added.stderr).trim()
+            );
+        }
+
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let log = work_dir.join(format!("{}-server.log", backend.name()));
+        let log_file = std::fs::File::create(&log)?;
+        let child = command(binary)
+            .args(["serve", "--grpc-addr", &addr])
+            .args(&db_args)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawning {} serve", binary.display()))?;
+        let mut server = Self {
+            addr,
+            child,
+            log,
+            database,
+        };
+        if let Err(e) = server.wait_until_serving().await {
+            // Best effort: the startup error is the one worth reporting.
+            let _ = server.shutdown(postgres).await;
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    /// A new HTTP/2 connection to the server.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{}", self.addr))?
+            .connect()
+            .await?)
+    }
+
+    async fn wait_until_serving(&mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("ticketing serve exited with {status}: {}", self.log_tail());
+            }
+            if self.serving().await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "ticketing serve did not become healthy in {STARTUP_TIMEOUT:?}: {}",
+            self.log_tail()
+        )
+    }
+
+    async fn serving(&self) -> bool {
+        let Ok(channel) = self.channel().await else {
+            return false;
+        };
+        let check = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: "ticketing.v1.InventoryService".into(),
+            })
+            .await;
+        matches!(check, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32)
+    }
+
+    /// The last lines the server logged, to explain a failure.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+
+    /// Kills the server, then drops its Postgres database (the kill leaves
+    /// connections behind, hence `WITH (FORCE)` in [`Postgres::drop_database`]).
+    pub async fn shutdown(mut self, postgres: &Postgres) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        if let Some(name) = self.database.take() {
+            postgres.drop_database(&name).await?;
+        }
+        Ok(())
+    }
+}
+
+fn command(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    // Warnings only: logging every call would measure the log writer.
+    command
+        .args(["--log-format", "text"])
+        .env("TICKETING_LOG", "warn")
+        .env("TICKETING_JWT_SECRET", JWT_SECRET);
+    command
+}
+
+/// A port nobody listens on right now; the tiny race until the server binds
+/// it is acceptable for a benchmark on a quiet machine.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
