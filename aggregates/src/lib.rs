@@ -34,7 +34,10 @@ pub use payment::{
 pub use plan::{
     PlannedSeat, RawRow, RawSection, Row, SeatPlace, SeatingPlan, Section, MAX_SEATS_PER_SHOW,
 };
-pub use ports::{Clock, SystemClock};
+pub use ports::{
+    ChargeOutcome, ChargeRequest, Clock, PaymentProvider, ProviderError, ProviderFuture,
+    SystemClock,
+};
 pub use reservation::{
     Reservation, ReservationCommand, ReservationError, ReservationEvent, ReservationStatus,
     ShowFacts,

@@ -18,3 +18,50 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// What the provider is asked to charge. `key` is the payment's id: the
+/// provider charges a key at most once, however often it is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    pub key: crate::PaymentId,
+    pub amount_minor: i64,
+    pub currency: crate::Currency,
+    pub token: String,
+}
+
+/// How a charge ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Money was taken; `provider_ref` identifies the charge at the provider.
+    Succeeded { provider_ref: String },
+    /// The provider refused; `reason` is shown to the customer.
+    Declined { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// No answer in time: the charge may or may not have happened. Asking
+    /// again with the same key is safe and tells which.
+    #[error("payment provider timed out")]
+    Timeout,
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A boxed future, so providers can be used as trait objects.
+pub type ProviderFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ProviderError>> + Send + 'a>>;
+
+/// A payment provider (card processor).
+///
+/// Contract:
+/// * `charge` is idempotent by `request.key`: the first call that reaches
+///   the provider decides the outcome; every later call with the same key
+///   returns that outcome and never charges again.
+/// * `Err(Timeout)` means "unknown": the caller retries with the same key.
+/// * `refund` returns the money of a succeeded charge; refunding twice, or
+///   a charge that did not succeed, changes nothing.
+pub trait PaymentProvider: Send + Sync + 'static {
+    fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ProviderFuture<'a, ChargeOutcome>;
+    fn refund<'a>(&'a self, key: &'a crate::PaymentId) -> ProviderFuture<'a, ()>;
+}
