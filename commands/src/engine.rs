@@ -6,7 +6,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_aggregates::Clock;
+use ticketing_aggregates::{Clock, PaymentProvider};
 use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend};
 
 use crate::gate::SeatGate;
@@ -55,6 +55,7 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) gate: Arc<SeatGate>,
     pub(crate) shows: Arc<ShowCache>,
+    pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
 }
 
 pub(crate) enum Commit {
@@ -71,7 +72,15 @@ impl Engine {
             store,
             clock,
             config,
+            provider: None,
         }
+    }
+
+    /// The payment provider checkouts charge through; without one, checkout
+    /// answers UNAVAILABLE.
+    pub fn with_provider(mut self, provider: Arc<dyn PaymentProvider>) -> Self {
+        self.provider = Some(provider);
+        self
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -11,11 +11,15 @@
 //! * `shows.rs`, `reservations.rs` — the commands.
 //! * `views.rs` — what commands return (also what idempotency replays).
 
+mod cart;
+mod checkout;
 mod engine;
 mod error;
+mod expiry;
 mod gate;
 mod load;
 mod reservations;
+mod settle;
 mod shows;
 mod views;
 
@@ -24,4 +28,4 @@ pub use ticketing_aggregates::{Clock, SystemClock};
 pub use engine::{Engine, EngineConfig, IdempotencyKey};
 pub use error::CommandError;
 pub use shows::ScheduleShow;
-pub use views::{ReservationView, ShowView};
+pub use views::{OrderView, ReservationView, ShowView};

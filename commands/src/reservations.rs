@@ -70,7 +70,7 @@ impl Engine {
             let show = ShowFacts {
                 show_id: show_id.clone(),
                 status: status_after_scheduled(loaded.next().unwrap_or_default())?,
-                seats: plan.clone(),
+                seats: plan.seats.clone(),
             };
             let mut reservation = Reservation::default();
             let created = crate::load::decide(

@@ -29,8 +29,12 @@ pub struct ScheduleShow {
 
 const MAX_TEXT: usize = 200;
 
-/// The immutable part of a show a reservation needs: its seats and prices.
-pub(crate) type PlanIndex = Arc<HashMap<SeatLabel, PriceMinor>>;
+/// The immutable part of a show that sales need: seats, prices, currency.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanIndex {
+    pub seats: Arc<HashMap<SeatLabel, PriceMinor>>,
+    pub currency: Currency,
+}
 
 #[derive(Default)]
 pub struct ShowCache {
@@ -144,7 +148,10 @@ impl Engine {
                     .aggregate
                     .details
                     .ok_or(CommandError::NotFound("show"))?;
-                Ok::<_, CommandError>(Arc::new(details.plan.index()))
+                Ok::<_, CommandError>(PlanIndex {
+                    seats: Arc::new(details.plan.index()),
+                    currency: details.currency,
+                })
             })
             .await;
         match loaded {

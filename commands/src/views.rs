@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticketing_aggregates::{
-    Reservation, ReservationId, ReservationStatus, SeatLabel, ShowDetails, ShowId, ShowStatus,
+    Order, OrderId, OrderItem, OrderStatus, Reservation, ReservationId, ReservationStatus,
+    SeatLabel, ShowDetails, ShowId, ShowStatus,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,34 @@ impl ReservationView {
             seat_labels: reservation.seats.clone(),
             expires_at: until,
             status,
+        })
+    }
+}
+
+/// An order as commands return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItem>,
+    pub total_minor: i64,
+    pub currency: String,
+    /// When the order's holds end unless it is paid (the earliest deadline
+    /// of its live reservations); `None` once nothing is held.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+}
+
+impl OrderView {
+    pub fn of(order: &Order, expires_at: Option<DateTime<Utc>>) -> Option<Self> {
+        Some(Self {
+            order_id: order.order_id.clone()?,
+            status: order.status,
+            items: order.items.clone(),
+            total_minor: order.total_minor(),
+            currency: order.currency.as_ref()?.to_string(),
+            expires_at,
+            failure_reason: order.failure_reason.clone(),
         })
     }
 }

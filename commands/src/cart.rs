@@ -1,0 +1,235 @@
+//! AddToCart and RemoveFromCart. Adding a reservation opens the customer's
+//! cart if none is open and extends every live hold in the cart to now +
+//! hold TTL — reservation and seats — in the same append as the new item.
+
+use chrono::{DateTime, Duration, Utc};
+use ticketing_aggregates::{
+    seat_id, Cart, CartCommand, Order, OrderCommand, OrderId, OrderItem, ReleaseReason,
+    Reservation, ReservationCommand, ReservationError, ReservationId, Seat, SeatCommand, UserRef,
+};
+use ticketing_event_store::StreamAppend;
+
+use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
+use crate::load::{load, metadata, Loaded};
+use crate::{CommandError, Engine, IdempotencyKey, OrderView};
+
+impl Engine {
+    #[tracing::instrument(name = "command.add_to_cart", skip_all, fields(reservation = %reservation_id))]
+    pub async fn add_to_cart(
+        &self,
+        customer: &UserRef,
+        reservation_id: &ReservationId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<OrderView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let ttl = Duration::from_std(self.config.hold_ttl).map_err(CommandError::internal)?;
+        let meta = metadata("AddToCart", customer.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let until = now + ttl;
+            let reservation = load::<Reservation>(&self.store, reservation_id.as_str()).await?;
+            let (show_id, labels) = match (
+                &reservation.aggregate.show_id,
+                &reservation.aggregate.customer,
+            ) {
+                (Some(show), Some(owner)) if owner == customer => {
+                    (show.clone(), reservation.aggregate.seats.clone())
+                }
+                (Some(_), Some(_)) => return Err(ReservationError::NotOwner.into()),
+                _ => return Err(CommandError::NotFound("reservation")),
+            };
+            let plan = self.plan_index(&show_id).await?;
+            let mut cart = load::<Cart>(&self.store, customer.as_str()).await?;
+            let order_id = cart
+                .aggregate
+                .open
+                .clone()
+                .unwrap_or_else(OrderId::generate);
+            let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            let item = OrderItem {
+                reservation_id: reservation_id.clone(),
+                show_id,
+                price_minor: labels
+                    .iter()
+                    .filter_map(|l| plan.seats.get(l))
+                    .map(|p| p.get())
+                    .sum(),
+                seat_labels: labels,
+            };
+            let add = OrderCommand::AddItem {
+                order_id: order_id.clone(),
+                customer: customer.clone(),
+                currency: plan.currency.clone(),
+                item,
+            };
+            let added = order.decide(add, &()).await.map_err(order_error)?;
+            let opened = cart
+                .decide(CartCommand::Open { order_id }, &())
+                .await
+                .map_err(CommandError::internal)?;
+            let mut appends = vec![order.append(&added, &meta)?, cart.append(&opened, &meta)?];
+            let mut expires_at = None;
+            for item in &order.aggregate.items {
+                let must_live = item.reservation_id == *reservation_id;
+                if let Some(extended) = self
+                    .extend(customer, item, until, now, must_live, &meta)
+                    .await?
+                {
+                    appends.extend(extended);
+                    expires_at = Some(until);
+                }
+            }
+            let view = OrderView::of(&order.aggregate, expires_at).ok_or_else(exhausted)?;
+            match self.commit(&appends, &view, idempotency).await? {
+                Commit::Done => return Ok(view),
+                Commit::Conflict => {
+                    if let Some(view) = self.after_conflict(idempotency).await? {
+                        return Ok(view);
+                    }
+                }
+            }
+        }
+        Err(exhausted())
+    }
+
+    /// The appends that extend one item's reservation and seats to `until`;
+    /// `None` for an item whose hold already ended (unless `must_live`, when
+    /// that is the caller's error).
+    async fn extend(
+        &self,
+        customer: &UserRef,
+        item: &OrderItem,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        must_live: bool,
+        meta: &serde_json::Value,
+    ) -> Result<Option<Vec<StreamAppend>>, CommandError> {
+        let mut reservation =
+            load::<Reservation>(&self.store, item.reservation_id.as_str()).await?;
+        let command = ReservationCommand::Extend {
+            by: customer.clone(),
+            until,
+            now,
+        };
+        let events = match reservation.decide(command, &()).await {
+            Ok(events) => events,
+            Err(_) if !must_live => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let mut appends = vec![reservation.append(&events, meta)?];
+        for label in &item.seat_labels {
+            let mut seat = load::<Seat>(&self.store, &seat_id(&item.show_id, label)).await?;
+            let command = SeatCommand::ExtendHold {
+                reservation: item.reservation_id.clone(),
+                until,
+                now,
+            };
+            let events =
+                seat.decide(command, &())
+                    .await
+                    .map_err(|_| CommandError::Precondition {
+                        reason: "RESERVATION_EXPIRED",
+                        message: format!("the hold on seat {label} has ended"),
+                    })?;
+            appends.push(seat.append(&events, meta)?);
+        }
+        Ok(Some(appends))
+    }
+
+    #[tracing::instrument(name = "command.remove_from_cart", skip_all, fields(order = %order_id))]
+    pub async fn remove_from_cart(
+        &self,
+        customer: &UserRef,
+        order_id: &OrderId,
+        reservation_id: &ReservationId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<OrderView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let meta = metadata("RemoveFromCart", customer.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            let command = OrderCommand::RemoveItem {
+                customer: customer.clone(),
+                reservation_id: reservation_id.clone(),
+            };
+            let removed = order.decide(command, &()).await.map_err(order_error)?;
+            let mut reservation = load::<Reservation>(&self.store, reservation_id.as_str()).await?;
+            let released = reservation
+                .decide(
+                    ReservationCommand::Release {
+                        by: customer.clone(),
+                    },
+                    &(),
+                )
+                .await?;
+            let mut appends = vec![
+                order.append(&removed, &meta)?,
+                reservation.append(&released, &meta)?,
+            ];
+            let seats = release_seats(self, &reservation, ReleaseReason::Released, &meta).await?;
+            appends.extend(seats);
+            let view =
+                OrderView::of(&order.aggregate, None).ok_or(CommandError::NotFound("order"))?;
+            if let Commit::Done = self.commit(&appends, &view, idempotency).await? {
+                for label in &reservation.aggregate.seats {
+                    if let Some(show) = &reservation.aggregate.show_id {
+                        self.gate.forget(&seat_id(show, label));
+                    }
+                }
+                return Ok(view);
+            }
+            if let Some(view) = self.after_conflict(idempotency).await? {
+                return Ok(view);
+            }
+        }
+        Err(exhausted())
+    }
+}
+
+/// The appends releasing every seat the reservation holds.
+pub(crate) async fn release_seats(
+    engine: &Engine,
+    reservation: &Loaded<Reservation>,
+    reason: ReleaseReason,
+    meta: &serde_json::Value,
+) -> Result<Vec<StreamAppend>, CommandError> {
+    let (Some(show), Some(id)) = (&reservation.aggregate.show_id, &reservation.aggregate.id) else {
+        return Ok(vec![]);
+    };
+    let mut appends = Vec::new();
+    for label in &reservation.aggregate.seats {
+        let mut seat = load::<Seat>(&engine.store, &seat_id(show, label)).await?;
+        let command = SeatCommand::Release {
+            reservation: id.clone(),
+            reason,
+        };
+        let events = seat
+            .decide(command, &())
+            .await
+            .map_err(CommandError::internal)?;
+        appends.push(seat.append(&events, meta)?);
+    }
+    Ok(appends)
+}
+
+/// Orders of other customers answer NOT_FOUND, so ids do not leak.
+pub(crate) fn order_error(error: ticketing_aggregates::OrderError) -> CommandError {
+    use ticketing_aggregates::OrderError::*;
+    let precondition = |reason: &'static str| CommandError::Precondition {
+        reason,
+        message: error.to_string(),
+    };
+    match error {
+        NotFound | NotOwner => CommandError::NotFound("order"),
+        NotCart => precondition("ORDER_NOT_CART"),
+        CurrencyMismatch => precondition("CURRENCY_MISMATCH"),
+        NotInOrder => CommandError::NotFound("reservation in this order"),
+        Empty => precondition("ORDER_EMPTY"),
+        NotPayable => precondition("ORDER_NOT_PAYABLE"),
+        OtherPayment => precondition("PAYMENT_IN_PROGRESS"),
+    }
+}

@@ -1,0 +1,188 @@
+//! Checkout: the payment saga. Starting it (CheckoutStarted + a Payment
+//! requested) is one append; the provider is charged with the payment's id
+//! as its idempotency key; the outcome is settled in one more append:
+//! PaymentSucceeded + OrderPaid + every ReservationConverted and SeatSold —
+//! or, when a hold ended first, a refund and OrderExpired. A crash anywhere
+//! leaves the order in CHECKOUT, and [`Engine::resume_payment`] (run by the
+//! expirer role) completes it from the log: asking the provider again with
+//! the same key never charges twice.
+
+use ticketing_aggregates::{
+    ChargeOutcome, ChargeRequest, Order, OrderCommand, OrderId, OrderStatus, Payment,
+    PaymentCommand, PaymentId, PaymentRequest, ProviderError, UserRef,
+};
+
+use crate::cart::order_error;
+use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
+use crate::load::{load, metadata};
+use crate::{CommandError, Engine, IdempotencyKey, OrderView};
+
+/// Attempts per charge when the provider times out (same key each time).
+const CHARGE_ATTEMPTS: usize = 3;
+
+/// A test hook: with `TICKETING_FAULT=after-charge` the process aborts right
+/// after the provider took the money, before the engine records it — the
+/// worst instant for a crash, which the kill tests use.
+fn crash_after_charge() -> bool {
+    std::env::var("TICKETING_FAULT").is_ok_and(|fault| fault == "after-charge")
+}
+
+impl Engine {
+    #[tracing::instrument(name = "command.checkout", skip_all, fields(order = %order_id))]
+    pub async fn checkout(
+        &self,
+        customer: &UserRef,
+        order_id: &OrderId,
+        token: &str,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<OrderView, CommandError> {
+        if let Some(view) = self.replayed(idempotency).await? {
+            return Ok(view);
+        }
+        let payment_id = self.start_checkout(customer, order_id, token).await?;
+        self.resume_payment(&payment_id, idempotency).await
+    }
+
+    /// Records CheckoutStarted and PaymentRequested, or finds the payment a
+    /// retried checkout already started. [`Engine::checkout`] runs it and then
+    /// [`Engine::resume_payment`]; tests run the two apart to put a crash or a
+    /// race between them.
+    pub async fn start_checkout(
+        &self,
+        customer: &UserRef,
+        order_id: &OrderId,
+        token: &str,
+    ) -> Result<PaymentId, CommandError> {
+        let meta = metadata("Checkout", customer.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            if order.aggregate.customer.as_ref() != Some(customer) {
+                return Err(CommandError::NotFound("order"));
+            }
+            if let (OrderStatus::Checkout | OrderStatus::Paid, Some(payment)) =
+                (order.aggregate.status, &order.aggregate.payment)
+            {
+                return Ok(payment.clone());
+            }
+            let now = self.clock.now();
+            for item in &order.aggregate.items {
+                let reservation = load::<ticketing_aggregates::Reservation>(
+                    &self.store,
+                    item.reservation_id.as_str(),
+                )
+                .await?;
+                let live = reservation.aggregate.status
+                    == ticketing_aggregates::ReservationStatus::Active
+                    && reservation.aggregate.until.is_some_and(|until| until > now);
+                if !live {
+                    return Err(CommandError::Precondition {
+                        reason: "RESERVATION_EXPIRED",
+                        message: format!(
+                            "the hold of reservation {} has ended; remove it from the cart",
+                            item.reservation_id
+                        ),
+                    });
+                }
+            }
+            let payment_id = PaymentId::generate();
+            let started = order
+                .decide(
+                    OrderCommand::Checkout {
+                        customer: customer.clone(),
+                        payment_id: payment_id.clone(),
+                    },
+                    &(),
+                )
+                .await
+                .map_err(order_error)?;
+            let mut cart =
+                load::<ticketing_aggregates::Cart>(&self.store, customer.as_str()).await?;
+            let closed = cart
+                .decide(
+                    ticketing_aggregates::CartCommand::Close {
+                        order_id: order_id.clone(),
+                    },
+                    &(),
+                )
+                .await
+                .map_err(CommandError::internal)?;
+            let currency = order
+                .aggregate
+                .currency
+                .clone()
+                .ok_or(CommandError::NotFound("order"))?;
+            let mut payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
+            let request = PaymentRequest {
+                payment_id: payment_id.clone(),
+                order_id: order_id.clone(),
+                amount_minor: order.aggregate.total_minor(),
+                currency,
+                token: token.to_owned(),
+            };
+            let requested = payment
+                .decide(PaymentCommand::Request(request), &())
+                .await
+                .map_err(CommandError::internal)?;
+            let appends = [
+                order.append(&started, &meta)?,
+                cart.append(&closed, &meta)?,
+                payment.append(&requested, &meta)?,
+            ];
+            if let Commit::Done = self.commit(&appends, &(), None).await? {
+                return Ok(payment_id);
+            }
+        }
+        Err(exhausted())
+    }
+
+    /// Charges (again, with the same key) and settles the payment. Safe to
+    /// run any number of times, concurrently too: the provider charges a key
+    /// once and the settlement is one optimistic append.
+    pub async fn resume_payment(
+        &self,
+        payment_id: &PaymentId,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<OrderView, CommandError> {
+        let provider = self.provider.clone().ok_or_else(|| {
+            CommandError::Unavailable(ticketing_event_store::StoreError::Other(
+                "no payment provider configured".into(),
+            ))
+        })?;
+        let payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
+        let request = payment
+            .aggregate
+            .request
+            .clone()
+            .ok_or(CommandError::NotFound("payment"))?;
+        let charge = ChargeRequest {
+            key: payment_id.clone(),
+            amount_minor: request.amount_minor,
+            currency: request.currency.clone(),
+            token: request.token.clone(),
+        };
+        let mut outcome = Err(ProviderError::Timeout);
+        for _ in 0..CHARGE_ATTEMPTS {
+            outcome = provider.charge(&charge).await;
+            if !matches!(outcome, Err(ProviderError::Timeout)) {
+                break;
+            }
+        }
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(payment = %payment_id, %error, "payment provider did not answer; the order stays in checkout");
+                return Err(CommandError::Precondition {
+                    reason: "PAYMENT_PENDING",
+                    message:
+                        "the payment provider did not answer; the payment will be completed shortly"
+                            .into(),
+                });
+            }
+        };
+        if crash_after_charge() && matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+            tracing::error!("fault injection: aborting after the charge");
+            std::process::abort();
+        }
+        self.settle_payment(&request, outcome, idempotency).await
+    }
+}

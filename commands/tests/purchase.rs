@@ -1,0 +1,318 @@
+//! The purchase flow through the command engine, with a clock the test
+//! moves: the hold timeline of the seed, declines and retries, lost provider
+//! answers, and payments racing the expirer — on SQLite and Postgres.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::sync::{Arc, Mutex};
+use ticketing_aggregates::*;
+use ticketing_commands::{CommandError, Engine, EngineConfig, ScheduleShow};
+use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use ticketing_event_store::{FeedPosition, Store};
+use ticketing_payment::SimulatedProvider;
+
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct World {
+    engine: Engine,
+    clock: TestClock,
+    store: Store,
+    provider: SimulatedProvider,
+    show: ShowId,
+    customer: UserRef,
+    t0: DateTime<Utc>,
+}
+
+async fn world(url: String) -> World {
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    ticketing_payment::migrate(store.read_pool(), store.backend())
+        .await
+        .unwrap();
+    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let clock = TestClock(Arc::new(Mutex::new(t0)));
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        EngineConfig::default(),
+    )
+    .with_provider(Arc::new(provider.clone()));
+    let organizer = Actor {
+        user: UserRef::generate(),
+        is_admin: false,
+    };
+    let input = ScheduleShow {
+        title: "Hamlet".into(),
+        venue: "Globe".into(),
+        starts_at: Some(t0 + Duration::days(30)),
+        currency: "EUR".into(),
+        sections: vec![RawSection {
+            name: "Stalls".into(),
+            rows: vec![RawRow {
+                name: "A".into(),
+                seats: (1..=20).map(|i| (format!("A-{i}"), 5000)).collect(),
+            }],
+        }],
+    };
+    let show = engine
+        .schedule_show(&organizer.user, input, None)
+        .await
+        .unwrap()
+        .show_id;
+    engine.publish_show(&organizer, &show, None).await.unwrap();
+    World {
+        engine,
+        clock,
+        store,
+        provider,
+        show,
+        customer: UserRef::generate(),
+        t0,
+    }
+}
+
+impl World {
+    async fn reserve(&self, labels: &[&str]) -> ReservationId {
+        let labels = labels
+            .iter()
+            .map(|l| SeatLabel::parse("l", l).unwrap())
+            .collect();
+        self.engine
+            .reserve_seats(&self.customer, &self.show, labels, None)
+            .await
+            .unwrap()
+            .reservation_id
+    }
+
+    /// Event types of one stream, in order.
+    async fn stream(&self, aggregate_type: &str, id: &str) -> Vec<String> {
+        let mut events = Vec::new();
+        let mut after = FeedPosition::START;
+        loop {
+            let batch = self.store.read_feed(0, after, 1000).await.unwrap();
+            let Some(last) = batch.last() else {
+                return events;
+            };
+            after = last.position;
+            events.extend(
+                batch
+                    .into_iter()
+                    .filter(|e| {
+                        e.event.aggregate_type == aggregate_type && e.event.aggregate_id == id
+                    })
+                    .map(|e| e.event.event_type),
+            );
+        }
+    }
+
+    async fn seat(&self, label: &str) -> Vec<String> {
+        self.stream("Seat", &format!("{}/{label}", self.show)).await
+    }
+}
+
+async fn the_seed_timeline(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-1"]).await;
+    w.clock.advance(Duration::minutes(15));
+    let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+    assert_eq!(cart.status, OrderStatus::Cart);
+    assert_eq!(
+        cart.expires_at,
+        Some(w.t0 + Duration::minutes(45)),
+        "adding to the cart extends the hold"
+    );
+    assert_eq!(cart.total_minor, 5000);
+    w.clock.advance(Duration::minutes(29));
+    let paid = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_visa", None)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(
+        w.seat("A-1").await,
+        ["SeatHeld", "SeatHoldExtended", "SeatSold"]
+    );
+    let reservation = w.stream("Reservation", r.as_str()).await;
+    assert_eq!(
+        reservation,
+        [
+            "ReservationCreated",
+            "ReservationExtended",
+            "ReservationConverted"
+        ]
+    );
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!((charges.len(), charges[0].succeeded), (1, true));
+}
+
+async fn an_unbought_hold_expires(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-2", "A-3"]).await;
+    w.clock.advance(Duration::minutes(29));
+    assert!(
+        !w.engine.expire_reservation(&r).await.unwrap(),
+        "not before the deadline"
+    );
+    w.clock.advance(Duration::minutes(1));
+    assert!(w.engine.expire_reservation(&r).await.unwrap());
+    assert!(
+        !w.engine.expire_reservation(&r).await.unwrap(),
+        "expiring twice does nothing"
+    );
+    assert_eq!(
+        w.stream("Reservation", r.as_str()).await,
+        ["ReservationCreated", "ReservationExpired"]
+    );
+    assert_eq!(w.seat("A-3").await, ["SeatHeld", "SeatReleased"]);
+    w.reserve(&["A-2"]).await;
+}
+
+async fn declined_then_paid_once(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-4"]).await;
+    w.clock.advance(Duration::minutes(5));
+    let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+    let failed = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_declined", None)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, OrderStatus::PaymentFailed);
+    assert_eq!(failed.failure_reason.as_deref(), Some("card declined"));
+    assert_eq!(
+        w.seat("A-4").await,
+        ["SeatHeld", "SeatHoldExtended"],
+        "the seat stays held for a retry"
+    );
+    let paid = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_visa", None)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    let again = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_visa", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status,
+        OrderStatus::Paid,
+        "a repeated checkout of a paid order charges nothing"
+    );
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!(
+        charges.iter().filter(|c| c.succeeded).count(),
+        1,
+        "charged once"
+    );
+    let events = w.stream("Order", cart.order_id.as_str()).await;
+    assert_eq!(events.iter().filter(|e| *e == "OrderPaid").count(), 1);
+}
+
+async fn lost_answers_charge_once(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-5"]).await;
+    let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+    let paid = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_timeout", None)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!(charges.len(), 1);
+    assert!(
+        charges[0].succeeded && charges[0].attempts == 2,
+        "{charges:?}"
+    );
+}
+
+async fn payment_racing_two_expirers(url: String) {
+    let w = world(url).await;
+    for round in 0..8 {
+        let label = format!("A-{}", 10 + round);
+        let r = w.reserve(&[label.as_str()]).await;
+        let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+        // Checkout starts before the deadline; the settlement, the two
+        // expirers and the deadline then meet at the same instant.
+        let order = load_payment(&w, &cart.order_id).await;
+        let deadline = cart.expires_at.unwrap();
+        *w.clock.0.lock().unwrap() = deadline - Duration::milliseconds(1);
+        let clock = w.clock.clone();
+        let tick = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(round as u64 % 3)).await;
+            clock.advance(Duration::milliseconds(2));
+        });
+        let (paid, e1, e2) = tokio::join!(
+            w.engine.resume_payment(&order, None),
+            w.engine.expire_reservation(&r),
+            w.engine.expire_reservation(&r)
+        );
+        tick.await.unwrap();
+        let seat = w.seat(&label).await;
+        let sold = seat.iter().any(|e| e == "SeatSold");
+        let released = seat.iter().any(|e| e == "SeatReleased");
+        assert!(
+            sold != released,
+            "round {round}: exactly one of sold / released: {seat:?}"
+        );
+        let payment = w.stream("Payment", order.as_str()).await;
+        if sold {
+            assert!(paid.is_ok() && !payment.contains(&"PaymentRefunded".to_owned()));
+        } else {
+            assert!(matches!(
+                paid,
+                Err(CommandError::Precondition {
+                    reason: "RESERVATION_EXPIRED",
+                    ..
+                })
+            ));
+            assert!(
+                payment.contains(&"PaymentRefunded".to_owned()),
+                "{payment:?}"
+            );
+        }
+        assert!(
+            !(e1.unwrap() && e2.unwrap()),
+            "one expirer at most did the work"
+        );
+    }
+}
+
+/// Starts the checkout of `order` without settling it; returns its payment.
+async fn load_payment(w: &World, order: &OrderId) -> PaymentId {
+    w.engine
+        .start_checkout(&w.customer, order, "tok_visa")
+        .await
+        .unwrap()
+}
+
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_sqlite_url()).await; } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_postgres_url().await).await; } )* }
+    };
+}
+
+on_both!(
+    the_seed_timeline,
+    an_unbought_hold_expires,
+    declined_then_paid_once,
+    lost_answers_charge_once,
+    payment_racing_two_expirers
+);
