@@ -1,31 +1,35 @@
 //! [`Application`]: the composition root. Connects the store, runs the
-//! migrations, wires engine, identity, projectors and gateway, and runs them
-//! until one shutdown signal stops them all.
+//! migrations, wires engine, identity, projectors, expirer and gateway, and
+//! runs the roles this process has until one shutdown signal stops them all.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_commands::{Engine, EngineConfig, SystemClock};
+use ticketing_aggregates::Clock;
+use ticketing_commands::{Engine, EngineConfig};
 use ticketing_event_store::Store;
-use ticketing_gateway::{CatalogApi, GatewayServices, IdentityApi, InventoryApi};
 use ticketing_identity::{Identity, TokenConfig};
-use ticketing_projections::{Projector, SeatMapProjection, SeatMaps, Shows, ShowsProjection};
+use ticketing_payment::SimulatedProvider;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::roles;
+
 /// Which parts of the engine this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// Gateway and projectors in one process.
+    /// Everything in one process: gateway, projectors, expirer.
     All,
     /// The gRPC gateway only (scale out behind a balancer).
     Gateway,
     /// The projectors only.
     Projector,
+    /// Releases holds past their deadline and resumes interrupted payments.
+    Expirer,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
     pub grpc_addr: SocketAddr,
@@ -33,6 +37,10 @@ pub struct Settings {
     pub jwt_secret: Vec<u8>,
     pub token_ttl: Duration,
     pub engine: EngineConfig,
+    /// The engine's clock: the system clock, or a test's.
+    pub clock: Arc<dyn Clock>,
+    /// How often the expirer looks for work.
+    pub expirer_interval: Duration,
 }
 
 pub struct Application {
@@ -47,6 +55,7 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     store.migrate().await?;
     ticketing_projections::migrate(store.read_pool(), store.backend()).await?;
     ticketing_identity::migrate(store.read_pool(), store.backend()).await?;
+    ticketing_payment::migrate(store.read_pool(), store.backend()).await?;
     Ok(store)
 }
 
@@ -63,17 +72,30 @@ pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result
     ))
 }
 
+/// The command engine with the simulated payment provider (the only
+/// provider so far; a real one plugs into the same port).
+pub fn engine(store: &Store, settings: &Settings) -> Engine {
+    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    Engine::new(
+        store.clone(),
+        settings.clock.clone(),
+        settings.engine.clone(),
+    )
+    .with_provider(Arc::new(provider))
+}
+
 impl Application {
     /// Opens the store and binds the gRPC port (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings.database_url).await?;
-        let listener =
-            match settings.role {
-                Role::Projector => None,
-                _ => Some(TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
-                    anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr)
-                })?),
-            };
+        let listener = match settings.role {
+            Role::All | Role::Gateway => Some(
+                TcpListener::bind(settings.grpc_addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr))?,
+            ),
+            Role::Projector | Role::Expirer => None,
+        };
         Ok(Self {
             store,
             listener,
@@ -90,8 +112,8 @@ impl Application {
         &self.store
     }
 
-    /// Runs until `shutdown` resolves; in-flight calls finish and projectors
-    /// stop between batches.
+    /// Runs until `shutdown` resolves; in-flight calls finish, projectors
+    /// stop between batches and the expirer between passes.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -103,18 +125,15 @@ impl Application {
         } = self;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        if settings.role != Role::Gateway {
-            let backend = store.backend();
-            tasks.spawn(
-                Projector::new(store.clone(), SeatMapProjection { backend }).run(stopped.clone()),
-            );
-            tasks.spawn(
-                Projector::new(store.clone(), ShowsProjection { backend }).run(stopped.clone()),
-            );
+        if matches!(settings.role, Role::All | Role::Projector) {
+            roles::spawn_projectors(&mut tasks, &store, &stopped);
+        }
+        if matches!(settings.role, Role::All | Role::Expirer) {
+            tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));
         }
         let gateway = match listener {
             Some(listener) => {
-                let services = gateway_services(&store, &settings)?;
+                let services = roles::gateway_services(&store, &settings)?;
                 tracing::info!(addr = %listener.local_addr()?, "gRPC gateway listening");
                 let mut stopped = stopped.clone();
                 let until_stop = async move {
@@ -135,26 +154,6 @@ impl Application {
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
-}
-
-fn gateway_services(store: &Store, settings: &Settings) -> anyhow::Result<GatewayServices> {
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        settings.engine.clone(),
-    );
-    let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
-    let pool = store.read_pool().clone();
-    let backend = store.backend();
-    let shows = Shows {
-        pool: pool.clone(),
-        backend,
-    };
-    let seat_maps = SeatMaps { pool, backend };
-    Ok(GatewayServices::new()
-        .add_service(IdentityApi::new(identity.clone()).into_server())
-        .add_service(CatalogApi::new(engine.clone(), identity.clone(), shows.clone()).into_server())
-        .add_service(InventoryApi::new(engine, identity, seat_maps, shows).into_server()))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

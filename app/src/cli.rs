@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// How long an access token stays valid.
     #[arg(long, env = "TICKETING_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
     pub token_ttl: Duration,
+    /// How often the expirer looks for holds past their deadline.
+    #[arg(long, env = "TICKETING_EXPIRER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub expirer_interval: Duration,
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,

@@ -3,10 +3,14 @@
 //!
 //! * `cli.rs` — the clap command line.
 //! * `config.rs` — database location, secrets, durations.
-//! * `application.rs` — [`Application`]: build, run until stopped, roles.
+//! * `application.rs` — [`Application`]: build, run until stopped.
+//! * `roles.rs` — what each role (gateway, projector, expirer) runs.
+//! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
 
 pub mod application;
 pub mod cli;
 pub mod config;
+pub mod expirer;
+mod roles;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -43,6 +43,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     max_seats_per_reservation: usize::from(args.max_seats),
                     ..EngineConfig::default()
                 },
+                clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),
+                expirer_interval: args.expirer_interval,
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_aggregates::{ReservationEvent, SeatEvent};
-use ticketing_event_store::{FeedPosition, Store};
+use ticketing_event_store::Store;
 use ticketing_proto::v1::inventory_service_client::InventoryServiceClient;
 use ticketing_proto::v1::*;
-use ticketing_tests::{authed, database_url, log, Backend};
+use ticketing_tests::{authed, database_url, log, log_with_payloads, Backend};
 
 mod support;
 use support::start;
@@ -25,45 +25,38 @@ const CALLS: usize = 400;
 async fn assert_reservations_whole(store: &Store) -> usize {
     let mut created: HashMap<String, HashSet<String>> = HashMap::new();
     let mut holds: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut after = FeedPosition::START;
-    loop {
-        let batch = store.read_feed(0, after, 1000).await.expect("feed");
-        let Some(last) = batch.last() else { break };
-        after = last.position;
-        for e in batch {
-            match e.event.aggregate_type.as_str() {
-                "Reservation" => {
-                    if let Ok(ReservationEvent::ReservationCreated {
-                        reservation_id,
-                        seats,
-                        ..
-                    }) = serde_json::from_value(e.event.payload)
-                    {
-                        created.insert(
-                            reservation_id.to_string(),
-                            seats.into_iter().map(String::from).collect(),
-                        );
-                    }
+    for e in log_with_payloads(store).await {
+        match e.aggregate_type.as_str() {
+            "Reservation" => {
+                if let Ok(ReservationEvent::ReservationCreated {
+                    reservation_id,
+                    seats,
+                    ..
+                }) = serde_json::from_value(e.payload)
+                {
+                    created.insert(
+                        reservation_id.to_string(),
+                        seats.into_iter().map(String::from).collect(),
+                    );
                 }
-                "Seat" => {
-                    if let Ok(SeatEvent::SeatHeld { reservation, .. }) =
-                        serde_json::from_value(e.event.payload)
-                    {
-                        let label = e
-                            .event
-                            .aggregate_id
-                            .split_once('/')
-                            .expect("seat id")
-                            .1
-                            .to_owned();
-                        holds
-                            .entry(reservation.to_string())
-                            .or_default()
-                            .insert(label);
-                    }
-                }
-                _ => {}
             }
+            "Seat" => {
+                if let Ok(SeatEvent::SeatHeld { reservation, .. }) =
+                    serde_json::from_value(e.payload)
+                {
+                    let label = e
+                        .aggregate_id
+                        .split_once('/')
+                        .expect("seat id")
+                        .1
+                        .to_owned();
+                    holds
+                        .entry(reservation.to_string())
+                        .or_default()
+                        .insert(label);
+                }
+            }
+            _ => {}
         }
     }
     assert_eq!(
@@ -221,4 +214,102 @@ async fn sqlite_deadline_passes_while_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_deadline_passes_while_killed() {
     deadline_passes_while_down(Backend::Postgres).await;
+}
+
+/// The process dies after the provider took the money and before the sale
+/// was recorded; restarted, the expirer resumes the payment from the log:
+/// the order is paid, the seat sold once, the card charged once.
+async fn crash_between_charge_and_sale(backend: Backend) {
+    use ticketing_proto::v1::ordering_service_client::OrderingServiceClient;
+    let url = database_url(backend).await;
+    let dir = std::env::temp_dir().join(format!("ticketing-kill-{}", ulid::Ulid::new()));
+    let server = support::start_with(&url, &dir, "30m", Some("after-charge")).await;
+    let show_id = server.published_show(&url, &dir, 3).await;
+    let customer = server.customer().await;
+    let mut inventory = InventoryServiceClient::new(server.channel.clone());
+    let reserve = ReserveSeatsRequest {
+        show_id: show_id.clone(),
+        seat_labels: vec!["A-1".into()],
+    };
+    let reservation = inventory
+        .reserve_seats(authed(&customer, reserve))
+        .await
+        .expect("hold")
+        .into_inner();
+    let mut orders = OrderingServiceClient::new(server.channel.clone());
+    let add = AddToCartRequest {
+        reservation_id: reservation.reservation_id,
+    };
+    let cart = orders
+        .add_to_cart(authed(&customer, add))
+        .await
+        .expect("cart")
+        .into_inner();
+    let pay = CheckoutRequest {
+        order_id: cart.order_id.clone(),
+        payment_token: "tok_visa".into(),
+    };
+    assert!(
+        orders.checkout(authed(&customer, pay)).await.is_err(),
+        "the process died mid-checkout"
+    );
+    server.kill();
+
+    let store = Store::connect(&url).await.expect("store");
+    let seat_id = format!("{show_id}/A-1");
+    let sold = |events: &[(String, String, String)]| {
+        events
+            .iter()
+            .filter(|(kind, id, event)| kind == "Seat" && *id == seat_id && event == "SeatSold")
+            .count()
+    };
+    assert_eq!(
+        sold(&log(&store).await),
+        0,
+        "the crash came before the sale was recorded"
+    );
+
+    let server = start(&url, &dir, "30m").await;
+    let mut orders = OrderingServiceClient::new(server.channel.clone());
+    let mut status = 0;
+    for _ in 0..200 {
+        let get = GetOrderRequest {
+            order_id: cart.order_id.clone(),
+        };
+        status = orders
+            .get_order(authed(&customer, get))
+            .await
+            .expect("order")
+            .into_inner()
+            .status;
+        if status == OrderStatus::Paid as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status,
+        OrderStatus::Paid as i32,
+        "the saga resumed after the restart"
+    );
+    assert_eq!(sold(&log(&store).await), 1, "sold exactly once");
+    let provider =
+        ticketing_payment::SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    let charges = provider.charges().await.expect("charges");
+    assert_eq!(
+        charges.iter().filter(|c| c.succeeded).count(),
+        1,
+        "charged once: {charges:?}"
+    );
+    server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_between_charge_and_sale() {
+    crash_between_charge_and_sale(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_between_charge_and_sale() {
+    crash_between_charge_and_sale(Backend::Postgres).await;
 }

@@ -18,6 +18,7 @@ mod error;
 mod expiry;
 mod gate;
 mod load;
+mod orders;
 mod reservations;
 mod settle;
 mod shows;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use ticketing_aggregates::*;
 use ticketing_commands::{CommandError, Engine, EngineConfig, ScheduleShow};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
-use ticketing_event_store::{FeedPosition, Store};
+use ticketing_event_store::{Store, StreamRef};
 use ticketing_payment::SimulatedProvider;
 
 #[derive(Clone)]
@@ -97,25 +97,21 @@ impl World {
             .reservation_id
     }
 
-    /// Event types of one stream, in order.
+    /// Event types of one stream, in order (read from the stream itself,
+    /// which shows every committed event at once).
     async fn stream(&self, aggregate_type: &str, id: &str) -> Vec<String> {
-        let mut events = Vec::new();
-        let mut after = FeedPosition::START;
-        loop {
-            let batch = self.store.read_feed(0, after, 1000).await.unwrap();
-            let Some(last) = batch.last() else {
-                return events;
-            };
-            after = last.position;
-            events.extend(
-                batch
-                    .into_iter()
-                    .filter(|e| {
-                        e.event.aggregate_type == aggregate_type && e.event.aggregate_id == id
-                    })
-                    .map(|e| e.event.event_type),
-            );
-        }
+        let stream = StreamRef {
+            aggregate_type,
+            aggregate_id: id,
+            after_sequence: 0,
+        };
+        let mut loaded = self.store.load_streams(&[stream]).await.unwrap();
+        loaded
+            .pop()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
     }
 
     async fn seat(&self, label: &str) -> Vec<String> {
@@ -269,7 +265,7 @@ async fn payment_racing_two_expirers(url: String) {
         let released = seat.iter().any(|e| e == "SeatReleased");
         assert!(
             sold != released,
-            "round {round}: exactly one of sold / released: {seat:?}"
+            "round {round}: exactly one of sold / released: {seat:?}, payment: {paid:?}"
         );
         let payment = w.stream("Payment", order.as_str()).await;
         if sold {

@@ -11,6 +11,7 @@
 //! * `identity_service.rs` — `IdentityService` (Register, Login).
 //! * `catalog_service.rs` — `CatalogService` (schedule, publish, cancel, read shows).
 //! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
+//! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 
 mod auth;
@@ -20,6 +21,7 @@ mod error;
 mod idempotency;
 mod identity_service;
 mod inventory_service;
+mod ordering_service;
 mod server;
 
 pub use auth::{caller, Caller};
@@ -28,4 +30,5 @@ pub use error::{AppError, FieldViolation, ERROR_DOMAIN};
 pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};
 pub use identity_service::{role_to_pb, IdentityApi};
 pub use inventory_service::InventoryApi;
+pub use ordering_service::OrderingApi;
 pub use server::{serve, GatewayServices, ServeError};

@@ -7,18 +7,26 @@
 //! * `seat_map.rs` — `seat_map` (schema `bc_inventory` on Postgres): every
 //!   seat of every show with its status and price.
 //! * `shows.rs` — `shows` (schema `bc_catalog`): the show catalog.
-//! * `schema.rs` — the tables of both, per backend.
+//! * `reservations.rs` — `reservations` (schema `bc_inventory`): each
+//!   reservation's seats, deadline and status; the expirer's work list.
+//! * `orders.rs` — `orders` and `order_items` (schema `bc_ordering`): each
+//!   order with its items, total and payment state.
+//! * `schema.rs` — the tables of all of them, per backend.
 //!
 //! Read models never see the write side's cache or in-process dispatch:
 //! the durable feed is their only input.
 
 mod error;
+mod orders;
+mod reservations;
 mod runner;
 mod schema;
 mod seat_map;
 mod shows;
 
 pub use error::ProjectionError;
+pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
+pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};

@@ -20,10 +20,31 @@ pub(crate) fn shows_table(backend: Backend) -> &'static str {
     }
 }
 
-/// Creates the read-model tables if missing. Idempotent.
+pub(crate) fn reservations_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "bc_inventory.reservations",
+        Backend::Sqlite => "reservations",
+    }
+}
+
+pub(crate) fn orders_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "bc_ordering.orders",
+        Backend::Sqlite => "orders",
+    }
+}
+
+pub(crate) fn order_items_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "bc_ordering.order_items",
+        Backend::Sqlite => "order_items",
+    }
+}
+
+/// Creates the read-model tables and their indexes if missing. Idempotent.
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionError> {
     if backend == Backend::Postgres {
-        for schema in ["bc_inventory", "bc_catalog"] {
+        for schema in ["bc_inventory", "bc_catalog", "bc_ordering"] {
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .execute(pool)
                 .await?;
@@ -57,6 +78,56 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
                 organizer_id TEXT NOT NULL,
                 global_seq BIGINT NOT NULL)",
             shows_table(backend)
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                reservation_id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                show_id TEXT NOT NULL,
+                seat_labels TEXT NOT NULL,
+                until BIGINT NOT NULL,
+                status TEXT NOT NULL,
+                order_id TEXT,
+                global_seq BIGINT NOT NULL)",
+            reservations_table(backend)
+        ),
+        // The expirer's scan: ACTIVE reservations by deadline.
+        format!(
+            "CREATE INDEX IF NOT EXISTS reservations_status_until ON {} (status, until)",
+            reservations_table(backend)
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                order_id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                total_minor BIGINT NOT NULL,
+                payment_id TEXT,
+                failure_reason TEXT,
+                opened_at BIGINT NOT NULL,
+                global_seq BIGINT NOT NULL)",
+            orders_table(backend)
+        ),
+        // "My orders", newest first, paged by order id.
+        format!(
+            "CREATE INDEX IF NOT EXISTS orders_customer ON {} (customer_id, order_id)",
+            orders_table(backend)
+        ),
+        // The payment saga's recovery scan of orders in CHECKOUT.
+        format!(
+            "CREATE INDEX IF NOT EXISTS orders_status ON {} (status)",
+            orders_table(backend)
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                order_id TEXT NOT NULL,
+                reservation_id TEXT NOT NULL,
+                show_id TEXT NOT NULL,
+                seat_labels TEXT NOT NULL,
+                price_minor BIGINT NOT NULL,
+                PRIMARY KEY (order_id, reservation_id))",
+            order_items_table(backend)
         ),
     ];
     for statement in statements {

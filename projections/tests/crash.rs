@@ -1,16 +1,19 @@
 //! A projector killed between batches and at random points inside them
 //! loses nothing and applies nothing twice: after restarts, the seat map
-//! equals a fresh fold of the log, and a ledger projection that inserts one
-//! row per event (a duplicate would violate its key) holds every event once.
+//! and the reservations equal a fresh fold of the log, and a ledger
+//! projection that inserts one row per event (a duplicate would violate its
+//! key) holds every event once.
 
-use chrono::{Duration, Utc};
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
+use support::{labels, open_store, read_all, Log};
 use ticketing_aggregates::*;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
-use ticketing_event_store::{FeedEvent, FeedPosition, NewEvent, Store, StreamAppend};
+use ticketing_event_store::{FeedEvent, Store};
 use ticketing_projections::*;
 
 const SEATS: usize = 40;
@@ -36,15 +39,6 @@ impl Projection for Ledger {
     }
 }
 
-fn new_event<E: cqrs_es::DomainEvent>(event: &E) -> NewEvent {
-    NewEvent {
-        event_type: event.event_type(),
-        event_version: event.event_version(),
-        payload: serde_json::to_value(event).unwrap(),
-        metadata: json!({}),
-    }
-}
-
 fn plan() -> SeatingPlan {
     let seats = (0..SEATS)
         .map(|i| (format!("A-{i}"), 1000 + i as i64))
@@ -59,10 +53,14 @@ fn plan() -> SeatingPlan {
     .unwrap()
 }
 
-/// Appends a show and a random walk of holds, releases and sales.
-async fn write_history(store: &Store, seed: u64) -> ShowId {
+/// Appends a show and a random walk of holds, extensions, releases,
+/// expiries and sales; each seat event goes with its reservation's event in
+/// one append, as the engine writes them.
+async fn write_history(store: Store, seed: u64) -> ShowId {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut log = Log::new(store);
     let show_id = ShowId::generate();
+    let customer = UserRef::generate();
     let details = ShowDetails {
         show_id: show_id.clone(),
         organizer: UserRef::generate(),
@@ -72,125 +70,186 @@ async fn write_history(store: &Store, seed: u64) -> ShowId {
         currency: Currency::parse("c", "EUR").unwrap(),
         plan: plan(),
     };
-    let scheduled = StreamAppend {
-        aggregate_type: "Show".into(),
-        aggregate_id: show_id.to_string(),
-        expected_sequence: 0,
-        events: vec![new_event(&ShowEvent::ShowScheduled(details))],
-    };
-    store.append(&[scheduled], None).await.unwrap();
-    let mut seats: Vec<(Seat, usize)> = (0..SEATS).map(|_| (Seat::default(), 0)).collect();
+    let scheduled = ShowEvent::ShowScheduled(details);
+    log.append("Show", show_id.as_str(), &[scheduled]).await;
+    let mut seats: Vec<Seat> = (0..SEATS).map(|_| Seat::default()).collect();
     for _ in 0..ROUNDS {
         let i = rng.gen_range(0..SEATS);
-        let (seat, sequence) = &mut seats[i];
-        let reservation = ReservationId::generate();
-        let event = match &seat.state {
-            SeatState::Available => SeatEvent::SeatHeld {
-                reservation,
-                until: Utc::now() + Duration::minutes(30),
-            },
-            SeatState::Held { reservation, .. } if rng.gen_bool(0.7) => SeatEvent::SeatReleased {
-                reservation: reservation.clone(),
-                reason: ReleaseReason::Released,
-            },
-            SeatState::Held { reservation, .. } => SeatEvent::SeatSold {
-                reservation: reservation.clone(),
-            },
+        let label = format!("A-{i}");
+        let until = Utc::now() + Duration::minutes(rng.gen_range(1..60));
+        let released = |reservation, reason| SeatEvent::SeatReleased {
+            reservation,
+            reason,
+        };
+        let (reservation, seat_event, reservation_event) = match &seats[i].state {
+            SeatState::Available => {
+                let reservation = ReservationId::generate();
+                let created = ReservationEvent::ReservationCreated {
+                    reservation_id: reservation.clone(),
+                    customer: customer.clone(),
+                    show_id: show_id.clone(),
+                    seats: labels(&[&label]),
+                    until,
+                };
+                let held = SeatEvent::SeatHeld {
+                    reservation: reservation.clone(),
+                    until,
+                };
+                (reservation, held, created)
+            }
+            SeatState::Held { reservation, .. } => {
+                let r = reservation.clone();
+                let (seat_event, reservation_event) = match rng.gen_range(0..10) {
+                    0..=1 => (
+                        SeatEvent::SeatHoldExtended {
+                            reservation: r.clone(),
+                            until,
+                        },
+                        ReservationEvent::ReservationExtended { until },
+                    ),
+                    2..=4 => (
+                        released(r.clone(), ReleaseReason::Released),
+                        ReservationEvent::ReservationReleased {},
+                    ),
+                    5..=6 => (
+                        released(r.clone(), ReleaseReason::Expired),
+                        ReservationEvent::ReservationExpired {},
+                    ),
+                    _ => (
+                        SeatEvent::SeatSold {
+                            reservation: r.clone(),
+                        },
+                        ReservationEvent::ReservationConverted {
+                            order_id: OrderId::generate(),
+                        },
+                    ),
+                };
+                (r, seat_event, reservation_event)
+            }
             SeatState::Sold { .. } => continue,
         };
-        let append = StreamAppend {
-            aggregate_type: "Seat".into(),
-            aggregate_id: format!("{show_id}/A-{i}"),
-            expected_sequence: *sequence,
-            events: vec![new_event(&event)],
-        };
-        store.append(&[append], None).await.unwrap();
-        cqrs_es::Aggregate::apply(seat, event);
-        *sequence += 1;
+        let appends = [
+            log.stream(
+                "Seat",
+                &format!("{show_id}/{label}"),
+                std::slice::from_ref(&seat_event),
+            ),
+            log.stream("Reservation", reservation.as_str(), &[reservation_event]),
+        ];
+        log.commit(&appends).await;
+        cqrs_es::Aggregate::apply(&mut seats[i], seat_event);
     }
     show_id
 }
 
 /// The seat map folded straight from the log, without the projection.
-async fn fold(store: &Store) -> BTreeMap<String, SeatMapStatus> {
+fn fold_seat_map(feed: &[FeedEvent]) -> BTreeMap<String, SeatMapStatus> {
     let mut seats = BTreeMap::new();
-    let mut after = FeedPosition::START;
-    loop {
-        let batch = store.read_feed(0, after, 1000).await.unwrap();
-        let Some(last) = batch.last() else { break };
-        after = last.position;
-        for e in &batch {
-            match e.event.aggregate_type.as_str() {
-                "Show" => {
-                    if let ShowEvent::ShowScheduled(d) =
-                        serde_json::from_value(e.event.payload.clone()).unwrap()
-                    {
-                        for (seat, _) in d.plan.seats() {
-                            seats.insert(seat.label.to_string(), SeatMapStatus::Available);
-                        }
+    for e in feed {
+        match e.event.aggregate_type.as_str() {
+            "Show" => {
+                if let ShowEvent::ShowScheduled(d) =
+                    serde_json::from_value(e.event.payload.clone()).unwrap()
+                {
+                    for (seat, _) in d.plan.seats() {
+                        seats.insert(seat.label.to_string(), SeatMapStatus::Available);
                     }
                 }
-                "Seat" => {
-                    let label = e.event.aggregate_id.split_once('/').unwrap().1.to_owned();
-                    let status = match serde_json::from_value(e.event.payload.clone()).unwrap() {
-                        SeatEvent::SeatHeld { .. } | SeatEvent::SeatHoldExtended { .. } => {
-                            SeatMapStatus::Held
-                        }
-                        SeatEvent::SeatReleased { .. } => SeatMapStatus::Available,
-                        SeatEvent::SeatSold { .. } => SeatMapStatus::Sold,
-                    };
-                    seats.insert(label, status);
-                }
-                _ => {}
             }
+            "Seat" => {
+                let label = e.event.aggregate_id.split_once('/').unwrap().1.to_owned();
+                let status = match serde_json::from_value(e.event.payload.clone()).unwrap() {
+                    SeatEvent::SeatHeld { .. } | SeatEvent::SeatHoldExtended { .. } => {
+                        SeatMapStatus::Held
+                    }
+                    SeatEvent::SeatReleased { .. } => SeatMapStatus::Available,
+                    SeatEvent::SeatSold { .. } => SeatMapStatus::Sold,
+                };
+                seats.insert(label, status);
+            }
+            _ => {}
         }
     }
     seats
 }
 
+type Folded = BTreeMap<String, (ReservationStatus, DateTime<Utc>)>;
+
+/// Each reservation's status and deadline (to the millisecond, as the read
+/// model keeps it), folded straight from the log.
+fn fold_reservations(feed: &[FeedEvent]) -> Folded {
+    use ReservationStatus::*;
+    let mut reservations = Folded::new();
+    let millis =
+        |at: DateTime<Utc>| DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap();
+    for e in feed
+        .iter()
+        .filter(|e| e.event.aggregate_type == "Reservation")
+    {
+        let id = e.event.aggregate_id.clone();
+        let before = reservations.get(&id).copied();
+        let after = match serde_json::from_value(e.event.payload.clone()).unwrap() {
+            ReservationEvent::ReservationCreated { until, .. } => (Active, millis(until)),
+            ReservationEvent::ReservationExtended { until } => (before.unwrap().0, millis(until)),
+            ReservationEvent::ReservationReleased {} => (Released, before.unwrap().1),
+            ReservationEvent::ReservationExpired {} => (Expired, before.unwrap().1),
+            ReservationEvent::ReservationConverted { .. } => (Converted, before.unwrap().1),
+        };
+        reservations.insert(id, after);
+    }
+    reservations
+}
+
 async fn killed_projectors_lose_and_repeat_nothing(url: String) {
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    migrate(store.read_pool(), store.backend()).await.unwrap();
+    let store = open_store(&url).await;
     sqlx::query("CREATE TABLE ledger (global_seq BIGINT PRIMARY KEY)")
         .execute(store.read_pool())
         .await
         .unwrap();
     let backend = store.backend();
-    let writer = {
-        let store = store.clone();
-        tokio::spawn(async move { write_history(&store, 7).await })
-    };
+    let writer = tokio::spawn(write_history(store.clone(), 7));
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    // Kill both projectors at random instants while the history is written.
+    // Kill the projectors at random instants while the history is written.
     while !writer.is_finished() {
         // Each incarnation has its own connections, closed after the kill as
         // a dead process's would be: its open transaction rolls back.
         let process = Store::connect(&url).await.unwrap();
         let seat_map =
             Projector::new(process.clone(), SeatMapProjection { backend }).with_batch_size(7);
+        let reservations =
+            Projector::new(process.clone(), ReservationsProjection { backend }).with_batch_size(3);
         let ledger = Projector::new(process.clone(), Ledger).with_batch_size(5);
         let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let a = tokio::spawn(seat_map.run(stopped.clone()));
-        let b = tokio::spawn(ledger.run(stopped));
+        let runs = [
+            tokio::spawn(seat_map.run(stopped.clone())),
+            tokio::spawn(reservations.run(stopped.clone())),
+            tokio::spawn(ledger.run(stopped)),
+        ];
         tokio::time::sleep(std::time::Duration::from_micros(rng.gen_range(100..20_000))).await;
-        a.abort();
-        b.abort();
-        let _ = a.await;
-        let _ = b.await;
+        for run in runs {
+            run.abort();
+            let _ = run.await;
+        }
         process.read_pool().close().await;
     }
     let show_id = writer.await.unwrap();
-    let seat_map = Projector::new(store.clone(), SeatMapProjection { backend });
-    seat_map.catch_up().await.unwrap();
+    Projector::new(store.clone(), SeatMapProjection { backend })
+        .catch_up()
+        .await
+        .unwrap();
+    Projector::new(store.clone(), ReservationsProjection { backend })
+        .catch_up()
+        .await
+        .unwrap();
     Projector::new(store.clone(), Ledger)
         .catch_up()
         .await
         .unwrap();
+    let feed = read_all(&store).await;
+    let pool = store.read_pool().clone();
 
-    let expected = fold(&store).await;
     let maps = SeatMaps {
-        pool: store.read_pool().clone(),
+        pool: pool.clone(),
         backend,
     };
     let actual: BTreeMap<String, SeatMapStatus> = maps
@@ -202,23 +261,29 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         .collect();
     assert_eq!(actual.len(), SEATS);
     assert_eq!(
-        actual, expected,
+        actual,
+        fold_seat_map(&feed),
         "seat map differs from a fresh fold of the log"
+    );
+
+    let expected = fold_reservations(&feed);
+    let reservations = Reservations { pool, backend };
+    let mut actual = Folded::new();
+    for id in expected.keys() {
+        if let Some(row) = reservations.get(id).await.unwrap() {
+            actual.insert(row.reservation_id, (row.status, row.until));
+        }
+    }
+    assert_eq!(
+        actual, expected,
+        "reservations differ from a fresh fold of the log"
     );
 
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger")
         .fetch_one(store.read_pool())
         .await
         .unwrap();
-    let mut events = 0;
-    let mut after = FeedPosition::START;
-    loop {
-        let batch = store.read_feed(0, after, 1000).await.unwrap();
-        let Some(last) = batch.last() else { break };
-        after = last.position;
-        events += batch.len() as i64;
-    }
-    assert_eq!(total, events, "every event applied exactly once");
+    assert_eq!(total, feed.len() as i64, "every event applied exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,8 +2,10 @@
 //! binary runs (on a random port, a fresh database of the chosen backend),
 //! and [`TestApp`] speaks gRPC to it like any client.
 
+use std::sync::Arc;
 use std::time::Duration;
 use ticketing::{Application, Role, Settings};
+use ticketing_aggregates::{Clock, SystemClock};
 use ticketing_commands::EngineConfig;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::Store;
@@ -54,6 +56,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the engine on `database_url` (which may hold an earlier run's data).
 pub async fn spawn_app_with(database_url: String, engine: EngineConfig) -> TestApp {
+    spawn_app_at(database_url, engine, Arc::new(SystemClock)).await
+}
+
+/// Starts the engine with the clock the test moves.
+pub async fn spawn_app_at(
+    database_url: String,
+    engine: EngineConfig,
+    clock: Arc<dyn Clock>,
+) -> TestApp {
     let settings = Settings {
         database_url: database_url.clone(),
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
@@ -61,6 +72,8 @@ pub async fn spawn_app_with(database_url: String, engine: EngineConfig) -> TestA
         jwt_secret: JWT_SECRET.to_vec(),
         token_ttl: Duration::from_secs(3600),
         engine,
+        clock,
+        expirer_interval: Duration::from_millis(50),
     };
     let app = Application::build(settings).await.expect("engine starts");
     let addr = app.grpc_addr().expect("gateway address");
@@ -254,4 +267,26 @@ pub fn schedule_request(seats: usize) -> pb::ScheduleShowRequest {
     }
 }
 
-pub use probes::{authed, count_events, log, reason, violated_fields};
+pub use probes::{
+    authed, count_events, log, log_with_payloads, reason, violated_fields, LoggedEvent,
+};
+
+/// A clock the test moves by hand; the engine (and its expirer) read it.
+#[derive(Clone)]
+pub struct TestClock(Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl TestClock {
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(now)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}

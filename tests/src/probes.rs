@@ -44,22 +44,49 @@ pub async fn count_events<A: cqrs_es::Aggregate>(
         .count()
 }
 
-/// Every event in the log, in feed order: (aggregate type, id, event type).
+/// Every event the log holds, in append order: (aggregate type, id, event
+/// type). Read from the table itself, not the global feed: the feed may hold
+/// back a just-committed event while any older transaction on the server is
+/// open (other tests' databases included), and tests want what was written.
 pub async fn log(store: &Store) -> Vec<(String, String, String)> {
-    let mut events = Vec::new();
-    let mut after = ticketing_event_store::FeedPosition::START;
-    loop {
-        let batch = store.read_feed(0, after, 1000).await.expect("read feed");
-        let Some(last) = batch.last() else {
-            return events;
-        };
-        after = last.position;
-        events.extend(batch.into_iter().map(|e| {
-            (
-                e.event.aggregate_type,
-                e.event.aggregate_id,
-                e.event.event_type,
-            )
-        }));
-    }
+    log_with_payloads(store)
+        .await
+        .into_iter()
+        .map(|e| (e.aggregate_type, e.aggregate_id, e.event_type))
+        .collect()
+}
+
+/// One event as [`log_with_payloads`] reads it.
+pub struct LoggedEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+}
+
+/// Every event the log holds with its payload, in append order.
+pub async fn log_with_payloads(store: &Store) -> Vec<LoggedEvent> {
+    use sqlx::Row;
+    let (table, payload) = match store.backend() {
+        ticketing_event_store::Backend::Postgres => ("event_store.events", "payload::text"),
+        ticketing_event_store::Backend::Sqlite => ("events", "payload"),
+    };
+    let sql = format!(
+        "SELECT aggregate_type, aggregate_id, event_type, {payload} AS payload FROM {table} ORDER BY global_seq"
+    );
+    sqlx::query(&sql)
+        .fetch_all(store.read_pool())
+        .await
+        .expect("read the log")
+        .iter()
+        .map(|row| {
+            let text = |column: &str| row.try_get::<String, _>(column).expect("column");
+            LoggedEvent {
+                aggregate_type: text("aggregate_type"),
+                aggregate_id: text("aggregate_id"),
+                event_type: text("event_type"),
+                payload: serde_json::from_str(&text("payload")).expect("json payload"),
+            }
+        })
+        .collect()
 }

@@ -35,8 +35,13 @@ fn ticketing(url: &str, dir: &Path, args: &[&str]) -> Command {
 }
 
 pub async fn start(url: &str, dir: &Path, hold_ttl: &str) -> Server {
+    start_with(url, dir, hold_ttl, None).await
+}
+
+/// Starts the server with a fault injected (`TICKETING_FAULT`).
+pub async fn start_with(url: &str, dir: &Path, hold_ttl: &str, fault: Option<&str>) -> Server {
     let addr = free_addr();
-    let child = ticketing(
+    let mut command = ticketing(
         url,
         dir,
         &[
@@ -48,10 +53,12 @@ pub async fn start(url: &str, dir: &Path, hold_ttl: &str) -> Server {
             "--hold-ttl",
             hold_ttl,
         ],
-    )
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("spawn ticketing serve");
+    );
+    command.stdout(Stdio::null());
+    if let Some(fault) = fault {
+        command.env("TICKETING_FAULT", fault);
+    }
+    let child = command.spawn().expect("spawn ticketing serve");
     for _ in 0..400 {
         if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
             .expect("uri")

@@ -1,0 +1,73 @@
+//! The expirer role: every tick, expires the reservations whose deadline
+//! has passed (found in the `reservations` read model, not by scanning the
+//! log) and resumes payments left in checkout by a crash. Both are
+//! idempotent, so two expirers, or an expirer racing a checkout, are safe.
+
+use std::time::Duration;
+use ticketing_aggregates::{PaymentId, ReservationId};
+use ticketing_commands::Engine;
+use ticketing_projections::{Orders, Reservations};
+use tokio::sync::watch;
+
+/// Work taken per tick; the next tick takes the rest.
+const BATCH: usize = 500;
+
+pub struct Expirer {
+    pub engine: Engine,
+    pub reservations: Reservations,
+    pub orders: Orders,
+    pub interval: Duration,
+}
+
+impl Expirer {
+    /// One pass: how many reservations it expired and payments it resumed.
+    pub async fn tick(&self) -> (usize, usize) {
+        let mut expired = 0;
+        match self.reservations.due(self.engine.now(), BATCH).await {
+            Ok(due) => {
+                for id in due {
+                    let Ok(id) = ReservationId::parse("reservation_id", &id) else {
+                        continue;
+                    };
+                    match self.engine.expire_reservation(&id).await {
+                        Ok(true) => expired += 1,
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::warn!(reservation = %id, %error, "expiry failed; retried next tick")
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read due reservations"),
+        }
+        let mut resumed = 0;
+        match self.orders.in_checkout(BATCH).await {
+            Ok(pending) => {
+                for (order, payment) in pending {
+                    let Ok(payment) = PaymentId::parse("payment_id", &payment) else {
+                        continue;
+                    };
+                    match self.engine.resume_payment(&payment, None).await {
+                        Ok(_) => resumed += 1,
+                        Err(error) => tracing::info!(%order, %error, "payment not settled yet"),
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read orders in checkout"),
+        }
+        if expired + resumed > 0 {
+            tracing::info!(expired, resumed, "expirer pass");
+        }
+        (expired, resumed)
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            self.tick().await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! What each role runs, assembled from the store and the settings: the
+//! projectors, the expirer, and the gateway's services.
+
+use ticketing_event_store::Store;
+use ticketing_gateway::{CatalogApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi};
+use ticketing_projections::{
+    Orders, OrdersProjection, Projector, Reservations, ReservationsProjection, SeatMapProjection,
+    SeatMaps, Shows, ShowsProjection,
+};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::application::{engine, identity, Settings};
+use crate::expirer::Expirer;
+
+pub fn spawn_projectors(tasks: &mut JoinSet<()>, store: &Store, stopped: &watch::Receiver<bool>) {
+    let backend = store.backend();
+    tasks.spawn(Projector::new(store.clone(), SeatMapProjection { backend }).run(stopped.clone()));
+    tasks.spawn(Projector::new(store.clone(), ShowsProjection { backend }).run(stopped.clone()));
+    tasks.spawn(
+        Projector::new(store.clone(), ReservationsProjection { backend }).run(stopped.clone()),
+    );
+    tasks.spawn(Projector::new(store.clone(), OrdersProjection { backend }).run(stopped.clone()));
+}
+
+pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
+    let pool = store.read_pool().clone();
+    let backend = store.backend();
+    Expirer {
+        engine: engine(store, settings),
+        reservations: Reservations {
+            pool: pool.clone(),
+            backend,
+        },
+        orders: Orders { pool, backend },
+        interval: settings.expirer_interval,
+    }
+}
+
+pub fn gateway_services(store: &Store, settings: &Settings) -> anyhow::Result<GatewayServices> {
+    let engine = engine(store, settings);
+    let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
+    let pool = store.read_pool().clone();
+    let backend = store.backend();
+    let shows = Shows {
+        pool: pool.clone(),
+        backend,
+    };
+    let seat_maps = SeatMaps {
+        pool: pool.clone(),
+        backend,
+    };
+    let orders = Orders { pool, backend };
+    Ok(GatewayServices::new()
+        .add_service(IdentityApi::new(identity.clone()).into_server())
+        .add_service(CatalogApi::new(engine.clone(), identity.clone(), shows.clone()).into_server())
+        .add_service(
+            InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows).into_server(),
+        )
+        .add_service(OrderingApi::new(engine, identity, orders).into_server()))
+}

@@ -1,0 +1,290 @@
+//! The orders read model: one row per order (status, total, current
+//! payment) and one per reservation in it, for GetOrder and ListMyOrders,
+//! and the list of orders waiting for their payment that the payment saga
+//! resumes after a crash.
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+use ticketing_aggregates::{Order, OrderEvent, OrderStatus};
+use ticketing_event_store::{Backend, FeedEvent};
+
+use crate::reservations::{labels_from_json, labels_json};
+use crate::schema::{order_items_table, orders_table};
+use crate::seat_map::payload;
+use crate::{from_millis, millis, Projection, ProjectionError};
+
+pub struct OrdersProjection {
+    pub backend: Backend,
+}
+
+impl Projection for OrdersProjection {
+    fn name(&self) -> &'static str {
+        "orders"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &FeedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.event.aggregate_type != <Order as cqrs_es::Aggregate>::TYPE {
+            return Ok(());
+        }
+        let orders = orders_table(self.backend);
+        let items = order_items_table(self.backend);
+        let order_id = &event.event.aggregate_id;
+        // Each update names its columns with `$3` for its one value, after
+        // the global position and order id every update binds.
+        let (set, value) = match payload::<OrderEvent>(event)? {
+            OrderEvent::OrderOpened {
+                order_id,
+                customer,
+                currency,
+            } => {
+                let sql = format!(
+                    "INSERT INTO {orders} (order_id, customer_id, status, currency, total_minor, opened_at, global_seq) \
+                     VALUES ($1, $2, 'CART', $3, 0, $4, $5)"
+                );
+                sqlx::query(&sql)
+                    .bind(order_id.as_str())
+                    .bind(customer.as_str())
+                    .bind(currency.as_str())
+                    .bind(millis(event.recorded_at))
+                    .bind(event.global_seq)
+                    .execute(&mut *conn)
+                    .await?;
+                return Ok(());
+            }
+            OrderEvent::ItemAdded(item) => {
+                let sql = format!(
+                    "INSERT INTO {items} (order_id, reservation_id, show_id, seat_labels, price_minor) \
+                     VALUES ($1, $2, $3, $4, $5)"
+                );
+                sqlx::query(&sql)
+                    .bind(order_id)
+                    .bind(item.reservation_id.as_str())
+                    .bind(item.show_id.as_str())
+                    .bind(labels_json(&item.seat_labels))
+                    .bind(item.price_minor)
+                    .execute(&mut *conn)
+                    .await?;
+                (
+                    "total_minor = total_minor + $3",
+                    Some(Value::Int(item.price_minor)),
+                )
+            }
+            OrderEvent::ItemRemoved { reservation_id } => {
+                let sql = format!(
+                    "DELETE FROM {items} WHERE order_id = $1 AND reservation_id = $2 RETURNING price_minor"
+                );
+                let removed = sqlx::query(&sql)
+                    .bind(order_id)
+                    .bind(reservation_id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| {
+                        ProjectionError::Corrupt(format!(
+                            "order {order_id} has no item {reservation_id} to remove"
+                        ))
+                    })?;
+                let price: i64 = removed.try_get("price_minor")?;
+                ("total_minor = total_minor - $3", Some(Value::Int(price)))
+            }
+            OrderEvent::CheckoutStarted { payment_id, .. } => (
+                "status = 'CHECKOUT', payment_id = $3, failure_reason = NULL",
+                Some(Value::Text(payment_id.to_string())),
+            ),
+            OrderEvent::OrderPaid { .. } => ("status = 'PAID'", None),
+            OrderEvent::OrderPaymentFailed { reason, .. } => (
+                "status = 'PAYMENT_FAILED', failure_reason = $3",
+                Some(Value::Text(reason)),
+            ),
+            OrderEvent::OrderCancelled {} => ("status = 'CANCELLED'", None),
+            OrderEvent::OrderExpired {} => ("status = 'EXPIRED'", None),
+        };
+        let sql = format!("UPDATE {orders} SET global_seq = $1, {set} WHERE order_id = $2");
+        let query = sqlx::query(&sql).bind(event.global_seq).bind(order_id);
+        let query = match value {
+            Some(Value::Int(v)) => query.bind(v),
+            Some(Value::Text(v)) => query.bind(v),
+            None => query,
+        };
+        query.execute(&mut *conn).await?;
+        Ok(())
+    }
+}
+
+/// The one value an order update binds, in a type the `Any` driver takes.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub customer_id: String,
+    /// Never `Unknown`: a row exists from OrderOpened on.
+    pub status: OrderStatus,
+    pub currency: String,
+    /// Sum of the items' prices, in minor units of `currency`.
+    pub total_minor: i64,
+    /// The payment last started, once checkout began.
+    pub payment_id: Option<String>,
+    /// Why the last payment failed, until checkout starts again.
+    pub failure_reason: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    /// Global position of the last event folded into this row.
+    pub global_seq: i64,
+    /// By reservation id, i.e. in the order the reservations were made.
+    pub items: Vec<OrderItemRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderItemRow {
+    pub reservation_id: String,
+    pub show_id: String,
+    pub seat_labels: Vec<String>,
+    pub price_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersPage {
+    pub orders: Vec<OrderRow>,
+    /// The last order id of this page when more may follow.
+    pub next_after: Option<String>,
+}
+
+/// Queries on the orders.
+#[derive(Clone)]
+pub struct Orders {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+const COLUMNS: &str = "order_id, customer_id, status, currency, total_minor, payment_id, failure_reason, opened_at, global_seq";
+
+impl Orders {
+    pub async fn get(&self, order_id: &str) -> Result<Option<OrderRow>, ProjectionError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE order_id = $1",
+            orders_table(self.backend)
+        );
+        let row = sqlx::query(&sql)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let mut orders = row.iter().map(order_row).collect::<Result<Vec<_>, _>>()?;
+        self.attach_items(&mut orders).await?;
+        Ok(orders.pop())
+    }
+
+    /// The customer's orders, newest first (order ids are time-ordered
+    /// ULIDs), `limit` at a time, with ids below `after`.
+    pub async fn list_for_customer(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<OrdersPage, ProjectionError> {
+        let below = if after.is_some() {
+            "AND order_id < $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE customer_id = $1 {below} ORDER BY order_id DESC LIMIT $2",
+            orders_table(self.backend)
+        );
+        let mut query = sqlx::query(&sql).bind(customer_id).bind(limit as i64 + 1);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut orders = rows.iter().map(order_row).collect::<Result<Vec<_>, _>>()?;
+        let more = orders.len() > limit;
+        orders.truncate(limit);
+        self.attach_items(&mut orders).await?;
+        let next_after = if more {
+            orders.last().map(|o| o.order_id.clone())
+        } else {
+            None
+        };
+        Ok(OrdersPage { orders, next_after })
+    }
+
+    /// `(order_id, payment_id)` of orders waiting for their payment, oldest
+    /// order first, at most `limit`.
+    pub async fn in_checkout(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, ProjectionError> {
+        let sql = format!(
+            "SELECT order_id, payment_id FROM {} WHERE status = 'CHECKOUT' ORDER BY order_id LIMIT $1",
+            orders_table(self.backend)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("order_id")?, row.try_get("payment_id")?)))
+            .collect()
+    }
+
+    /// Loads the items of all `orders` in one query.
+    async fn attach_items(&self, orders: &mut [OrderRow]) -> Result<(), ProjectionError> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=orders.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT order_id, reservation_id, show_id, seat_labels, price_minor FROM {} \
+             WHERE order_id IN ({}) ORDER BY order_id, reservation_id",
+            order_items_table(self.backend),
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for order in orders.iter() {
+            query = query.bind(order.order_id.clone());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let order_id: String = row.try_get("order_id")?;
+            let item = OrderItemRow {
+                reservation_id: row.try_get("reservation_id")?,
+                show_id: row.try_get("show_id")?,
+                seat_labels: labels_from_json(&row.try_get::<String, _>("seat_labels")?)?,
+                price_minor: row.try_get("price_minor")?,
+            };
+            if let Some(order) = orders.iter_mut().find(|o| o.order_id == order_id) {
+                order.items.push(item);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn order_row(row: &AnyRow) -> Result<OrderRow, ProjectionError> {
+    let status = match row.try_get::<String, _>("status")?.as_str() {
+        "CART" => OrderStatus::Cart,
+        "CHECKOUT" => OrderStatus::Checkout,
+        "PAID" => OrderStatus::Paid,
+        "PAYMENT_FAILED" => OrderStatus::PaymentFailed,
+        "CANCELLED" => OrderStatus::Cancelled,
+        "EXPIRED" => OrderStatus::Expired,
+        other => return Err(ProjectionError::Corrupt(format!("order status {other:?}"))),
+    };
+    Ok(OrderRow {
+        order_id: row.try_get("order_id")?,
+        customer_id: row.try_get("customer_id")?,
+        status,
+        currency: row.try_get("currency")?,
+        total_minor: row.try_get("total_minor")?,
+        payment_id: row.try_get("payment_id")?,
+        failure_reason: row.try_get("failure_reason")?,
+        opened_at: from_millis(row.try_get("opened_at")?),
+        global_seq: row.try_get("global_seq")?,
+        items: Vec::new(),
+    })
+}

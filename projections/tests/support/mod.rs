@@ -1,0 +1,99 @@
+//! Helpers shared by the projection tests: a log writer that turns typed
+//! events into appends and keeps each stream's sequence, and the whole feed
+//! read back, which is what the read models are checked against.
+
+use serde_json::json;
+use std::collections::HashMap;
+use ticketing_aggregates::SeatLabel;
+use ticketing_event_store::{FeedEvent, FeedPosition, NewEvent, Store, StreamAppend};
+
+/// A migrated store (log and read models) at `url`; migrating twice shows
+/// the read models' migration is idempotent.
+pub async fn open_store(url: &str) -> Store {
+    let store = Store::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    for _ in 0..2 {
+        ticketing_projections::migrate(store.read_pool(), store.backend())
+            .await
+            .unwrap();
+    }
+    store
+}
+
+/// Appends to the log as the engine would, each stream after the events
+/// this writer already appended to it.
+pub struct Log {
+    store: Store,
+    sequences: HashMap<String, usize>,
+}
+
+impl Log {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            sequences: HashMap::new(),
+        }
+    }
+
+    /// The append of `events` to one stream; counts them as appended, so
+    /// every append built must be committed.
+    pub fn stream<E: cqrs_es::DomainEvent>(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        events: &[E],
+    ) -> StreamAppend {
+        let sequence = self.sequences.entry(aggregate_id.to_owned()).or_default();
+        let expected_sequence = *sequence;
+        *sequence += events.len();
+        StreamAppend {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            expected_sequence,
+            events: events
+                .iter()
+                .map(|event| NewEvent {
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_value(event).unwrap(),
+                    metadata: json!({}),
+                })
+                .collect(),
+        }
+    }
+
+    /// Appends to several streams in one transaction.
+    pub async fn commit(&self, appends: &[StreamAppend]) {
+        self.store.append(appends, None).await.unwrap();
+    }
+
+    pub async fn append<E: cqrs_es::DomainEvent>(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        events: &[E],
+    ) {
+        let append = self.stream(aggregate_type, aggregate_id, events);
+        self.commit(&[append]).await;
+    }
+}
+
+pub fn labels(names: &[&str]) -> Vec<SeatLabel> {
+    names
+        .iter()
+        .map(|name| SeatLabel::parse("seat", name).unwrap())
+        .collect()
+}
+
+/// Every event of the log in feed order.
+pub async fn read_all(store: &Store) -> Vec<FeedEvent> {
+    let mut events = Vec::new();
+    let mut after = FeedPosition::START;
+    loop {
+        let batch = store.read_feed(0, after, 1000).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        events.extend(batch);
+    }
+    events
+}
