@@ -1,6 +1,7 @@
 //! The README walkthrough as a program: against a running engine, logs in
 //! an organizer, schedules and publishes a show, registers a customer,
-//! reserves two seats, shows the seat map, and releases the hold.
+//! reserves two seats, shows the seat map, releases one hold, and buys the
+//! other: cart, a declined card, then a good one.
 //!
 //! ```text
 //! cargo run -p ticketing --example walkthrough -- http://127.0.0.1:50051 org@example.com 'organizer-pass'
@@ -10,6 +11,7 @@ use std::time::Duration;
 use ticketing_proto::v1::catalog_service_client::CatalogServiceClient;
 use ticketing_proto::v1::identity_service_client::IdentityServiceClient;
 use ticketing_proto::v1::inventory_service_client::InventoryServiceClient;
+use ticketing_proto::v1::ordering_service_client::OrderingServiceClient;
 use ticketing_proto::v1::*;
 use ticketing_tests::{authed, schedule_request};
 
@@ -25,7 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let mut identity = IdentityServiceClient::new(channel.clone());
     let mut catalog = CatalogServiceClient::new(channel.clone());
-    let mut inventory = InventoryServiceClient::new(channel);
+    let mut inventory = InventoryServiceClient::new(channel.clone());
+    let mut ordering = OrderingServiceClient::new(channel);
 
     let login = LoginRequest {
         email: email.clone(),
@@ -116,5 +119,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .into_inner();
     println!("released: {:?}", released.status());
+
+    let reserve = ReserveSeatsRequest {
+        show_id: show.show_id.clone(),
+        seat_labels: vec!["A-5".into()],
+    };
+    let reservation = inventory
+        .reserve_seats(authed(&customer, reserve))
+        .await?
+        .into_inner();
+    let add = AddToCartRequest {
+        reservation_id: reservation.reservation_id,
+    };
+    let cart = ordering
+        .add_to_cart(authed(&customer, add))
+        .await?
+        .into_inner();
+    println!(
+        "cart {}: {} {} until {:?}",
+        cart.order_id, cart.total_minor, cart.currency, cart.expires_at
+    );
+    for token in ["tok_declined", "tok_visa"] {
+        let pay = CheckoutRequest {
+            order_id: cart.order_id.clone(),
+            payment_token: token.into(),
+        };
+        let order = ordering
+            .checkout(authed(&customer, pay))
+            .await?
+            .into_inner();
+        println!(
+            "checkout with {token}: {:?} {}",
+            order.status(),
+            order.failure_reason
+        );
+    }
     Ok(())
 }
