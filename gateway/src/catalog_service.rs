@@ -10,10 +10,11 @@ use ticketing_proto::v1::catalog_service_server::{CatalogService, CatalogService
 use tonic::{Request, Response, Status};
 
 use crate::convert::{from_timestamp, show_row, show_view, user_ref};
+use crate::paging::page;
 use crate::{caller, AppError, Caller};
 
-const DEFAULT_PAGE_SIZE: i32 = 50;
-const MAX_PAGE_SIZE: i32 = 200;
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 200;
 
 #[derive(Clone)]
 pub struct CatalogApi {
@@ -150,20 +151,16 @@ impl CatalogService for CatalogApi {
         request: Request<pb::ListShowsRequest>,
     ) -> Result<Response<pb::ListShowsResponse>, Status> {
         let req = request.into_inner();
-        let page_size = match req.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => return Err(AppError::invalid("page_size", "must not be negative").into()),
-            n => n.min(MAX_PAGE_SIZE),
-        };
-        let after = match req.page_token.as_str() {
-            "" => None,
-            token => Some(ShowId::parse("page_token", token).map_err(|_| {
-                AppError::invalid("page_token", "not a page token this service issued")
-            })?),
-        };
+        let page = page(
+            req.page_size,
+            &req.page_token,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+            ShowId::parse,
+        )?;
         let page = self
             .shows
-            .list(after.as_ref().map(ShowId::as_str), page_size as usize)
+            .list(page.after.as_ref().map(ShowId::as_str), page.size)
             .await
             .map_err(AppError::from)?;
         Ok(Response::new(pb::ListShowsResponse {

@@ -22,6 +22,7 @@ mod idempotency;
 mod identity_service;
 mod inventory_service;
 mod ordering_service;
+mod paging;
 mod server;
 
 pub use auth::{caller, Caller};

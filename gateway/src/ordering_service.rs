@@ -11,10 +11,11 @@ use ticketing_proto::v1::ordering_service_server::{OrderingService, OrderingServ
 use tonic::{Request, Response, Status};
 
 use crate::convert::{command_key, timestamp, user_ref};
+use crate::paging::page;
 use crate::{caller, AppError, Caller};
 
-const DEFAULT_PAGE_SIZE: i32 = 20;
-const MAX_PAGE_SIZE: i32 = 100;
+const DEFAULT_PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
 const MAX_TOKEN_LEN: usize = 64;
 
 #[derive(Clone)]
@@ -192,23 +193,19 @@ impl OrderingService for OrderingApi {
     ) -> Result<Response<pb::ListMyOrdersResponse>, Status> {
         let caller = self.customer(&request)?;
         let req = request.get_ref();
-        let page_size = match req.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => return Err(AppError::invalid("page_size", "must not be negative").into()),
-            n => n.min(MAX_PAGE_SIZE),
-        };
-        let after = match req.page_token.as_str() {
-            "" => None,
-            token => Some(OrderId::parse("page_token", token).map_err(|_| {
-                AppError::invalid("page_token", "not a page token this service issued")
-            })?),
-        };
+        let page = page(
+            req.page_size,
+            &req.page_token,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+            OrderId::parse,
+        )?;
         let page = self
             .orders
             .list_for_customer(
                 caller.user_id.as_str(),
-                after.as_ref().map(OrderId::as_str),
-                page_size as usize,
+                page.after.as_ref().map(OrderId::as_str),
+                page.size,
             )
             .await
             .map_err(AppError::from)?;
