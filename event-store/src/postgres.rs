@@ -234,27 +234,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn idempotency(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = sqlx::query(SELECT_IDEMPOTENCY)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(IdempotencyRecord {
-                scope: scope.to_owned(),
-                key: key.to_owned(),
-                request_hash: row.try_get("request_hash")?,
-                response: row.try_get("response")?,
-            })
-        })
-        .transpose()
-    }
-
     /// Every stream of `aggregate_type` for cqrs-es query replays; delegated
     /// to postgres-es, which streams rather than loading them all.
     pub(crate) async fn stream_all_events<A: cqrs_es::Aggregate>(

@@ -216,30 +216,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn idempotency(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_hash, response FROM idempotency WHERE scope = $1 AND key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(|row| {
-            let response: String = row.try_get("response")?;
-            Ok(IdempotencyRecord {
-                scope: scope.to_owned(),
-                key: key.to_owned(),
-                request_hash: row.try_get("request_hash")?,
-                response: serde_json::from_str(&response)?,
-            })
-        })
-        .transpose()
-    }
-
     pub(crate) async fn read_feed(
         &self,
         after: FeedPosition,

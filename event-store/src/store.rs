@@ -164,10 +164,8 @@ impl Store {
         scope: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.idempotency(scope, key).await,
-            Store::Sqlite(s) => s.idempotency(scope, key).await,
-        }
+        let mut conn = self.read_pool().acquire().await?;
+        crate::find_idempotency(&mut conn, self.backend(), scope, key).await
     }
 
     /// Up to `limit` events after `after`, in commit order. `shard` names the

@@ -75,6 +75,3 @@ WITH appended AS (
     RETURNING 1
 )
 INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($8, $9, $10, $11)";
-
-pub(super) const SELECT_IDEMPOTENCY: &str = "
-SELECT request_hash, response FROM event_store.idempotency WHERE scope = $1 AND key = $2";
