@@ -1,8 +1,8 @@
 //! What every measurement needs on a fresh server: customers with tokens,
 //! and one published show big enough that no reservation ever reuses a seat.
 //! Seats are handed out by [`SeatSupply`], so concurrent clients never
-//! contend with each other in the throughput phase; the last few seats of
-//! the plan are kept apart for the contention rounds.
+//! contend with each other in the reserve and purchase phases; the last few
+//! seats of the plan are kept apart for the contention rounds.
 
 use anyhow::{ensure, Context};
 use futures::{stream, StreamExt, TryStreamExt};
@@ -146,21 +146,33 @@ pub async fn published_show(
     Ok((show.show_id, SeatSupply::new(labels)))
 }
 
-/// Waits until the seat map shows at least `held` seats HELD, so the
-/// projector's backlog from one phase does not steal CPU from the next;
-/// returns how long that took. (More than `held` only if a call that
-/// reported an error had committed anyway; that error is reported.)
-pub async fn wait_for_holds(
+/// Waits until the seat map shows at least `taken` seats HELD or SOLD, and
+/// at least `sold` of them SOLD, so the projector's backlog from one phase
+/// does not steal CPU from the next; returns how long that took. (More only
+/// if a call that reported an error had committed anyway; that error is
+/// reported.)
+pub async fn wait_for_seats(
     channel: &Channel,
     show_id: &str,
-    held: u64,
+    taken: u64,
+    sold: u64,
 ) -> anyhow::Result<Duration> {
-    let held_in = |map: &pb::SeatMap| {
-        let status = pb::SeatStatus::Held as i32;
-        map.seats.iter().filter(|s| s.status == status).count() as u64
+    let counts = |map: &pb::SeatMap| {
+        let count = |status: pb::SeatStatus| {
+            map.seats
+                .iter()
+                .filter(|s| s.status == status as i32)
+                .count() as u64
+        };
+        let sold = count(pb::SeatStatus::Sold);
+        (count(pb::SeatStatus::Held) + sold, sold)
     };
     let began = Instant::now();
-    wait_for_map(channel, show_id, |map| held_in(map) >= held).await?;
+    wait_for_map(channel, show_id, |map| {
+        let (taken_now, sold_now) = counts(map);
+        taken_now >= taken && sold_now >= sold
+    })
+    .await?;
     Ok(began.elapsed())
 }
 

@@ -1,13 +1,17 @@
 //! `ticketing-bench`: measures a release `ticketing` binary from the
-//! outside, per backend — ReserveSeats throughput on distinct seats against
-//! a pgbench single-insert baseline taken just before at the same client
+//! outside, per backend — ReserveSeats throughput on distinct seats, then
+//! whole purchases (reserve, add to cart, check out), each against a
+//! pgbench single-insert baseline taken just before at the same client
 //! count (style.md rule 7: these machines are noisy, so only same-run ratios
 //! compare), then rounds of many customers racing for one seat. It builds
 //! nothing; see docs/benchmarks.md for the commands and the targets.
 
 mod contention;
+mod driver;
 mod fixture;
+mod phases;
 mod postgres;
+mod purchase;
 mod report;
 mod server;
 mod stats;
@@ -17,17 +21,12 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
+use phases::{Phase, Plan};
 use postgres::Postgres;
-use report::{BackendReport, ContentionRow, Summary, ThroughputRow};
+use report::Summary;
 use server::{Backend, Server};
-
-/// HTTP/2 connections per server; requests are spread over them so one
-/// connection's flow control is not what gets measured.
-const CHANNELS: usize = 8;
-const CONTENTION_ROUNDS: usize = fixture::CONTENTION_SEATS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,13 +40,23 @@ struct Args {
     /// Length of each throughput run (engine and pgbench alike).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
-    /// Concurrent clients of each throughput run.
+    /// Concurrent clients of each reserve and purchase run.
     #[arg(long, value_delimiter = ',', default_value = "8,32")]
     clients: Vec<usize>,
+    /// Which phases to run; they always run in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "reserve,purchase,contention"
+    )]
+    phases: Vec<Phase>,
     /// Simultaneous ReserveSeats for one seat in each contention round.
     #[arg(long, default_value_t = 1000)]
     contenders: usize,
-    /// Customers registered up front; calls take their tokens in turn.
+    /// Customers registered up front; calls take their tokens in turn. The
+    /// purchase phase needs one per client, so it raises this to the
+    /// largest --clients if need be.
     #[arg(long, default_value_t = 64)]
     customers: usize,
     /// The release binary under test.
@@ -96,6 +105,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.customers == 0 || args.contenders == 0 {
         bail!("--customers and --contenders must be at least one");
     }
+    if args.phases.is_empty() {
+        bail!("--phases needs at least one of reserve, purchase, contention");
+    }
+    let plan = plan(&args);
     let binary = std::fs::canonicalize(&args.ticketing_bin).with_context(|| {
         format!(
             "{} not found; build it with cargo build --release -p ticketing",
@@ -110,8 +123,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let work_dir = WorkDir::create()?;
     let mut pg = Postgres::new(&args.pg_url, &work_dir.0);
     pg.prepare_baseline().await?;
-    let mut summary = Summary::new(args.duration.as_secs_f64());
-    let measured = measure_all(&args, &binary, &backends, &pg, &work_dir, &mut summary).await;
+    let phase_names = plan.phases.iter().map(|p| p.name().to_owned()).collect();
+    let mut summary = Summary::new(args.duration.as_secs_f64(), phase_names);
+    let measured = measure_all(&plan, &binary, &backends, &pg, &work_dir, &mut summary).await;
     let dropped = pg.drop_baseline().await;
     measured?;
     dropped?;
@@ -128,9 +142,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The phases in their fixed order, without repeats, and enough customers
+/// for a purchase client each.
+fn plan(args: &Args) -> Plan {
+    let phases: Vec<Phase> = [Phase::Reserve, Phase::Purchase, Phase::Contention]
+        .into_iter()
+        .filter(|p| args.phases.contains(p))
+        .collect();
+    let most_clients = args.clients.iter().copied().max().unwrap_or(0);
+    let customers = if phases.contains(&Phase::Purchase) {
+        args.customers.max(most_clients)
+    } else {
+        args.customers
+    };
+    Plan {
+        phases,
+        clients: args.clients.clone(),
+        duration: args.duration,
+        contenders: args.contenders,
+        customers,
+    }
+}
+
 /// Starts, measures and stops one server per backend in turn.
 async fn measure_all(
-    args: &Args,
+    plan: &Plan,
     binary: &std::path::Path,
     backends: &[Backend],
     pg: &Postgres,
@@ -139,7 +175,7 @@ async fn measure_all(
 ) -> anyhow::Result<()> {
     for &backend in backends {
         let server = Server::start(binary, backend, pg, &work_dir.0).await?;
-        let measured = measure(args, backend, &server, pg)
+        let measured = phases::measure(plan, backend, &server, pg)
             .await
             .with_context(|| format!("server log tail:\n{}", server.log_tail()));
         let stopped = server.shutdown(pg).await;
@@ -147,76 +183,6 @@ async fn measure_all(
         stopped?;
     }
     Ok(())
-}
-
-/// Every phase against one running server.
-async fn measure(
-    args: &Args,
-    backend: Backend,
-    server: &Server,
-    pg: &Postgres,
-) -> anyhow::Result<BackendReport> {
-    let name = backend.name();
-    let mut channels = Vec::with_capacity(CHANNELS);
-    for _ in 0..CHANNELS {
-        channels.push(server.channel().await?);
-    }
-    eprintln!("{name}: registering {} customers…", args.customers);
-    let tokens = fixture::customers(&channels[0], args.customers).await?;
-    let organizer = fixture::organizer(&channels[0]).await?;
-    eprintln!("{name}: scheduling and publishing the show…");
-    let (show_id, seats) = fixture::published_show(&channels[0], &organizer).await?;
-    let seats = Arc::new(seats);
-    let mut held = 0;
-    let mut report = BackendReport {
-        backend,
-        throughput: Vec::new(),
-        contention: Vec::new(),
-    };
-
-    for &clients in &args.clients {
-        let settled = fixture::wait_for_holds(&channels[0], &show_id, held).await?;
-        eprintln!("{name}: projector settled in {settled:.1?}; pgbench at {clients} clients…");
-        let pgbench_tps = pg.baseline_tps(clients, args.duration).await?;
-        eprintln!("{name}: pgbench {pgbench_tps:.0} tps; ReserveSeats at {clients} clients…");
-        let mut run =
-            throughput::run(&channels, &tokens, &show_id, &seats, clients, args.duration).await?;
-        held += run.warm_up_ok + run.tally.ok;
-        let rate = run.per_second();
-        eprintln!(
-            "{name}: {rate:.0} reservations/s ({:.2}x)",
-            rate / pgbench_tps
-        );
-        report.throughput.push(ThroughputRow {
-            clients,
-            reservations: run.tally.ok,
-            reservations_per_s: rate,
-            latency: run.tally.latency(),
-            errors: run.tally.errors(),
-            pgbench_tps,
-            ratio: rate / pgbench_tps,
-            seats_exhausted: run.exhausted,
-        });
-    }
-
-    for round in 0..CONTENTION_ROUNDS {
-        fixture::wait_for_holds(&channels[0], &show_id, held).await?;
-        let seat = seats.contention_seat(round);
-        eprintln!("{name}: contention round {} on {seat}…", round + 1);
-        let mut tally =
-            contention::round(&channels, &tokens, &show_id, seat, args.contenders).await?;
-        held += tally.ok;
-        report.contention.push(ContentionRow {
-            round: round + 1,
-            seat: seat.to_owned(),
-            contenders: args.contenders,
-            ok: tally.ok,
-            seat_unavailable: tally.seat_unavailable,
-            latency: tally.latency(),
-            other: tally.other.clone(),
-        });
-    }
-    Ok(report)
 }
 
 /// A scratch directory (SQLite data, server logs, the pgbench script),

@@ -25,15 +25,32 @@ impl Outcome {
             Ok(_) => Self::Ok,
             Err(status) => {
                 let reason = status.get_details_error_info().map(|info| info.reason);
-                match (status.code(), reason.as_deref()) {
-                    (tonic::Code::FailedPrecondition, Some(SEAT_UNAVAILABLE)) => {
-                        Self::SeatUnavailable
-                    }
-                    (code, Some(reason)) => Self::Other(format!("{code:?}/{reason}")),
-                    (code, None) => Self::Other(format!("{code:?}")),
+                if status.code() == tonic::Code::FailedPrecondition
+                    && reason.as_deref() == Some(SEAT_UNAVAILABLE)
+                {
+                    Self::SeatUnavailable
+                } else {
+                    Self::Other(describe(status.code(), reason.as_deref()))
                 }
             }
         }
+    }
+
+    /// A flow of several calls that failed at `call`: always an error, named
+    /// by the call so a report says which step broke.
+    pub fn failed_at(call: &str, status: &tonic::Status) -> Self {
+        let reason = status.get_details_error_info().map(|info| info.reason);
+        Self::Other(format!(
+            "{call}:{}",
+            describe(status.code(), reason.as_deref())
+        ))
+    }
+}
+
+fn describe(code: tonic::Code, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("{code:?}/{reason}"),
+        None => format!("{code:?}"),
     }
 }
 
@@ -138,5 +155,24 @@ mod tests {
             tonic_types::ErrorDetails::with_error_info(SEAT_UNAVAILABLE, "ticketing", []),
         );
         assert_eq!(Outcome::of::<()>(&Err(rich)), Outcome::SeatUnavailable);
+    }
+
+    #[test]
+    fn a_failed_flow_is_an_error_named_by_its_call_even_a_seat_race() {
+        let lost = tonic::Status::with_error_details(
+            tonic::Code::FailedPrecondition,
+            "taken",
+            tonic_types::ErrorDetails::with_error_info(SEAT_UNAVAILABLE, "ticketing", []),
+        );
+        let mut tally = Tally::default();
+        tally.record(
+            Outcome::failed_at("ReserveSeats", &lost),
+            Duration::from_millis(1),
+        );
+        let errors = tally.errors();
+        assert_eq!(
+            errors.get("ReserveSeats:FailedPrecondition/SEAT_UNAVAILABLE"),
+            Some(&1)
+        );
     }
 }

@@ -1,0 +1,237 @@
+//! The phases run against one server, in a fixed order — reserve, purchase,
+//! contention — each optional. Before every timed run the projector is let
+//! catch up with what the earlier runs wrote and Postgres settles inside
+//! the pgbench baseline, so no run pays for the one before it.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+use crate::fixture::{self, SeatSupply};
+use crate::postgres::Postgres;
+use crate::report::{BackendReport, ContentionRow, PurchaseRow, ThroughputRow};
+use crate::server::{Backend, Server};
+use crate::{contention, purchase, throughput};
+
+/// HTTP/2 connections per server; requests are spread over them so one
+/// connection's flow control is not what gets measured.
+const CHANNELS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// ReserveSeats of one fresh seat per call.
+    Reserve,
+    /// ReserveSeats + AddToCart + Checkout per order.
+    Purchase,
+    /// Many customers racing for one seat.
+    Contention,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reserve => "reserve",
+            Self::Purchase => "purchase",
+            Self::Contention => "contention",
+        }
+    }
+}
+
+/// What to run, from the command line.
+pub struct Plan {
+    pub phases: Vec<Phase>,
+    pub clients: Vec<usize>,
+    pub duration: Duration,
+    pub contenders: usize,
+    pub customers: usize,
+}
+
+/// The server under test with its fixture, and what the phases so far left
+/// on the seat map for the next one to wait for.
+struct Target<'a> {
+    name: &'static str,
+    pg: &'a Postgres,
+    channels: Vec<Channel>,
+    tokens: Vec<String>,
+    show_id: String,
+    seats: Arc<SeatSupply>,
+    /// Seats held or sold so far.
+    taken: u64,
+    /// Of those, sold.
+    sold: u64,
+}
+
+impl Target<'_> {
+    /// Lets the projector show every seat taken so far, then takes the
+    /// pgbench baseline (which settles Postgres first) at `clients`.
+    async fn settle_and_baseline(&self, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+        let name = self.name;
+        let settled =
+            fixture::wait_for_seats(&self.channels[0], &self.show_id, self.taken, self.sold)
+                .await?;
+        eprintln!("{name}: projector settled in {settled:.1?}; pgbench at {clients} clients…");
+        let tps = self.pg.baseline_tps(clients, duration).await?;
+        eprintln!("{name}: pgbench {tps:.0} tps");
+        Ok(tps)
+    }
+}
+
+/// Every phase of `plan` against one running server.
+pub async fn measure(
+    plan: &Plan,
+    backend: Backend,
+    server: &Server,
+    pg: &Postgres,
+) -> anyhow::Result<BackendReport> {
+    let name = backend.name();
+    let mut channels = Vec::with_capacity(CHANNELS);
+    for _ in 0..CHANNELS {
+        channels.push(server.channel().await?);
+    }
+    eprintln!("{name}: registering {} customers…", plan.customers);
+    let tokens = fixture::customers(&channels[0], plan.customers).await?;
+    let organizer = fixture::organizer(&channels[0]).await?;
+    eprintln!("{name}: scheduling and publishing the show…");
+    let (show_id, seats) = fixture::published_show(&channels[0], &organizer).await?;
+    let mut target = Target {
+        name,
+        pg,
+        channels,
+        tokens,
+        show_id,
+        seats: Arc::new(seats),
+        taken: 0,
+        sold: 0,
+    };
+    let mut report = BackendReport {
+        backend,
+        throughput: Vec::new(),
+        purchase: Vec::new(),
+        contention: Vec::new(),
+    };
+    for phase in &plan.phases {
+        match phase {
+            Phase::Reserve => reserve(plan, &mut target, &mut report).await?,
+            Phase::Purchase => buy(plan, &mut target, &mut report).await?,
+            Phase::Contention => race(plan, &mut target, &mut report).await?,
+        }
+    }
+    Ok(report)
+}
+
+async fn reserve(
+    plan: &Plan,
+    target: &mut Target<'_>,
+    report: &mut BackendReport,
+) -> anyhow::Result<()> {
+    for &clients in &plan.clients {
+        let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
+        eprintln!("{}: ReserveSeats at {clients} clients…", target.name);
+        let t = &*target;
+        let mut run = throughput::run(
+            &t.channels,
+            &t.tokens,
+            &t.show_id,
+            &t.seats,
+            clients,
+            plan.duration,
+        )
+        .await?;
+        target.taken += run.warm_up_ok + run.tally.ok;
+        let rate = run.per_second();
+        eprintln!(
+            "{}: {rate:.0} reservations/s ({:.2}x)",
+            target.name,
+            rate / pgbench_tps
+        );
+        report.throughput.push(ThroughputRow {
+            clients,
+            reservations: run.tally.ok,
+            reservations_per_s: rate,
+            latency: run.tally.latency(),
+            errors: run.tally.errors(),
+            pgbench_tps,
+            ratio: rate / pgbench_tps,
+            seats_exhausted: run.exhausted,
+        });
+    }
+    Ok(())
+}
+
+async fn buy(
+    plan: &Plan,
+    target: &mut Target<'_>,
+    report: &mut BackendReport,
+) -> anyhow::Result<()> {
+    for &clients in &plan.clients {
+        let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
+        eprintln!("{}: purchases at {clients} clients…", target.name);
+        let t = &*target;
+        let mut bought = purchase::run(
+            &t.channels,
+            &t.tokens,
+            &t.show_id,
+            &t.seats,
+            clients,
+            plan.duration,
+        )
+        .await?;
+        target.taken += bought.reserved;
+        target.sold += bought.sold;
+        let run = &mut bought.run;
+        let rate = run.per_second();
+        eprintln!(
+            "{}: {rate:.0} orders/s ({:.3}x)",
+            target.name,
+            rate / pgbench_tps
+        );
+        report.purchase.push(PurchaseRow {
+            clients,
+            orders: run.tally.ok,
+            orders_per_s: rate,
+            latency: run.tally.latency(),
+            errors: run.tally.errors(),
+            pgbench_tps,
+            ratio: rate / pgbench_tps,
+            seats_exhausted: run.exhausted,
+        });
+    }
+    Ok(())
+}
+
+async fn race(
+    plan: &Plan,
+    target: &mut Target<'_>,
+    report: &mut BackendReport,
+) -> anyhow::Result<()> {
+    for round in 0..fixture::CONTENTION_SEATS {
+        fixture::wait_for_seats(
+            &target.channels[0],
+            &target.show_id,
+            target.taken,
+            target.sold,
+        )
+        .await?;
+        let seat = target.seats.contention_seat(round);
+        eprintln!("{}: contention round {} on {seat}…", target.name, round + 1);
+        let mut tally = contention::round(
+            &target.channels,
+            &target.tokens,
+            &target.show_id,
+            seat,
+            plan.contenders,
+        )
+        .await?;
+        target.taken += tally.ok;
+        report.contention.push(ContentionRow {
+            round: round + 1,
+            seat: seat.to_owned(),
+            contenders: plan.contenders,
+            ok: tally.ok,
+            seat_unavailable: tally.seat_unavailable,
+            latency: tally.latency(),
+            other: tally.other.clone(),
+        });
+    }
+    Ok(())
+}
