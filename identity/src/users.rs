@@ -76,6 +76,16 @@ impl Users {
 
     /// Stores a new user; [`IdentityError::EmailTaken`] if the email is.
     pub async fn insert(&self, user: &User, password_hash: &str) -> Result<(), IdentityError> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_on(&mut conn, user, password_hash).await
+    }
+
+    async fn insert_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user: &User,
+        password_hash: &str,
+    ) -> Result<(), IdentityError> {
         sqlx::query(&self.insert_sql)
             .bind(user.user_id.as_str())
             .bind(user.email.as_str())
@@ -83,7 +93,7 @@ impl Users {
             .bind(user.role.as_str())
             .bind(password_hash)
             .bind(user.created_at.timestamp_millis())
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }
@@ -97,15 +107,7 @@ impl Users {
         record: &IdempotencyRecord,
     ) -> Result<(), IdentityError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&self.insert_sql)
-            .bind(user.user_id.as_str())
-            .bind(user.email.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.role.as_str())
-            .bind(password_hash)
-            .bind(user.created_at.timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
+        self.insert_on(&mut tx, user, password_hash).await?;
         insert_idempotency(&mut tx, self.backend, record)
             .await
             .map_err(IdentityError::from_store)?;
