@@ -133,7 +133,7 @@ impl Application {
         }
         let gateway = match listener {
             Some(listener) => {
-                let services = roles::gateway_services(&store, &settings)?;
+                let services = roles::gateway_services(&store, &settings, stopped.clone())?;
                 tracing::info!(addr = %listener.local_addr()?, "gRPC gateway listening");
                 let mut stopped = stopped.clone();
                 let until_stop = async move {

@@ -43,6 +43,14 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Export, replay and count the event history (for analysts).
+    #[command(subcommand)]
+    Events(crate::analyst::EventsCommand),
+    /// Inspect and rebuild read models.
+    #[command(subcommand)]
+    Projections(crate::ops::ProjectionsCommand),
+    /// Load a sample venue, users and orders (credentials are printed).
+    Demo(DatabaseArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,12 +5,18 @@
 //! * `config.rs` — database location, secrets, durations.
 //! * `application.rs` — [`Application`]: build, run until stopped.
 //! * `roles.rs` — what each role (gateway, projector, expirer) runs.
+//! * `demo.rs` — `demo`: a sample venue, users and orders.
+//! * `ops.rs` — `projections list|status|rebuild`.
+//! * `analyst/` — `events export|replay|stats` over the event log.
 //! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
 
+pub mod analyst;
 pub mod application;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod expirer;
+pub mod ops;
 mod roles;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -49,6 +49,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Projections(command) => ticketing::ops::run(command).await,
+        Command::Demo(db) => ticketing::demo::run(db).await,
+        Command::Events(command) => ticketing::analyst::run(command).await,
         Command::Migrate(db) => {
             application::open_store(&db.url()?).await?;
             println!("migrations applied");

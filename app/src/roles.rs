@@ -15,8 +15,10 @@ use crate::expirer::Expirer;
 
 pub fn spawn_projectors(tasks: &mut JoinSet<()>, store: &Store, stopped: &watch::Receiver<bool>) {
     let backend = store.backend();
-    tasks.spawn(Projector::new(store.clone(), SeatMapProjection { backend }).run(stopped.clone()));
-    tasks.spawn(Projector::new(store.clone(), ShowsProjection { backend }).run(stopped.clone()));
+    tasks.spawn(
+        Projector::new(store.clone(), SeatMapProjection::live(backend)).run(stopped.clone()),
+    );
+    tasks.spawn(Projector::new(store.clone(), ShowsProjection::live(backend)).run(stopped.clone()));
     tasks.spawn(
         Projector::new(store.clone(), ReservationsProjection { backend }).run(stopped.clone()),
     );
@@ -37,7 +39,13 @@ pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
     }
 }
 
-pub fn gateway_services(store: &Store, settings: &Settings) -> anyhow::Result<GatewayServices> {
+/// The gateway's services; `stopped` ends open WatchSeatMap streams at
+/// shutdown, which graceful shutdown otherwise waits on forever.
+pub fn gateway_services(
+    store: &Store,
+    settings: &Settings,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<GatewayServices> {
     let engine = engine(store, settings);
     let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let pool = store.read_pool().clone();
@@ -55,7 +63,9 @@ pub fn gateway_services(store: &Store, settings: &Settings) -> anyhow::Result<Ga
         .add_service(IdentityApi::new(identity.clone()).into_server())
         .add_service(CatalogApi::new(engine.clone(), identity.clone(), shows.clone()).into_server())
         .add_service(
-            InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows).into_server(),
+            InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
+                .stop_watches_on(stopped)
+                .into_server(),
         )
         .add_service(OrderingApi::new(engine, identity, orders).into_server()))
 }

@@ -1,16 +1,19 @@
 //! `InventoryService`: customers hold and release seats; anyone reads a
-//! show's seat map (served from the `seat_map` read model).
+//! show's seat map (served from the `seat_map` read model) or watches it
+//! change (`watch.rs`).
 
 use std::collections::HashSet;
 use ticketing_aggregates::{ReservationId, SeatLabel, ShowId};
 use ticketing_commands::Engine;
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::{SeatMaps, Shows};
+use ticketing_projections::{SeatMaps, ShowRow, Shows};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::inventory_service_server::{InventoryService, InventoryServiceServer};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{command_key, reservation_view, seat_status, user_ref};
+use crate::watch::{parse_position, UpdateStream, Watcher};
 use crate::{caller, AppError, FieldViolation};
 
 #[derive(Clone)]
@@ -19,16 +22,26 @@ pub struct InventoryApi {
     identity: Identity,
     seat_maps: SeatMaps,
     shows: Shows,
+    watcher: Watcher,
 }
 
 impl InventoryApi {
     pub fn new(engine: Engine, identity: Identity, seat_maps: SeatMaps, shows: Shows) -> Self {
+        let watcher = Watcher::new(engine.store().clone());
         Self {
             engine,
             identity,
             seat_maps,
             shows,
+            watcher,
         }
+    }
+
+    /// Ends every `WatchSeatMap` stream once `stopped` turns true; without
+    /// it open streams hold up the server's graceful shutdown.
+    pub fn stop_watches_on(mut self, stopped: watch::Receiver<bool>) -> Self {
+        self.watcher = self.watcher.stop_on(stopped);
+        self
     }
 
     pub fn into_server(self) -> InventoryServiceServer<Self> {
@@ -65,6 +78,31 @@ impl InventoryApi {
         } else {
             Err(AppError::InvalidArgument(violations))
         }
+    }
+
+    async fn show(&self, show_id: &ShowId) -> Result<ShowRow, AppError> {
+        let show = self.shows.get(show_id.as_str()).await?;
+        show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))
+    }
+
+    async fn seat_map(&self, show_id: &ShowId) -> Result<pb::SeatMap, AppError> {
+        let show = self.show(show_id).await?;
+        let now = self.engine.now();
+        let rows = self.seat_maps.seat_map(show_id.as_str(), now).await?;
+        Ok(pb::SeatMap {
+            show_id: show_id.to_string(),
+            currency: show.currency,
+            seats: rows
+                .into_iter()
+                .map(|row| pb::SeatMapSeat {
+                    label: row.label,
+                    section: row.section,
+                    row: row.row,
+                    price_minor: row.price_minor,
+                    status: seat_status(row.status) as i32,
+                })
+                .collect(),
+        })
     }
 }
 
@@ -130,31 +168,26 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::SeatMap>, Status> {
         let show_id =
             ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
-        let show = self
-            .shows
-            .get(show_id.as_str())
-            .await
-            .map_err(AppError::from)?;
-        let show = show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))?;
-        let now = self.engine.now();
-        let rows = self
-            .seat_maps
-            .seat_map(show_id.as_str(), now)
-            .await
-            .map_err(AppError::from)?;
-        Ok(Response::new(pb::SeatMap {
-            show_id: show_id.to_string(),
-            currency: show.currency,
-            seats: rows
-                .into_iter()
-                .map(|row| pb::SeatMapSeat {
-                    label: row.label,
-                    section: row.section,
-                    row: row.row,
-                    price_minor: row.price_minor,
-                    status: seat_status(row.status) as i32,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(self.seat_map(&show_id).await?))
+    }
+
+    type WatchSeatMapStream = UpdateStream;
+
+    async fn watch_seat_map(
+        &self,
+        request: Request<pb::WatchSeatMapRequest>,
+    ) -> Result<Response<UpdateStream>, Status> {
+        let req = request.get_ref();
+        let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
+        let stream = if req.resume_after.is_empty() {
+            self.watcher
+                .with_snapshot(show_id.clone(), self.seat_map(&show_id))
+                .await?
+        } else {
+            let after = parse_position("resume_after", &req.resume_after)?;
+            self.show(&show_id).await?;
+            self.watcher.resume(show_id, after)
+        };
+        Ok(Response::new(stream))
     }
 }

@@ -13,6 +13,7 @@
 //! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
 //! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
+//! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
 
 mod auth;
 mod catalog_service;
@@ -24,6 +25,7 @@ mod inventory_service;
 mod ordering_service;
 mod paging;
 mod server;
+mod watch;
 
 pub use auth::{caller, Caller};
 pub use catalog_service::CatalogApi;

@@ -11,6 +11,8 @@
 //!   reservation's seats, deadline and status; the expirer's work list.
 //! * `orders.rs` — `orders` and `order_items` (schema `bc_ordering`): each
 //!   order with its items, total and payment state.
+//! * `rebuild.rs` — rebuild into a shadow table and swap; drift check.
+//! * `status.rs` — checkpoint and lag of each projector.
 //! * `schema.rs` — the tables of all of them, per backend.
 //!
 //! Read models never see the write side's cache or in-process dispatch:
@@ -18,19 +20,23 @@
 
 mod error;
 mod orders;
+mod rebuild;
 mod reservations;
 mod runner;
 mod schema;
 mod seat_map;
 mod shows;
+mod status;
 
 pub use error::ProjectionError;
 pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
+pub use rebuild::{drift, rebuild, Drift, RebuildReport, Rebuildable};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
 pub use shows::{ShowRow, Shows, ShowsPage, ShowsProjection};
+pub use status::{projection_status, ProjectionStatus, PROJECTIONS};
 
 /// Milliseconds since the epoch: how read models store instants, because the
 /// `Any` driver binds integers the same way on both backends.

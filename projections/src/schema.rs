@@ -6,6 +6,18 @@ use ticketing_event_store::Backend;
 
 use crate::ProjectionError;
 
+/// Suffix of the shadow table a rebuild fills before it swaps it in.
+pub(crate) const SHADOW: &str = "__rebuild";
+
+/// The live table, or its shadow during a rebuild.
+pub(crate) fn table(live: &str, shadow: bool) -> String {
+    if shadow {
+        format!("{live}{SHADOW}")
+    } else {
+        live.to_owned()
+    }
+}
+
 pub(crate) fn seat_map_table(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "bc_inventory.seat_map",
@@ -51,34 +63,8 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
         }
     }
     let statements = [
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                show_id TEXT NOT NULL,
-                label TEXT NOT NULL,
-                section TEXT NOT NULL,
-                row_name TEXT NOT NULL,
-                position BIGINT NOT NULL,
-                price_minor BIGINT NOT NULL,
-                status TEXT NOT NULL,
-                reservation_id TEXT,
-                held_until BIGINT,
-                global_seq BIGINT NOT NULL,
-                PRIMARY KEY (show_id, label))",
-            seat_map_table(backend)
-        ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                show_id TEXT PRIMARY KEY,
-                title TEXT NOT NULL,
-                venue TEXT NOT NULL,
-                starts_at BIGINT NOT NULL,
-                currency TEXT NOT NULL,
-                status TEXT NOT NULL,
-                seat_count BIGINT NOT NULL,
-                organizer_id TEXT NOT NULL,
-                global_seq BIGINT NOT NULL)",
-            shows_table(backend)
-        ),
+        seat_map_ddl(seat_map_table(backend)),
+        shows_ddl(shows_table(backend)),
         format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 reservation_id TEXT PRIMARY KEY,
@@ -134,4 +120,38 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
         sqlx::query(&statement).execute(pool).await?;
     }
     Ok(())
+}
+
+/// The seat map's table under `name` (live or shadow).
+pub(crate) fn seat_map_ddl(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (
+            show_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            section TEXT NOT NULL,
+            row_name TEXT NOT NULL,
+            position BIGINT NOT NULL,
+            price_minor BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            reservation_id TEXT,
+            held_until BIGINT,
+            global_seq BIGINT NOT NULL,
+            PRIMARY KEY (show_id, label))"
+    )
+}
+
+/// The catalog's table under `name` (live or shadow).
+pub(crate) fn shows_ddl(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (
+            show_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            venue TEXT NOT NULL,
+            starts_at BIGINT NOT NULL,
+            currency TEXT NOT NULL,
+            status TEXT NOT NULL,
+            seat_count BIGINT NOT NULL,
+            organizer_id TEXT NOT NULL,
+            global_seq BIGINT NOT NULL)"
+    )
 }

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Seat, SeatEvent, Show, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::seat_map_table;
+use crate::schema::{seat_map_table, table};
 use crate::{from_millis, millis, Projection, ProjectionError};
 
 /// Rows per multi-row INSERT when a plan is seeded.
@@ -41,13 +41,29 @@ pub struct SeatMapRow {
     pub held_until: Option<DateTime<Utc>>,
 }
 
+#[derive(Clone)]
 pub struct SeatMapProjection {
     pub backend: Backend,
+    /// Writes the shadow table of a rebuild instead of the live one.
+    pub shadow: bool,
+}
+
+impl SeatMapProjection {
+    pub fn live(backend: Backend) -> Self {
+        Self {
+            backend,
+            shadow: false,
+        }
+    }
 }
 
 impl Projection for SeatMapProjection {
     fn name(&self) -> &'static str {
-        "seat_map"
+        if self.shadow {
+            "seat_map__rebuild"
+        } else {
+            "seat_map"
+        }
     }
 
     async fn apply(
@@ -55,7 +71,7 @@ impl Projection for SeatMapProjection {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> Result<(), ProjectionError> {
-        let table = seat_map_table(self.backend);
+        let table = table(seat_map_table(self.backend), self.shadow);
         let stored = &event.event;
         if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
             if let ShowEvent::ShowScheduled(details) = payload::<ShowEvent>(event)? {

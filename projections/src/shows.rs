@@ -6,17 +6,33 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Show, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::shows_table;
+use crate::schema::{shows_table, table};
 use crate::seat_map::payload;
 use crate::{from_millis, millis, Projection, ProjectionError};
 
+#[derive(Clone)]
 pub struct ShowsProjection {
     pub backend: Backend,
+    /// Writes the shadow table of a rebuild instead of the live one.
+    pub shadow: bool,
+}
+
+impl ShowsProjection {
+    pub fn live(backend: Backend) -> Self {
+        Self {
+            backend,
+            shadow: false,
+        }
+    }
 }
 
 impl Projection for ShowsProjection {
     fn name(&self) -> &'static str {
-        "shows"
+        if self.shadow {
+            "shows__rebuild"
+        } else {
+            "shows"
+        }
     }
 
     async fn apply(
@@ -27,7 +43,7 @@ impl Projection for ShowsProjection {
         if event.event.aggregate_type != <Show as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let table = shows_table(self.backend);
+        let table = table(shows_table(self.backend), self.shadow);
         let status = match payload::<ShowEvent>(event)? {
             ShowEvent::ShowScheduled(details) => {
                 let sql = format!(

@@ -215,7 +215,7 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         // a dead process's would be: its open transaction rolls back.
         let process = Store::connect(&url).await.unwrap();
         let seat_map =
-            Projector::new(process.clone(), SeatMapProjection { backend }).with_batch_size(7);
+            Projector::new(process.clone(), SeatMapProjection::live(backend)).with_batch_size(7);
         let reservations =
             Projector::new(process.clone(), ReservationsProjection { backend }).with_batch_size(3);
         let ledger = Projector::new(process.clone(), Ledger).with_batch_size(5);
@@ -233,7 +233,7 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         process.read_pool().close().await;
     }
     let show_id = writer.await.unwrap();
-    Projector::new(store.clone(), SeatMapProjection { backend })
+    Projector::new(store.clone(), SeatMapProjection::live(backend))
         .catch_up()
         .await
         .unwrap();
