@@ -11,13 +11,15 @@
 //!   reservation's seats, deadline and status; the expirer's work list.
 //! * `orders.rs` — `orders` and `order_items` (schema `bc_ordering`): each
 //!   order with its items, total and payment state.
-//! * `rebuild.rs` — rebuild into a shadow table and swap; drift check.
+//! * `rebuild.rs` — rebuild into a shadow table and swap.
+//! * `drift.rs` — compare a fresh fold with the live model.
 //! * `status.rs` — checkpoint and lag of each projector.
 //! * `schema.rs` — the tables of all of them, per backend.
 //!
 //! Read models never see the write side's cache or in-process dispatch:
 //! the durable feed is their only input.
 
+mod drift;
 mod error;
 mod orders;
 mod rebuild;
@@ -28,9 +30,10 @@ mod seat_map;
 mod shows;
 mod status;
 
+pub use drift::{drift, Drift};
 pub use error::ProjectionError;
 pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
-pub use rebuild::{drift, rebuild, Drift, RebuildReport, Rebuildable};
+pub use rebuild::{rebuild, RebuildReport, Rebuildable};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;

@@ -55,6 +55,14 @@ impl SeatMapProjection {
             shadow: false,
         }
     }
+
+    /// Writing the shadow table of a rebuild.
+    pub fn shadow(backend: Backend) -> Self {
+        Self {
+            backend,
+            shadow: true,
+        }
+    }
 }
 
 impl Projection for SeatMapProjection {

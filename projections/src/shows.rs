@@ -24,6 +24,14 @@ impl ShowsProjection {
             shadow: false,
         }
     }
+
+    /// Writing the shadow table of a rebuild.
+    pub fn shadow(backend: Backend) -> Self {
+        Self {
+            backend,
+            shadow: true,
+        }
+    }
 }
 
 impl Projection for ShowsProjection {

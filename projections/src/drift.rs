@@ -1,0 +1,149 @@
+//! The drift check: folds the log into a shadow table up to exactly where
+//! the live model stands, compares the two tables both ways, reports the
+//! differing rows and throws the shadow away. Changes nothing live.
+
+use sqlx::{AnyConnection, Row};
+use ticketing_event_store::{delete_checkpoint, load_checkpoint, Backend, Store};
+
+use crate::rebuild::{exclusive, fill, reset_shadow, top_up, BATCH, SHARD};
+use crate::{
+    Projection, ProjectionError, Projector, Rebuildable, SeatMapProjection, ShowsProjection,
+};
+
+/// How many 100 ms waits a drift check gives a lagging live projector.
+const LAG_WAITS: usize = 100;
+/// Rows of each side of a drift report that are printed.
+const SHOWN_DIFFERENCES: usize = 20;
+
+/// What a dry run found: rows only in the live table, rows only in a fresh
+/// fold (each rendered as text, at most a few), and their counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Drift {
+    pub only_live: Vec<String>,
+    pub only_fresh: Vec<String>,
+    pub only_live_count: usize,
+    pub only_fresh_count: usize,
+}
+
+impl Drift {
+    pub fn is_clean(&self) -> bool {
+        self.only_live_count == 0 && self.only_fresh_count == 0
+    }
+}
+
+/// Compares `which` with a fresh fold of the log, changing nothing.
+pub async fn drift(
+    store: &Store,
+    which: Rebuildable,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<Drift, ProjectionError> {
+    let backend = store.backend();
+    match which {
+        Rebuildable::SeatMap => {
+            check(store, which, SeatMapProjection::shadow(backend), progress).await
+        }
+        Rebuildable::Shows => check(store, which, ShowsProjection::shadow(backend), progress).await,
+    }
+}
+
+async fn check<P: Projection + Clone>(
+    store: &Store,
+    which: Rebuildable,
+    shadow: P,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<Drift, ProjectionError> {
+    let backend = store.backend();
+    let shadow_table = reset_shadow(store, which, &shadow).await?;
+    let live = which.live_table(backend);
+    let projector = Projector::new(store.clone(), shadow.clone()).with_batch_size(BATCH);
+    fill(&projector, progress).await?;
+    let folded = projector.checkpoint().await?;
+    // Both must describe the same prefix of the log: wait (briefly) for the
+    // live model to reach the fresh fold, then fold the fresh one up to it.
+    let mut waited = 0;
+    let mut tx = loop {
+        let mut tx = exclusive(store, which).await?;
+        let at = load_checkpoint(&mut tx, backend, which.name(), SHARD).await?;
+        if at >= folded {
+            let (_, tail) = top_up(store, &mut tx, &shadow, folded, Some(at)).await?;
+            progress(tail);
+            break tx;
+        }
+        tx.rollback().await?;
+        waited += 1;
+        if waited > LAG_WAITS {
+            return Err(ProjectionError::Corrupt(format!(
+                "the live {} model stays behind the log (at {at:?}, log at {folded:?}); is its projector running?",
+                which.name()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let columns = columns(&mut tx, &shadow_table, backend).await?;
+    let only =
+        |a: &str, b: &str| format!("SELECT {columns} FROM {a} EXCEPT SELECT {columns} FROM {b}");
+    let only_live = rows(&mut tx, &only(live, &shadow_table)).await?;
+    let only_fresh = rows(&mut tx, &only(&shadow_table, live)).await?;
+    tx.rollback().await?;
+    let mut conn = store.read_pool().acquire().await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {shadow_table}"))
+        .execute(&mut *conn)
+        .await?;
+    delete_checkpoint(&mut conn, backend, shadow.name(), SHARD).await?;
+    Ok(Drift {
+        only_live_count: only_live.len(),
+        only_fresh_count: only_fresh.len(),
+        only_live: only_live.into_iter().take(SHOWN_DIFFERENCES).collect(),
+        only_fresh: only_fresh.into_iter().take(SHOWN_DIFFERENCES).collect(),
+    })
+}
+
+/// The table's columns, cast to text so rows compare and print alike.
+async fn columns(
+    conn: &mut AnyConnection,
+    table: &str,
+    backend: Backend,
+) -> Result<String, ProjectionError> {
+    let names: Vec<String> = match backend {
+        Backend::Postgres => {
+            let (schema, name) = table.split_once('.').unwrap_or(("public", table));
+            sqlx::query("SELECT column_name::text AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position")
+                .bind(schema)
+                .bind(name)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get("name"))
+                .collect::<Result<_, _>>()?
+        }
+        Backend::Sqlite => sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get("name"))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(names
+        .iter()
+        .map(|c| format!("CAST({c} AS TEXT) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+async fn rows(conn: &mut AnyConnection, sql: &str) -> Result<Vec<String>, ProjectionError> {
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    row.try_get::<Option<String>, _>(i)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "NULL".into())
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect())
+}
