@@ -97,6 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = inventory
         .get_seat_map(GetSeatMapRequest {
             show_id: show.show_id.clone(),
+            as_of: None,
         })
         .await?
         .into_inner();

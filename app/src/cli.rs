@@ -51,6 +51,8 @@ pub enum Command {
     Projections(crate::ops::ProjectionsCommand),
     /// Load a sample venue, users and orders (credentials are printed).
     Demo(DatabaseArgs),
+    /// A show's seat map now or as it was at an instant (--as-of), from the log.
+    Seatmap(crate::seatmap::SeatMapArgs),
 }
 
 #[derive(Debug, clap::Args)]

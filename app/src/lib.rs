@@ -6,6 +6,7 @@
 //! * `application.rs` — [`Application`]: build, run until stopped.
 //! * `roles.rs` — what each role (gateway, projector, expirer) runs.
 //! * `demo.rs` — `demo`: a sample venue, users and orders.
+//! * `seatmap.rs` — `seatmap SHOW --as-of TIME` (time travel).
 //! * `ops.rs` — `projections list|status|rebuild`.
 //! * `analyst/` — `events export|replay|stats` over the event log.
 //! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
@@ -18,5 +19,6 @@ pub mod demo;
 pub mod expirer;
 pub mod ops;
 mod roles;
+pub mod seatmap;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -51,6 +51,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Projections(command) => ticketing::ops::run(command).await,
         Command::Demo(db) => ticketing::demo::run(db).await,
+        Command::Seatmap(args) => ticketing::seatmap::run(args).await,
         Command::Events(command) => ticketing::analyst::run(command).await,
         Command::Migrate(db) => {
             application::open_store(&db.url()?).await?;

@@ -190,6 +190,7 @@ async fn wait_for_map(
         let map = inventory
             .get_seat_map(pb::GetSeatMapRequest {
                 show_id: show_id.into(),
+                as_of: None,
             })
             .await;
         if matches!(&map, Ok(map) if ready(map.get_ref())) {

@@ -124,6 +124,59 @@ impl Store {
         }
     }
 
+    /// The events of every stream of `aggregate_type` whose id starts with
+    /// `id_prefix`, recorded at or before `until`, by stream then sequence:
+    /// what the log said at that instant (time-travel queries).
+    pub async fn history(
+        &self,
+        aggregate_type: &str,
+        id_prefix: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        // SQLite keeps recorded_at as millisecond RFC 3339 text, which
+        // compares as text; Postgres casts the bound to a timestamp.
+        let (table, bound, payload, precision) = match self {
+            Store::Postgres(_) => (
+                "event_store.events",
+                "CAST($3 AS timestamptz)",
+                "payload::text AS payload, metadata::text AS metadata",
+                "%.6f",
+            ),
+            Store::Sqlite(_) => ("events", "$3", "payload, metadata", "%.3f"),
+        };
+        let sql = format!(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, {payload} FROM {table} \
+             WHERE aggregate_type = $1 AND substr(aggregate_id, 1, length($2)) = $2 AND recorded_at <= {bound} \
+             ORDER BY aggregate_id, sequence"
+        );
+        let until = until
+            .format(&format!("%Y-%m-%dT%H:%M:%S{precision}Z"))
+            .to_string();
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(id_prefix)
+            .bind(until)
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                let sequence: i64 = row.try_get("sequence")?;
+                let payload: String = row.try_get("payload")?;
+                let metadata: String = row.try_get("metadata")?;
+                Ok(SerializedEvent::new(
+                    row.try_get("aggregate_id")?,
+                    usize::try_from(sequence).map_err(StoreError::other)?,
+                    row.try_get("aggregate_type")?,
+                    row.try_get("event_type")?,
+                    row.try_get("event_version")?,
+                    serde_json::from_str(&payload)?,
+                    serde_json::from_str(&metadata)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Appends to one or more streams in one transaction. Each stream's events
     /// get sequences `expected_sequence + 1 ..`; if any of them is taken, or
     /// the idempotency key is, nothing is written and the result is

@@ -6,13 +6,13 @@ use std::collections::HashSet;
 use ticketing_aggregates::{ReservationId, SeatLabel, ShowId};
 use ticketing_commands::Engine;
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::{SeatMaps, ShowRow, Shows};
+use ticketing_projections::{seat_map_as_of, SeatMaps, ShowRow, Shows};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::inventory_service_server::{InventoryService, InventoryServiceServer};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{command_key, reservation_view, seat_status, user_ref};
+use crate::convert::{command_key, from_timestamp, reservation_view, seat_status, user_ref};
 use crate::watch::{parse_position, UpdateStream, Watcher};
 use crate::{caller, AppError, FieldViolation};
 
@@ -85,10 +85,25 @@ impl InventoryApi {
         show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))
     }
 
-    async fn seat_map(&self, show_id: &ShowId) -> Result<pb::SeatMap, AppError> {
+    /// Now from the read model, or at `as_of` folded from the log.
+    async fn seat_map(
+        &self,
+        show_id: &ShowId,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<pb::SeatMap, AppError> {
         let show = self.show(show_id).await?;
         let now = self.engine.now();
-        let rows = self.seat_maps.seat_map(show_id.as_str(), now).await?;
+        let rows = match as_of {
+            None => self.seat_maps.seat_map(show_id.as_str(), now).await?,
+            Some(at) if at > now => {
+                return Err(AppError::invalid("as_of", "must not be in the future"))
+            }
+            Some(at) => seat_map_as_of(self.engine.store(), show_id, at)
+                .await?
+                .ok_or_else(|| {
+                    AppError::NotFound(format!("show {show_id} was not scheduled yet at {at}"))
+                })?,
+        };
         Ok(pb::SeatMap {
             show_id: show_id.to_string(),
             currency: show.currency,
@@ -166,9 +181,10 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::GetSeatMapRequest>,
     ) -> Result<Response<pb::SeatMap>, Status> {
-        let show_id =
-            ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
-        Ok(Response::new(self.seat_map(&show_id).await?))
+        let req = request.get_ref();
+        let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
+        let as_of = from_timestamp("as_of", req.as_of.as_ref())?;
+        Ok(Response::new(self.seat_map(&show_id, as_of).await?))
     }
 
     type WatchSeatMapStream = UpdateStream;
@@ -181,7 +197,7 @@ impl InventoryService for InventoryApi {
         let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
         let stream = if req.resume_after.is_empty() {
             self.watcher
-                .with_snapshot(show_id.clone(), self.seat_map(&show_id))
+                .with_snapshot(show_id.clone(), self.seat_map(&show_id, None))
                 .await?
         } else {
             let after = parse_position("resume_after", &req.resume_after)?;

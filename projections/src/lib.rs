@@ -12,6 +12,7 @@
 //! * `orders.rs` — `orders` and `order_items` (schema `bc_ordering`): each
 //!   order with its items, total and payment state.
 //! * `rebuild.rs` — rebuild into a shadow table and swap.
+//! * `as_of.rs` — a seat map at an instant, folded from the log.
 //! * `drift.rs` — compare a fresh fold with the live model.
 //! * `status.rs` — checkpoint and lag of each projector.
 //! * `schema.rs` — the tables of all of them, per backend.
@@ -19,6 +20,7 @@
 //! Read models never see the write side's cache or in-process dispatch:
 //! the durable feed is their only input.
 
+mod as_of;
 mod drift;
 mod error;
 mod orders;
@@ -30,6 +32,7 @@ mod seat_map;
 mod shows;
 mod status;
 
+pub use as_of::seat_map_as_of;
 pub use drift::{drift, Drift};
 pub use error::ProjectionError;
 pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};

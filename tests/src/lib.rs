@@ -225,6 +225,7 @@ impl TestApp {
                 .inventory()
                 .get_seat_map(pb::GetSeatMapRequest {
                     show_id: show_id.into(),
+                    as_of: None,
                 })
                 .await;
             if let Ok(map) = map {

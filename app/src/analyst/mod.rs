@@ -31,7 +31,7 @@ mod stats;
 mod upcast;
 
 pub use export::{ExportArgs, ExportFormat};
-pub use filter::{AggregateKind, FilterArgs};
+pub use filter::{parse_time, AggregateKind, FilterArgs};
 pub use replay::ReplayArgs;
 pub use stats::StatsArgs;
 pub use upcast::{upcast, UpcastError, CURRENT_VERSION};
