@@ -39,3 +39,39 @@ pub fn fresh_sqlite_url() -> String {
     ));
     format!("sqlite://{}", path.display())
 }
+
+/// Waits until the global feed shows every committed event of `store`.
+///
+/// On Postgres the feed rightly holds back events while any older
+/// transaction on the server is open — under parallel tests, another test's
+/// in another database. A test that compares the feed, or a projection fed
+/// by it, with what it wrote waits here first; once the feed shows an event
+/// it always will. Panics after 30 s.
+pub async fn settle_feed(store: &crate::Store) {
+    let table = match store.backend() {
+        crate::Backend::Postgres => "event_store.events",
+        crate::Backend::Sqlite => "events",
+    };
+    let committed: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(store.read_pool())
+        .await
+        .expect("count the log");
+    for _ in 0..600 {
+        let mut seen = 0_i64;
+        let mut after = crate::FeedPosition::START;
+        loop {
+            let page = store
+                .read_feed(0, after, 1000)
+                .await
+                .expect("read the feed");
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            seen += page.len() as i64;
+        }
+        if seen >= committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the feed never showed all {committed} committed events");
+}

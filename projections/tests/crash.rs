@@ -233,6 +233,7 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         process.read_pool().close().await;
     }
     let show_id = writer.await.unwrap();
+    ticketing_event_store::testing::settle_feed(&store).await;
     Projector::new(store.clone(), SeatMapProjection::live(backend))
         .catch_up()
         .await

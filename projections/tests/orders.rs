@@ -72,6 +72,7 @@ async fn scripted_history_answers_every_query(url: String) {
         checkout(&p1, 5000),
     ];
     log.append("Order", o1.as_str(), &events).await;
+    ticketing_event_store::testing::settle_feed(&store).await;
     projector.catch_up().await.unwrap();
     let row = orders.get(o1.as_str()).await.unwrap().unwrap();
     assert_eq!((row.status, row.total_minor), (OrderStatus::Checkout, 5000));
@@ -85,6 +86,7 @@ async fn scripted_history_answers_every_query(url: String) {
         reason: "card declined".into(),
     };
     log.append("Order", o1.as_str(), &[failed]).await;
+    ticketing_event_store::testing::settle_feed(&store).await;
     projector.catch_up().await.unwrap();
     let row = orders.get(o1.as_str()).await.unwrap().unwrap();
     assert_eq!(row.status, OrderStatus::PaymentFailed);
@@ -108,6 +110,7 @@ async fn scripted_history_answers_every_query(url: String) {
     log.append("Order", o3.as_str(), &pending).await;
     log.append("Order", o4.as_str(), &[opened(&o4, &other)])
         .await;
+    ticketing_event_store::testing::settle_feed(&store).await;
     projector.catch_up().await.unwrap();
 
     let feed = read_all(&store).await;

@@ -164,6 +164,7 @@ async fn rebuild_under_live_load(url: String) {
     );
 
     // The live projector goes on from the swapped-in model's checkpoint.
+    ticketing_event_store::testing::settle_feed(&store).await;
     let head = store.feed_head(0).await.unwrap();
     let checker = Projector::new(store.clone(), SeatMapProjection::live(backend));
     for _ in 0..200 {

@@ -53,6 +53,7 @@ async fn scripted_history_answers_every_query(url: String) {
         log.append("Reservation", id.as_str(), &created(id, &[seat], until))
             .await;
     }
+    ticketing_event_store::testing::settle_feed(&store).await;
     projector.catch_up().await.unwrap();
 
     assert_eq!(reservations.due(at(4), 10).await.unwrap(), ids(&[]));
@@ -88,6 +89,7 @@ async fn scripted_history_answers_every_query(url: String) {
         &[ReservationEvent::ReservationExpired {}],
     )
     .await;
+    ticketing_event_store::testing::settle_feed(&store).await;
     projector.catch_up().await.unwrap();
 
     let feed = read_all(&store).await;

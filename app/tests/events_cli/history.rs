@@ -116,14 +116,16 @@ pub async fn purchase_history(url: String) -> History {
 
     let dir = std::env::temp_dir().join(format!("ticketing-events-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).unwrap();
-    History {
+    let history = History {
         url,
         store,
         show,
         order,
         sale_opened,
         dir,
-    }
+    };
+    ticketing_event_store::testing::settle_feed(&history.store).await;
+    history
 }
 
 impl History {
