@@ -41,11 +41,14 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How often the expirer looks for work.
     pub expirer_interval: Duration,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 pub struct Application {
     store: Store,
     listener: Option<TcpListener>,
+    admin: Option<TcpListener>,
     settings: Settings,
 }
 
@@ -96,11 +99,26 @@ impl Application {
             ),
             Role::Projector | Role::Expirer => None,
         };
+        let admin = match settings.admin_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        crate::admin::recorder()?;
         Ok(Self {
             store,
             listener,
+            admin,
             settings,
         })
+    }
+
+    /// The bound admin address, when this process serves one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound gRPC address, when this process runs the gateway.
@@ -121,15 +139,29 @@ impl Application {
         let Self {
             store,
             listener,
+            admin,
             settings,
         } = self;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let store_for_admin = store.clone();
         if matches!(settings.role, Role::All | Role::Projector) {
             roles::spawn_projectors(&mut tasks, &store, &stopped);
         }
         if matches!(settings.role, Role::All | Role::Expirer) {
             tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));
+        }
+        if let Some(admin) = admin {
+            let mut stopped = stopped.clone();
+            let until_stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            tracing::info!(addr = %admin.local_addr()?, "admin HTTP listening");
+            tasks.spawn(async move {
+                if let Err(error) = crate::admin::serve(admin, store_for_admin, until_stop).await {
+                    tracing::error!(%error, "admin server stopped");
+                }
+            });
         }
         let gateway = match listener {
             Some(listener) => {

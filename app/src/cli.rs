@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,
+    /// Address of the admin HTTP port: /metrics, /healthz, /readyz.
+    #[arg(long, env = "TICKETING_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,7 @@ pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
         engine: EngineConfig::default(),
         clock: Arc::new(SystemClock),
         expirer_interval: Duration::from_secs(1),
+        admin_addr: None,
     };
     let identity = identity(&store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let organizer = match add_user(&identity, ORGANIZER, Role::Organizer).await {

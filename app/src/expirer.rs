@@ -55,6 +55,8 @@ impl Expirer {
             }
             Err(error) => tracing::warn!(%error, "cannot read orders in checkout"),
         }
+        metrics::counter!("ticketing_holds_expired_total").increment(expired as u64);
+        metrics::counter!("ticketing_payments_resumed_total").increment(resumed as u64);
         if expired + resumed > 0 {
             tracing::info!(expired, resumed, "expirer pass");
         }

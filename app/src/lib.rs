@@ -7,10 +7,12 @@
 //! * `roles.rs` — what each role (gateway, projector, expirer) runs.
 //! * `demo.rs` — `demo`: a sample venue, users and orders.
 //! * `seatmap.rs` — `seatmap SHOW --as-of TIME` (time travel).
+//! * `admin.rs` — `/metrics`, `/healthz`, `/readyz` on the admin port.
 //! * `ops.rs` — `projections list|status|rebuild`.
 //! * `analyst/` — `events export|replay|stats` over the event log.
 //! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
 
+pub mod admin;
 pub mod analyst;
 pub mod application;
 pub mod cli;

@@ -98,7 +98,7 @@ impl Server {
         let log = work_dir.join(format!("{}-server.log", backend.name()));
         let log_file = std::fs::File::create(&log)?;
         let child = command(binary)
-            .args(["serve", "--grpc-addr", &addr])
+            .args(["serve", "--grpc-addr", &addr, "--admin-addr", "127.0.0.1:0"])
             .args(&db_args)
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -140,7 +140,10 @@ impl Engine {
             .map_err(CommandError::internal)?;
         match appended {
             Ok(()) => Ok(Commit::Done),
-            Err(StoreError::Conflict) => Ok(Commit::Conflict),
+            Err(StoreError::Conflict) => {
+                metrics::counter!("ticketing_conflicts_total").increment(1);
+                Ok(Commit::Conflict)
+            }
             Err(other) => Err(other.into()),
         }
     }

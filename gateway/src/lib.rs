@@ -12,6 +12,7 @@
 //! * `catalog_service.rs` — `CatalogService` (schedule, publish, cancel, read shows).
 //! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
 //! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
+//! * `metrics.rs` — per-RPC latency histograms by RPC and code.
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
 
@@ -22,6 +23,7 @@ mod error;
 mod idempotency;
 mod identity_service;
 mod inventory_service;
+mod metrics;
 mod ordering_service;
 mod paging;
 mod server;

@@ -101,6 +101,7 @@ pub async fn serve(
         .accept_http1(true)
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(GrpcWebLayer::new())
+        .layer(crate::metrics::RpcMetricsLayer)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -98,6 +98,16 @@ impl<P: Projection> Projector<P> {
         .await?)
     }
 
+    /// Publishes how many events the log holds beyond this projector's
+    /// checkpoint (global positions apart, so approximate under concurrent
+    /// commits); a failed read only skips one sample.
+    async fn record_lag(&self, name: String) {
+        if let (Ok(head), Ok(at)) = (self.store.feed_head(SHARD).await, self.checkpoint().await) {
+            metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
+                .set((head.seq - at.seq).max(0) as f64);
+        }
+    }
+
     /// Runs until `shutdown` turns true: drains the feed, then sleeps until a
     /// feed wake-up or the idle poll. Errors are logged and retried with
     /// backoff, since a read model that stops is worse than one that lags.
@@ -105,9 +115,16 @@ impl<P: Projection> Projector<P> {
         let mut waker = self.store.feed_waker();
         let mut backoff = Duration::from_millis(100);
         while !*shutdown.borrow() {
+            let name = self.projection.name().to_owned();
             let pause = match self.step().await {
-                Ok(0) => self.idle_poll,
-                Ok(_) => {
+                Ok(0) => {
+                    metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
+                        .set(0.0);
+                    self.idle_poll
+                }
+                Ok(applied) => {
+                    metrics::counter!("ticketing_projection_events_total", "projection" => name.clone()).increment(applied as u64);
+                    self.record_lag(name).await;
                     backoff = Duration::from_millis(100);
                     continue;
                 }

@@ -31,6 +31,8 @@ pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The admin HTTP port (/metrics, /healthz, /readyz).
+    pub admin_addr: std::net::SocketAddr,
     pub database_url: String,
     pub store: Store,
     pub channel: Channel,
@@ -74,9 +76,11 @@ pub async fn spawn_app_at(
         engine,
         clock,
         expirer_interval: Duration::from_millis(50),
+        admin_addr: Some("127.0.0.1:0".parse().expect("addr")),
     };
     let app = Application::build(settings).await.expect("engine starts");
     let addr = app.grpc_addr().expect("gateway address");
+    let admin_addr = app.admin_addr().expect("admin address");
     let store = app.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -93,6 +97,7 @@ pub async fn spawn_app_at(
         .expect("connect to gateway");
     TestApp {
         addr,
+        admin_addr,
         database_url,
         store,
         channel,

@@ -50,6 +50,8 @@ pub async fn start_with(url: &str, dir: &Path, hold_ttl: &str, fault: Option<&st
             "text",
             "--grpc-addr",
             &addr,
+            "--admin-addr",
+            "127.0.0.1:0",
             "--hold-ttl",
             hold_ttl,
         ],

@@ -63,8 +63,19 @@ impl Log {
     }
 
     /// Appends to several streams in one transaction.
+    /// A busy SQLite (a killed projector's connection still rolling back
+    /// past the 5 s busy timeout, under a loaded machine) answers
+    /// UNAVAILABLE, which a client retries; anything else fails the test.
     pub async fn commit(&self, appends: &[StreamAppend]) {
-        self.store.append(appends, None).await.unwrap();
+        for attempt in 1..=3 {
+            match self.store.append(appends, None).await {
+                Ok(()) => return,
+                Err(ticketing_event_store::StoreError::Unavailable(e)) if attempt < 3 => {
+                    eprintln!("append unavailable (attempt {attempt}), retrying: {e}");
+                }
+                Err(other) => panic!("append failed: {other}"),
+            }
+        }
     }
 
     pub async fn append<E: cqrs_es::DomainEvent>(

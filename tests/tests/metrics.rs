@@ -1,0 +1,123 @@
+//! The admin port: `/metrics` exposes the engine's metrics and they move
+//! when it works (scraped before and after a load); `/healthz` answers;
+//! `/readyz` is ready once the projectors have caught up.
+
+use std::time::Duration;
+use ticketing_commands::EngineConfig;
+use ticketing_identity::Role;
+use ticketing_tests::v1::ReserveSeatsRequest;
+use ticketing_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect admin");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the first sample whose line starts with `prefix` (0 if none).
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_move_when_the_engine_works() {
+    let short = EngineConfig {
+        hold_ttl: Duration::from_millis(300),
+        ..EngineConfig::default()
+    };
+    let app = spawn_app_with(database_url(Backend::Sqlite).await, short).await;
+    assert_eq!(get(app.admin_addr, "/healthz").await, (200, "ok".into()));
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.published_show(&organizer, 20).await;
+    let customer = app.customer().await;
+    let before = get(app.admin_addr, "/metrics").await.1;
+
+    let reserve_ok =
+        r#"ticketing_rpc_duration_seconds_count{rpc="InventoryService/ReserveSeats",code="0"}"#;
+    let reserve_taken =
+        r#"ticketing_rpc_duration_seconds_count{rpc="InventoryService/ReserveSeats",code="9"}"#;
+    for label in ["A-1", "A-2", "A-3", "A-1"] {
+        let request = ReserveSeatsRequest {
+            show_id: show_id.clone(),
+            seat_labels: vec![label.into()],
+        };
+        let _ = app
+            .inventory()
+            .reserve_seats(authed(&customer, request))
+            .await;
+    }
+    // Holds of 300 ms run out; the expirer takes them back.
+    let mut after = String::new();
+    for _ in 0..200 {
+        after = get(app.admin_addr, "/metrics").await.1;
+        if sample(&after, "ticketing_holds_expired_total")
+            >= sample(&before, "ticketing_holds_expired_total") + 3.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sample(&after, reserve_ok) - sample(&before, reserve_ok),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, reserve_taken) - sample(&before, reserve_taken),
+        1.0,
+        "FAILED_PRECONDITION is code 9"
+    );
+    assert!(
+        sample(&after, "ticketing_holds_expired_total")
+            >= sample(&before, "ticketing_holds_expired_total") + 3.0
+    );
+    assert!(
+        sample(
+            &after,
+            r#"ticketing_projection_events_total{projection="seat_map"}"#
+        ) > sample(
+            &before,
+            r#"ticketing_projection_events_total{projection="seat_map"}"#
+        )
+    );
+    assert!(
+        after.contains("ticketing_projection_lag_events{projection=\"seat_map\"}"),
+        "{after}"
+    );
+    assert!(
+        after.contains("ticketing_rpc_duration_seconds_bucket")
+            || after.contains("ticketing_rpc_duration_seconds{"),
+        "latency is a histogram or summary"
+    );
+
+    let mut ready = (0, String::new());
+    for _ in 0..100 {
+        ready = get(app.admin_addr, "/readyz").await;
+        if ready.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, (200, "ready".into()));
+    app.stop().await;
+}
