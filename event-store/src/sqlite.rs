@@ -11,8 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
 
@@ -266,7 +265,14 @@ fn named_if_in_memory(url: &str) -> String {
     }
 }
 
-fn serialized_event(row: &SqliteRow) -> Result<SerializedEvent, StoreError> {
+/// An event from a row whose payload and metadata are JSON text (SQLite's
+/// columns; Postgres' cast to text when read through the Any driver).
+pub(crate) fn serialized_event<R: sqlx::Row>(row: &R) -> Result<SerializedEvent, StoreError>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
     let sequence: i64 = row.try_get("sequence")?;
     let payload: String = row.try_get("payload")?;
     let metadata: String = row.try_get("metadata")?;

@@ -158,23 +158,7 @@ impl Store {
             .bind(until)
             .fetch_all(self.read_pool())
             .await?;
-        rows.iter()
-            .map(|row| {
-                use sqlx::Row;
-                let sequence: i64 = row.try_get("sequence")?;
-                let payload: String = row.try_get("payload")?;
-                let metadata: String = row.try_get("metadata")?;
-                Ok(SerializedEvent::new(
-                    row.try_get("aggregate_id")?,
-                    usize::try_from(sequence).map_err(StoreError::other)?,
-                    row.try_get("aggregate_type")?,
-                    row.try_get("event_type")?,
-                    row.try_get("event_version")?,
-                    serde_json::from_str(&payload)?,
-                    serde_json::from_str(&metadata)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(crate::sqlite::serialized_event).collect()
     }
 
     /// Appends to one or more streams in one transaction. Each stream's events
