@@ -1,6 +1,7 @@
 //! [`Application`]: the composition root. Connects the store, runs the
-//! migrations, wires engine, identity, projectors, expirer and gateway, and
-//! runs the roles this process has until one shutdown signal stops them all.
+//! migrations, wires engine, identity, projectors, expirer, relay and
+//! gateway, and runs the roles this process has until one shutdown signal
+//! stops them all.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::roles;
 /// Which parts of the engine this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// Everything in one process: gateway, projectors, expirer.
+    /// Everything in one process: gateway, projectors, expirer, relay.
     All,
     /// The gRPC gateway only (scale out behind a balancer).
     Gateway,
@@ -27,6 +28,8 @@ pub enum Role {
     Projector,
     /// Releases holds past their deadline and resumes interrupted payments.
     Expirer,
+    /// Publishes integration events to Kafka (needs --kafka-brokers).
+    Relay,
 }
 
 #[derive(Clone)]
@@ -43,6 +46,8 @@ pub struct Settings {
     pub expirer_interval: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub admin_addr: Option<SocketAddr>,
+    /// Kafka bootstrap brokers for the relay; `None`: the in-process bus.
+    pub kafka_brokers: Option<String>,
 }
 
 pub struct Application {
@@ -90,6 +95,9 @@ pub fn engine(store: &Store, settings: &Settings) -> Engine {
 impl Application {
     /// Opens the store and binds the gRPC port (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.role == Role::Relay && settings.kafka_brokers.is_none() {
+            anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
+        }
         let store = open_store(&settings.database_url).await?;
         let listener = match settings.role {
             Role::All | Role::Gateway => Some(
@@ -97,7 +105,7 @@ impl Application {
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr))?,
             ),
-            Role::Projector | Role::Expirer => None,
+            Role::Projector | Role::Expirer | Role::Relay => None,
         };
         let admin = match settings.admin_addr {
             Some(addr) => Some(
@@ -150,6 +158,9 @@ impl Application {
         }
         if matches!(settings.role, Role::All | Role::Expirer) {
             tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));
+        }
+        if matches!(settings.role, Role::All | Role::Relay) {
+            roles::spawn_relay(&mut tasks, &store, &settings, &stopped)?;
         }
         if let Some(admin) = admin {
             let mut stopped = stopped.clone();

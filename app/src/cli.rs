@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Address of the admin HTTP port: /metrics, /healthz, /readyz.
     #[arg(long, env = "TICKETING_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
+    /// Kafka bootstrap brokers (host:port,…) the relay publishes integration
+    /// events to; without them `--role all` relays to the in-process bus.
+    #[arg(long, env = "TICKETING_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,7 @@ pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         expirer_interval: Duration::from_secs(1),
         admin_addr: None,
+        kafka_brokers: None,
     };
     let identity = identity(&store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let organizer = match add_user(&identity, ORGANIZER, Role::Organizer).await {

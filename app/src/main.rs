@@ -46,6 +46,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),
                 expirer_interval: args.expirer_interval,
                 admin_addr: Some(args.admin_addr),
+                kafka_brokers: args.kafka_brokers,
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await

@@ -1,5 +1,5 @@
 //! What each role runs, assembled from the store and the settings: the
-//! projectors, the expirer, and the gateway's services.
+//! projectors, the expirer, the relay, and the gateway's services.
 
 use ticketing_event_store::Store;
 use ticketing_gateway::{CatalogApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi};
@@ -68,4 +68,28 @@ pub fn gateway_services(
                 .into_server(),
         )
         .add_service(OrderingApi::new(engine, identity, orders).into_server()))
+}
+
+/// The integration-event relay: to Kafka when brokers are configured, else
+/// to the in-process bus of the embedded deployment, under a checkpoint of
+/// its own so that a later switch to Kafka still publishes every event.
+pub fn spawn_relay(
+    tasks: &mut JoinSet<()>,
+    store: &Store,
+    settings: &Settings,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use ticketing_relay::{KafkaConfig, KafkaPublisher, MemoryBus, Relay, MEMORY_CHECKPOINT};
+    match &settings.kafka_brokers {
+        Some(brokers) => {
+            let kafka = KafkaPublisher::new(&KafkaConfig::new(brokers.as_str()))?;
+            tasks.spawn(Relay::new(store.clone(), kafka).run(stopped.clone()));
+        }
+        None => {
+            let relay =
+                Relay::new(store.clone(), MemoryBus::default()).with_checkpoint(MEMORY_CHECKPOINT);
+            tasks.spawn(relay.run(stopped.clone()));
+        }
+    }
+    Ok(())
 }

@@ -77,6 +77,7 @@ pub async fn spawn_app_at(
         clock,
         expirer_interval: Duration::from_millis(50),
         admin_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        kafka_brokers: None,
     };
     let app = Application::build(settings).await.expect("engine starts");
     let addr = app.grpc_addr().expect("gateway address");

@@ -1,0 +1,156 @@
+//! The Kafka adapter of the [`Publisher`] port, on rdkafka's
+//! `FutureProducer` (librdkafka).
+//!
+//! `acks=all` and `enable.idempotence=true`: a message counts as delivered
+//! only when every in-sync replica has it, and librdkafka's own retries
+//! within `message.timeout.ms` neither duplicate nor reorder messages of a
+//! partition. A batch is enqueued in order, then every delivery report is
+//! awaited; the first failure fails the batch.
+//!
+//! Before its first batch the publisher creates any of its topics that do
+//! not exist (unless told not to) (brokers such as tansu, and many production clusters, do not
+//! create topics on first use); a cluster whose operators made them already
+//! answers `TopicAlreadyExists`, which is fine.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::envelope::{IntegrationEvent, TOPICS};
+use crate::publisher::{PublishError, Publisher};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Put before every topic name (a test's own namespace, or
+    /// `staging.`); empty in production.
+    pub topic_prefix: String,
+    /// How long the brokers have to acknowledge a message before its batch
+    /// fails and is published again.
+    pub message_timeout: Duration,
+    /// Whether to create missing topics before the first batch (off where
+    /// operators manage topics and the relay may not create them).
+    pub create_topics: bool,
+    /// Partitions and replication factor of a topic the relay creates.
+    pub partitions: i32,
+    pub replication: i32,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            topic_prefix: String::new(),
+            message_timeout: Duration::from_secs(30),
+            create_topics: true,
+            partitions: 3,
+            replication: 1,
+        }
+    }
+}
+
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    config: KafkaConfig,
+    topics_ready: AtomicBool,
+}
+
+impl KafkaPublisher {
+    /// Creates the producer; it connects lazily, so an unreachable broker
+    /// shows up as failed batches, not here.
+    pub fn new(config: &KafkaConfig) -> Result<Self, PublishError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.brokers)
+            .set("client.id", "ticketing-relay");
+        let admin = client.create().map_err(PublishError::Client)?;
+        let timeout_ms = config.message_timeout.as_millis().max(1).to_string();
+        let producer = client
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", &timeout_ms)
+            .create()
+            .map_err(PublishError::Client)?;
+        Ok(KafkaPublisher {
+            producer,
+            admin,
+            config: config.clone(),
+            topics_ready: AtomicBool::new(!config.create_topics),
+        })
+    }
+
+    /// The broker-side name of `topic`.
+    pub fn topic_name(&self, topic: &str) -> String {
+        format!("{}{topic}", self.config.topic_prefix)
+    }
+
+    /// Creates the topics of [`TOPICS`] that do not exist yet.
+    pub async fn ensure_topics(&self) -> Result<(), PublishError> {
+        let names: Vec<String> = TOPICS.iter().map(|t| self.topic_name(t)).collect();
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|name| {
+                let replication = TopicReplication::Fixed(self.config.replication);
+                NewTopic::new(name, self.config.partitions, replication)
+            })
+            .collect();
+        let options = AdminOptions::new().request_timeout(Some(self.config.message_timeout));
+        let results = self
+            .admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(PublishError::Client)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(PublishError::CreateTopic { topic, code });
+                }
+            }
+        }
+        self.topics_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Publisher for KafkaPublisher {
+    async fn publish(&self, batch: &[IntegrationEvent]) -> Result<(), PublishError> {
+        if !self.topics_ready.load(Ordering::Relaxed) {
+            self.ensure_topics().await?;
+        }
+        let mut deliveries = Vec::with_capacity(batch.len());
+        // Enqueued one by one in batch order, so each key keeps its order.
+        for event in batch {
+            let topic = self.topic_name(event.topic);
+            let payload = serde_json::to_vec(&event.envelope)?;
+            let record = FutureRecord::to(&topic).key(&event.key).payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push((topic, delivery)),
+                Err((source, _)) => return Err(PublishError::NotAcknowledged { topic, source }),
+            }
+        }
+        for (topic, delivery) in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((source, _))) => {
+                    return Err(PublishError::NotAcknowledged { topic, source })
+                }
+                Err(_) => {
+                    return Err(PublishError::NotAcknowledged {
+                        topic,
+                        source: KafkaError::Canceled,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}

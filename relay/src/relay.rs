@@ -1,0 +1,229 @@
+//! The relay runner: tails the global feed from its checkpoint, publishes
+//! each batch's integration events, and advances the checkpoint only after
+//! the publisher acknowledged the whole batch.
+//!
+//! A crash (or a failed publish) between the two leaves the checkpoint
+//! behind, so the batch is published again: delivery is at least once, and
+//! the repeat carries the same envelope ids for consumers to dedupe.
+//!
+//! Two relays of one checkpoint never publish the same batch at once: on
+//! Postgres each batch runs inside a read-model transaction that first takes
+//! the advisory lock `relay:<shard>` and keeps it until the checkpoint is
+//! saved. That transaction only reads until then, so it has no transaction
+//! id and does not hold back the feed's `xmin` horizon while the broker
+//! answers. SQLite is one process's file, and its write lock would stop
+//! every append while the broker answers: there the checkpoint is read
+//! without a lock and saved in a short `BEGIN IMMEDIATE` transaction that
+//! never moves it backwards.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use ticketing_event_store::{
+    load_checkpoint, save_checkpoint, Backend, FeedPosition, Store, StoreError,
+};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::envelope::{integration_event, EnvelopeError, IntegrationEvent};
+use crate::publisher::{PublishError, Publisher};
+
+/// Feed shard read by this process (design.md §12: one shard today).
+const SHARD: i32 = 0;
+
+/// The checkpoint name of the relay to Kafka.
+pub const CHECKPOINT: &str = "relay";
+
+/// The checkpoint name of the relay to the in-process bus: its own, so a
+/// deployment that moves from the bus to Kafka still publishes every event.
+pub const MEMORY_CHECKPOINT: &str = "relay-memory";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("relay checkpoint: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+pub struct Relay<P> {
+    store: Store,
+    publisher: P,
+    checkpoint: String,
+    batch_size: usize,
+    idle_poll: Duration,
+}
+
+impl<P: Publisher> Relay<P> {
+    pub fn new(store: Store, publisher: P) -> Self {
+        Relay {
+            store,
+            publisher,
+            checkpoint: CHECKPOINT.to_owned(),
+            batch_size: 256,
+            idle_poll: Duration::from_millis(500),
+        }
+    }
+
+    /// Keeps this relay's position under another name, for a second
+    /// destination that must not share the Kafka relay's progress.
+    pub fn with_checkpoint(mut self, name: impl Into<String>) -> Self {
+        self.checkpoint = name.into();
+        self
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Relays at most one batch of the feed; returns how many feed events
+    /// it moved past (published or not). Records the relay's metrics.
+    pub async fn step(&self) -> Result<usize, RelayError> {
+        let result = self.try_step().await;
+        match &result {
+            Ok(0) => {
+                metrics::gauge!("ticketing_relay_backlog_events").set(0.0);
+            }
+            Ok(_) => self.record_backlog().await,
+            Err(_) => {
+                metrics::counter!("ticketing_relay_failures_total").increment(1);
+                self.record_backlog().await;
+            }
+        }
+        result
+    }
+
+    async fn try_step(&self) -> Result<usize, RelayError> {
+        let backend = self.store.backend();
+        // On Postgres: the locked transaction the checkpoint is read and
+        // later saved in.
+        let mut locked = None;
+        let after = match backend {
+            Backend::Postgres => {
+                let mut tx = self.store.begin_read_model().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(format!("{}:{SHARD}", self.checkpoint))
+                    .execute(&mut *tx)
+                    .await?;
+                let after = load_checkpoint(&mut tx, backend, &self.checkpoint, SHARD).await?;
+                locked = Some(tx);
+                after
+            }
+            Backend::Sqlite => {
+                let mut conn = self.store.read_pool().acquire().await?;
+                load_checkpoint(&mut conn, backend, &self.checkpoint, SHARD).await?
+            }
+        };
+        let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let events = batch
+            .iter()
+            .filter_map(|event| integration_event(event).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let per_topic = count_per_topic(&events);
+        let span = tracing::info_span!(
+            "relay_publish",
+            events = events.len(),
+            topics = per_topic.len(),
+            after = ?after,
+        );
+        if !events.is_empty() {
+            self.publisher.publish(&events).instrument(span).await?;
+        }
+        let mut tx = match locked {
+            Some(tx) => tx,
+            None => self.store.begin_read_model().await?,
+        };
+        advance(&mut tx, backend, &self.checkpoint, last).await?;
+        tx.commit().await?;
+        for (topic, count) in per_topic {
+            metrics::counter!("ticketing_relay_published_total", "topic" => topic).increment(count);
+        }
+        Ok(batch.len())
+    }
+
+    /// Relays batches until the feed is drained; returns the checkpoint.
+    pub async fn catch_up(&self) -> Result<FeedPosition, RelayError> {
+        while self.step().await? > 0 {}
+        self.checkpoint().await
+    }
+
+    /// The position this relay has published up to.
+    pub async fn checkpoint(&self) -> Result<FeedPosition, RelayError> {
+        let mut conn = self.store.read_pool().acquire().await?;
+        Ok(load_checkpoint(&mut conn, self.store.backend(), &self.checkpoint, SHARD).await?)
+    }
+
+    /// Events in the log beyond the checkpoint (global positions apart, so
+    /// approximate under concurrent commits); a failed read skips a sample.
+    async fn record_backlog(&self) {
+        if let (Ok(head), Ok(at)) = (self.store.feed_head(SHARD).await, self.checkpoint().await) {
+            metrics::gauge!("ticketing_relay_backlog_events")
+                .set((head.seq - at.seq).max(0) as f64);
+        }
+    }
+
+    /// Runs until `shutdown` turns true: drains the feed, then sleeps until a
+    /// feed wake-up or the idle poll. Errors (broker or database down) are
+    /// logged and retried with backoff; the unacknowledged batch is published
+    /// again. Shutdown does not wait for the broker: a batch cut short is
+    /// simply published again by the next run.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut waker = self.store.feed_waker();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let step = tokio::select! {
+                step = self.step() => step,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            match step {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = waker.changed() => {}
+                        _ = tokio::time::sleep(self.idle_poll) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                    }
+                }
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::error!(relay = %self.checkpoint, error = %error, "relay batch failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+fn count_per_topic(events: &[IntegrationEvent]) -> BTreeMap<&'static str, u64> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        *counts.entry(event.topic).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Saves `to` unless the stored checkpoint is already there or beyond (a
+/// second SQLite relay got there first).
+async fn advance(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    name: &str,
+    to: FeedPosition,
+) -> Result<(), StoreError> {
+    if load_checkpoint(conn, backend, name, SHARD).await? < to {
+        save_checkpoint(conn, backend, name, SHARD, to).await?;
+    }
+    Ok(())
+}

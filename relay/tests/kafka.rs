@@ -1,0 +1,170 @@
+//! The relay against a real Kafka-protocol broker (`scripts/kafka.sh`
+//! starts tansu; `TICKETING_TEST_KAFKA_BROKERS` points elsewhere): a real
+//! purchase flow reaches the topics exactly, on Postgres and SQLite, the
+//! in-process bus carries the same envelopes, an unacknowledged batch keeps
+//! the checkpoint, and a relay killed after publishing re-publishes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::kafka::{brokers, consume, topic_prefix};
+use common::{purchase_flow, store};
+use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use ticketing_event_store::FeedPosition;
+use ticketing_relay::{
+    IntegrationEvent, KafkaConfig, KafkaPublisher, MemoryBus, PublishError, Publisher, Relay,
+    MEMORY_CHECKPOINT,
+};
+use tokio::sync::Notify;
+
+fn kafka(brokers: &str, prefix: &str) -> KafkaPublisher {
+    let mut config = KafkaConfig::new(brokers);
+    config.topic_prefix = prefix.to_owned();
+    config.message_timeout = Duration::from_secs(20);
+    config.partitions = 2;
+    KafkaPublisher::new(&config).expect("producer")
+}
+
+async fn the_flow_reaches_every_topic_once(url: String) {
+    let brokers = brokers();
+    let store = store(url).await;
+    let expected = purchase_flow(&store).await;
+    let prefix = topic_prefix();
+
+    let relay = Relay::new(store.clone(), kafka(&brokers, &prefix)).with_batch_size(7);
+    let head = store.feed_head(0).await.unwrap();
+    assert_eq!(
+        relay.catch_up().await.unwrap(),
+        head,
+        "drained to the head of the feed"
+    );
+
+    let received = consume(
+        &brokers,
+        &prefix,
+        expected.by_id.len(),
+        Duration::from_secs(3),
+    )
+    .await;
+    expected.assert_delivered(&received, false);
+
+    // The in-process bus, on its own checkpoint, carries the same envelopes.
+    let bus = MemoryBus::new(64);
+    let mut subscriber = bus.subscribe();
+    Relay::new(store.clone(), bus)
+        .with_checkpoint(MEMORY_CHECKPOINT)
+        .catch_up()
+        .await
+        .unwrap();
+    let mut on_bus = Vec::new();
+    while let Ok(event) = subscriber.try_recv() {
+        on_bus.push((event.topic.to_owned(), event.key, event.envelope));
+    }
+    expected.assert_delivered(&on_bus, false);
+    let mut from_kafka = received.clone();
+    from_kafka.sort_by_key(|(_, _, e)| e.id);
+    assert_eq!(
+        on_bus, from_kafka,
+        "same envelopes, in log order on the bus"
+    );
+}
+
+#[tokio::test]
+async fn the_flow_reaches_every_topic_once_on_postgres() {
+    the_flow_reaches_every_topic_once(fresh_postgres_url().await).await;
+}
+
+#[tokio::test]
+async fn the_flow_reaches_every_topic_once_on_sqlite() {
+    the_flow_reaches_every_topic_once(fresh_sqlite_url()).await;
+}
+
+/// Publishes through Kafka, then never returns: the relay is killed
+/// between the broker's acknowledgement and its checkpoint.
+struct StallsAfterAck {
+    kafka: KafkaPublisher,
+    acked: Notify,
+}
+
+impl Publisher for StallsAfterAck {
+    async fn publish(&self, batch: &[IntegrationEvent]) -> Result<(), PublishError> {
+        self.kafka.publish(batch).await?;
+        self.acked.notify_one();
+        std::future::pending().await
+    }
+}
+
+async fn killed_after_the_ack_publishes_again(url: String) {
+    let brokers = brokers();
+    let store = store(url).await;
+    let expected = purchase_flow(&store).await;
+    let prefix = topic_prefix();
+
+    let stalling = std::sync::Arc::new(StallsAfterAck {
+        kafka: kafka(&brokers, &prefix),
+        acked: Notify::new(),
+    });
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = Relay::new(store.clone(), stalling.clone()).with_batch_size(1000);
+    let task = tokio::spawn(relay.run(stopped.clone()));
+    tokio::time::timeout(Duration::from_secs(60), stalling.acked.notified())
+        .await
+        .expect("the broker acknowledged the batch");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    let restarted = Relay::new(store.clone(), kafka(&brokers, &prefix));
+    assert_eq!(
+        restarted.checkpoint().await.unwrap(),
+        FeedPosition::START,
+        "killed before its checkpoint"
+    );
+    restarted.catch_up().await.unwrap();
+
+    let received = consume(
+        &brokers,
+        &prefix,
+        2 * expected.by_id.len(),
+        Duration::from_secs(3),
+    )
+    .await;
+    expected.assert_delivered(&received, true);
+    assert_eq!(
+        received.len(),
+        2 * expected.by_id.len(),
+        "every event twice, same ids"
+    );
+}
+
+#[tokio::test]
+async fn killed_after_the_ack_publishes_again_on_postgres() {
+    killed_after_the_ack_publishes_again(fresh_postgres_url().await).await;
+}
+
+#[tokio::test]
+async fn killed_after_the_ack_publishes_again_on_sqlite() {
+    killed_after_the_ack_publishes_again(fresh_sqlite_url()).await;
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_fails_the_batch_and_keeps_the_checkpoint() {
+    let store = store(fresh_sqlite_url()).await;
+    purchase_flow(&store).await;
+    // Nothing listens on port 1: no acknowledgement can ever come.
+    let mut config = KafkaConfig::new("127.0.0.1:1");
+    config.message_timeout = Duration::from_secs(2);
+    config.create_topics = false;
+    let relay = Relay::new(store.clone(), KafkaPublisher::new(&config).unwrap());
+    let started = std::time::Instant::now();
+    let error = relay
+        .step()
+        .await
+        .expect_err("no broker, no acknowledgement");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded by the message timeout"
+    );
+    assert!(error.to_string().contains("Kafka"), "{error}");
+    assert_eq!(relay.checkpoint().await.unwrap(), FeedPosition::START);
+}
