@@ -10,7 +10,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::Mutex;
 use ticketing_event_store::Store;
-use ticketing_projections::{projection_status, PROJECTIONS};
+use ticketing_projections::{projection_status, ReadModel};
 use tokio::net::TcpListener;
 
 /// How far behind the log a projector may be for the process to be ready.
@@ -63,7 +63,7 @@ pub async fn serve(
 async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     let now = chrono::Utc::now();
     let mut behind = Vec::new();
-    for name in PROJECTIONS {
+    for name in ReadModel::ALL.map(ReadModel::name) {
         match projection_status(&admin.store, name, now).await {
             Ok(status) if status.lag_seconds <= READY_LAG_SECONDS => {}
             Ok(status) => behind.push(format!("{name} is {:.1} s behind", status.lag_seconds)),

@@ -9,9 +9,7 @@ use std::time::Duration;
 use ticketing_aggregates::{Actor, RawRow, RawSection, SeatLabel, ShowId, SystemClock, UserRef};
 use ticketing_commands::{EngineConfig, ScheduleShow};
 use ticketing_identity::{DisplayName, Email, IdentityError, Password, Role};
-use ticketing_projections::{
-    OrdersProjection, Projector, ReservationsProjection, SeatMapProjection, ShowsProjection,
-};
+use ticketing_projections::{Projector, ReadModel, Target};
 
 use crate::application::{engine, identity, open_store, Settings};
 use crate::config::DatabaseArgs;
@@ -141,19 +139,10 @@ async fn add_user(
 
 /// Brings the read models up to date, so queries answer at once.
 async fn catch_up(store: &ticketing_event_store::Store) -> anyhow::Result<()> {
-    let backend = store.backend();
-    Projector::new(store.clone(), SeatMapProjection::live(backend))
-        .catch_up()
-        .await?;
-    Projector::new(store.clone(), ShowsProjection::live(backend))
-        .catch_up()
-        .await?;
-    Projector::new(store.clone(), ReservationsProjection { backend })
-        .catch_up()
-        .await?;
-    Projector::new(store.clone(), OrdersProjection { backend })
-        .catch_up()
-        .await?;
+    for model in ReadModel::ALL {
+        let projection = model.projection(Target::live(store.backend()));
+        Projector::new(store.clone(), projection).catch_up().await?;
+    }
     Ok(())
 }
 

@@ -5,16 +5,16 @@
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use ticketing_projections::{drift, projection_status, rebuild, Rebuildable, PROJECTIONS};
+use ticketing_projections::{drift, projection_status, rebuild, ReadModel};
 
 use crate::application::open_store;
 use crate::config::DatabaseArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
-    /// Every projector with its checkpoint and lag.
+    /// Every projector with its checkpoint, lag and last error.
     List(DatabaseArgs),
-    /// One projector's checkpoint and lag.
+    /// One projector's checkpoint, lag and last error (in full).
     Status {
         /// seat_map, shows, reservations or orders.
         name: String,
@@ -23,7 +23,7 @@ pub enum ProjectionsCommand {
     },
     /// Rebuild a read model from the log into a shadow table, then swap it in.
     Rebuild {
-        /// seat_map or shows (omit with --all).
+        /// seat_map, shows, reservations or orders (omit with --all).
         name: Option<String>,
         /// Every rebuildable read model.
         #[arg(long)]
@@ -41,22 +41,18 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<()> {
         ProjectionsCommand::List(db) => {
             let store = open_store(&db.url()?).await?;
             println!(
-                "{:<14} {:>24} {:>12} {:>10}",
+                "{:<14} {:>24} {:>12} {:>10}  last error",
                 "projection", "checkpoint (tx.seq)", "lag events", "lag s"
             );
-            for name in PROJECTIONS {
-                print_status(&store, name).await?;
+            for model in ReadModel::ALL {
+                print_status(&store, model.name(), Some(LIST_ERROR_CHARS)).await?;
             }
             Ok(())
         }
         ProjectionsCommand::Status { name, db } => {
-            anyhow::ensure!(
-                PROJECTIONS.contains(&name.as_str()),
-                "unknown projection {name:?}; known: {}",
-                PROJECTIONS.join(", ")
-            );
+            let model = parse(&name)?;
             let store = open_store(&db.url()?).await?;
-            print_status(&store, &name).await
+            print_status(&store, model.name(), None).await
         }
         ProjectionsCommand::Rebuild {
             name,
@@ -64,15 +60,9 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<()> {
             dry_run,
             db,
         } => {
-            let targets: Vec<Rebuildable> = match (name, all) {
-                (None, true) => Rebuildable::ALL.to_vec(),
-                (Some(name), false) => vec![Rebuildable::parse(&name).ok_or_else(|| {
-                    let known: Vec<_> = Rebuildable::ALL.iter().map(|r| r.name()).collect();
-                    anyhow::anyhow!(
-                        "{name:?} cannot be rebuilt; rebuildable: {}",
-                        known.join(", ")
-                    )
-                })?],
+            let targets: Vec<ReadModel> = match (name, all) {
+                (None, true) => ReadModel::ALL.to_vec(),
+                (Some(name), false) => vec![parse(&name)?],
                 _ => anyhow::bail!("name one projection or pass --all"),
             };
             let store = open_store(&db.url()?).await?;
@@ -116,11 +106,44 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn print_status(store: &ticketing_event_store::Store, name: &str) -> anyhow::Result<()> {
-    let status = projection_status(store, name, chrono::Utc::now()).await?;
+/// How much of a last error `projections list` shows on its one line.
+const LIST_ERROR_CHARS: usize = 100;
+
+fn parse(name: &str) -> anyhow::Result<ReadModel> {
+    ReadModel::parse(name).ok_or_else(|| {
+        let known: Vec<_> = ReadModel::ALL.iter().map(|r| r.name()).collect();
+        anyhow::anyhow!("unknown projection {name:?}; known: {}", known.join(", "))
+    })
+}
+
+/// One line per projector; the last error cut to `error_chars` when given.
+async fn print_status(
+    store: &ticketing_event_store::Store,
+    name: &str,
+    error_chars: Option<usize>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let status = projection_status(store, name, now).await?;
     let at = format!("{}.{}", status.checkpoint.tx, status.checkpoint.seq);
+    let error = match &status.last_error {
+        None => "-".to_owned(),
+        Some((when, message)) => {
+            let message = message.replace('\n', " ");
+            let message = match error_chars {
+                Some(max) if message.chars().count() > max => {
+                    format!("{}…", message.chars().take(max).collect::<String>())
+                }
+                _ => message,
+            };
+            let ago = (now - *when).num_seconds().max(0);
+            format!(
+                "{} ({ago} s ago): {message}",
+                when.format("%Y-%m-%dT%H:%M:%SZ")
+            )
+        }
+    };
     println!(
-        "{:<14} {:>24} {:>12} {:>10.1}",
+        "{:<14} {:>24} {:>12} {:>10.1}  {error}",
         status.name, at, status.lag_events, status.lag_seconds
     );
     Ok(())

@@ -28,7 +28,7 @@ use std::time::Duration;
 use cqrs_es::Aggregate;
 use ticketing_aggregates::{Seat, SeatEvent, ShowId};
 use ticketing_event_store::{FeedEvent, FeedPosition, Store};
-use ticketing_projections::{ProjectionError, Projector, SeatMapProjection, SeatMapStatus};
+use ticketing_projections::{ProjectionError, Projector, SeatMapProjection, SeatMapStatus, Target};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::seat_map_update::Kind;
 use tokio::sync::{mpsc, watch};
@@ -83,7 +83,7 @@ impl Watcher {
         show_id: ShowId,
         snapshot: impl Future<Output = Result<pb::SeatMap, AppError>>,
     ) -> Result<UpdateStream, AppError> {
-        let projection = SeatMapProjection::live(self.store.backend());
+        let projection = SeatMapProjection(Target::live(self.store.backend()));
         let from = Projector::new(self.store.clone(), projection)
             .checkpoint()
             .await?;

@@ -6,9 +6,7 @@ use sqlx::{AnyConnection, Row};
 use ticketing_event_store::{delete_checkpoint, load_checkpoint, Backend, Store};
 
 use crate::rebuild::{exclusive, fill, reset_shadow, top_up, BATCH, SHARD};
-use crate::{
-    Projection, ProjectionError, Projector, Rebuildable, SeatMapProjection, ShowsProjection,
-};
+use crate::{Projection, ProjectionError, Projector, ReadModel};
 
 /// How many 100 ms waits a drift check gives a lagging live projector.
 const LAG_WAITS: usize = 100;
@@ -31,30 +29,15 @@ impl Drift {
     }
 }
 
-/// Compares `which` with a fresh fold of the log, changing nothing.
+/// Compares `which` with a fresh fold of the log, changing nothing. Rows
+/// of a model with several tables are prefixed with their table's name.
 pub async fn drift(
     store: &Store,
-    which: Rebuildable,
+    which: ReadModel,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Drift, ProjectionError> {
     let backend = store.backend();
-    match which {
-        Rebuildable::SeatMap => {
-            check(store, which, SeatMapProjection::shadow(backend), progress).await
-        }
-        Rebuildable::Shows => check(store, which, ShowsProjection::shadow(backend), progress).await,
-    }
-}
-
-async fn check<P: Projection + Clone>(
-    store: &Store,
-    which: Rebuildable,
-    shadow: P,
-    progress: &mut (dyn FnMut(usize) + Send),
-) -> Result<Drift, ProjectionError> {
-    let backend = store.backend();
-    let shadow_table = reset_shadow(store, which, &shadow).await?;
-    let live = which.live_table(backend);
+    let shadow = reset_shadow(store, which).await?;
     let projector = Projector::new(store.clone(), shadow.clone()).with_batch_size(BATCH);
     fill(&projector, progress).await?;
     let folded = projector.checkpoint().await?;
@@ -79,16 +62,42 @@ async fn check<P: Projection + Clone>(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let columns = columns(&mut tx, &shadow_table, backend).await?;
-    let only =
-        |a: &str, b: &str| format!("SELECT {columns} FROM {a} EXCEPT SELECT {columns} FROM {b}");
-    let only_live = rows(&mut tx, &only(live, &shadow_table)).await?;
-    let only_fresh = rows(&mut tx, &only(&shadow_table, live)).await?;
+    let (mut only_live, mut only_fresh) = (Vec::new(), Vec::new());
+    let several = which.tables().len() > 1;
+    for table in which.tables() {
+        let (live, fresh) = (table.live(backend), table.name(backend, true));
+        let columns = columns(&mut tx, &fresh, backend).await?;
+        let only = |a: &str, b: &str| {
+            format!("SELECT {columns} FROM {a} EXCEPT SELECT {columns} FROM {b}")
+        };
+        let label = |row: String| {
+            if several {
+                format!("{live}: {row}")
+            } else {
+                row
+            }
+        };
+        only_live.extend(
+            rows(&mut tx, &only(live, &fresh))
+                .await?
+                .into_iter()
+                .map(label),
+        );
+        only_fresh.extend(
+            rows(&mut tx, &only(&fresh, live))
+                .await?
+                .into_iter()
+                .map(label),
+        );
+    }
     tx.rollback().await?;
     let mut conn = store.read_pool().acquire().await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {shadow_table}"))
-        .execute(&mut *conn)
-        .await?;
+    for table in which.tables() {
+        let fresh = table.name(backend, true);
+        sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     delete_checkpoint(&mut conn, backend, shadow.name(), SHARD).await?;
     Ok(Drift {
         only_live_count: only_live.len(),

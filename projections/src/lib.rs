@@ -11,10 +11,12 @@
 //!   reservation's seats, deadline and status; the expirer's work list.
 //! * `orders.rs` — `orders` and `order_items` (schema `bc_ordering`): each
 //!   order with its items, total and payment state.
-//! * `rebuild.rs` — rebuild into a shadow table and swap.
+//! * `read_model.rs` — the read models by name, their tables, and
+//!   [`AnyProjection`], which runs any of them.
+//! * `rebuild.rs` — rebuild into shadow tables and swap.
 //! * `as_of.rs` — a seat map at an instant, folded from the log.
 //! * `drift.rs` — compare a fresh fold with the live model.
-//! * `status.rs` — checkpoint and lag of each projector.
+//! * `status.rs` — checkpoint, lag and last error of each projector.
 //! * `schema.rs` — the tables of all of them, per backend.
 //!
 //! Read models never see the write side's cache or in-process dispatch:
@@ -24,6 +26,7 @@ mod as_of;
 mod drift;
 mod error;
 mod orders;
+mod read_model;
 mod rebuild;
 mod reservations;
 mod runner;
@@ -36,13 +39,14 @@ pub use as_of::seat_map_as_of;
 pub use drift::{drift, Drift};
 pub use error::ProjectionError;
 pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
-pub use rebuild::{rebuild, RebuildReport, Rebuildable};
+pub use read_model::{AnyProjection, ReadModel, Target};
+pub use rebuild::{rebuild, RebuildReport};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
 pub use shows::{ShowRow, Shows, ShowsPage, ShowsProjection};
-pub use status::{projection_status, ProjectionStatus, PROJECTIONS};
+pub use status::{projection_status, record_error, ProjectionStatus};
 
 /// Milliseconds since the epoch: how read models store instants, because the
 /// `Any` driver binds integers the same way on both backends.

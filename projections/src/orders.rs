@@ -10,17 +10,16 @@ use ticketing_aggregates::{Order, OrderEvent, OrderStatus};
 use ticketing_event_store::{Backend, FeedEvent};
 
 use crate::reservations::{labels_from_json, labels_json};
-use crate::schema::{order_items_table, orders_table};
+use crate::schema::{order_items_table, orders_table, ORDERS, ORDER_ITEMS};
 use crate::seat_map::payload;
-use crate::{from_millis, millis, Projection, ProjectionError};
+use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
-pub struct OrdersProjection {
-    pub backend: Backend,
-}
+#[derive(Clone)]
+pub struct OrdersProjection(pub Target);
 
 impl Projection for OrdersProjection {
     fn name(&self) -> &'static str {
-        "orders"
+        ReadModel::Orders.checkpoint(self.0.shadow)
     }
 
     async fn apply(
@@ -31,8 +30,8 @@ impl Projection for OrdersProjection {
         if event.event.aggregate_type != <Order as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let orders = orders_table(self.backend);
-        let items = order_items_table(self.backend);
+        let orders = self.0.table(&ORDERS);
+        let items = self.0.table(&ORDER_ITEMS);
         let order_id = &event.event.aggregate_id;
         // Each update names its columns with `$3` for its one value, after
         // the global position and order id every update binds.

@@ -12,47 +12,11 @@ use ticketing_event_store::{
     delete_checkpoint, load_checkpoint, save_checkpoint, Backend, FeedPosition, Store,
 };
 
-use crate::schema::{seat_map_ddl, seat_map_table, shows_ddl, shows_table, table};
-use crate::{Projection, ProjectionError, Projector, SeatMapProjection, ShowsProjection};
+use crate::schema::Table;
+use crate::{AnyProjection, Projection, ProjectionError, Projector, ReadModel, Target};
 
 pub(crate) const SHARD: i32 = 0;
 pub(crate) const BATCH: usize = 1000;
-
-/// The read models that can be rebuilt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rebuildable {
-    SeatMap,
-    Shows,
-}
-
-impl Rebuildable {
-    pub const ALL: [Rebuildable; 2] = [Rebuildable::SeatMap, Rebuildable::Shows];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Rebuildable::SeatMap => "seat_map",
-            Rebuildable::Shows => "shows",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
-    }
-
-    pub(crate) fn live_table(self, backend: Backend) -> &'static str {
-        match self {
-            Rebuildable::SeatMap => seat_map_table(backend),
-            Rebuildable::Shows => shows_table(backend),
-        }
-    }
-
-    fn ddl(self, name: &str) -> String {
-        match self {
-            Rebuildable::SeatMap => seat_map_ddl(name),
-            Rebuildable::Shows => shows_ddl(name),
-        }
-    }
-}
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,32 +29,79 @@ pub struct RebuildReport {
 /// Rebuilds `which` and swaps it in; `progress` gets the events folded so far.
 pub async fn rebuild(
     store: &Store,
-    which: Rebuildable,
+    which: ReadModel,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
     let backend = store.backend();
-    match which {
-        Rebuildable::SeatMap => {
-            run(store, which, SeatMapProjection::shadow(backend), progress).await
+    let shadow = reset_shadow(store, which).await?;
+    let projector = Projector::new(store.clone(), shadow.clone()).with_batch_size(BATCH);
+    let mut events = fill(&projector, progress).await?;
+    let mut tx = exclusive(store, which).await?;
+    let from = load_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
+    let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;
+    events += tail;
+    for table in which.tables() {
+        let primary_key = shadow_primary_key(&mut tx, backend, table).await?;
+        for statement in table.swap(backend) {
+            sqlx::query(&statement).execute(&mut *tx).await?;
         }
-        Rebuildable::Shows => run(store, which, ShowsProjection::shadow(backend), progress).await,
+        if let Some(key) = primary_key {
+            // The key keeps the shadow's name through the rename; give it
+            // the live one so the next rebuild's shadow finds its name free.
+            let live = table.live(backend);
+            let bare = live.rsplit('.').next().unwrap_or(live);
+            sqlx::query(&format!(
+                "ALTER TABLE {live} RENAME CONSTRAINT \"{key}\" TO {bare}_pkey"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
+    save_checkpoint(&mut tx, backend, which.name(), SHARD, position).await?;
+    delete_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
+    tx.commit().await?;
+    progress(events);
+    Ok(RebuildReport { events, position })
 }
 
-pub(crate) async fn reset_shadow<P: Projection>(
+/// On Postgres, the name of the shadow table's primary-key constraint.
+async fn shadow_primary_key(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &Table,
+) -> Result<Option<String>, ProjectionError> {
+    if backend != Backend::Postgres {
+        return Ok(None);
+    }
+    let key = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'",
+    )
+    .bind(table.name(backend, true))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(key)
+}
+
+/// Creates empty shadow tables for `which` (dropping a stale rebuild's) and
+/// returns the projection that fills them, with no checkpoint yet.
+pub(crate) async fn reset_shadow(
     store: &Store,
-    which: Rebuildable,
-    shadow: &P,
-) -> Result<String, ProjectionError> {
+    which: ReadModel,
+) -> Result<AnyProjection, ProjectionError> {
     let backend = store.backend();
-    let name = table(which.live_table(backend), true);
+    let shadow = which.projection(Target::shadow(backend));
     let mut conn = store.read_pool().acquire().await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(&which.ddl(&name)).execute(&mut *conn).await?;
+    for table in which.tables() {
+        let name = table.name(backend, true);
+        sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
+            .execute(&mut *conn)
+            .await?;
+        for statement in table.create(backend, true) {
+            sqlx::query(&statement).execute(&mut *conn).await?;
+        }
+    }
     delete_checkpoint(&mut conn, backend, shadow.name(), SHARD).await?;
-    Ok(name)
+    Ok(shadow)
 }
 
 /// Folds the shadow in batches until it reaches `until` (or the head).
@@ -112,7 +123,7 @@ pub(crate) async fn fill<P: Projection>(
 /// Opens the transaction that excludes the live projector of `which`.
 pub(crate) async fn exclusive(
     store: &Store,
-    which: Rebuildable,
+    which: ReadModel,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
     let mut tx = store.begin_read_model().await?;
     if store.backend() == Backend::Postgres {
@@ -149,33 +160,4 @@ pub(crate) async fn top_up<P: Projection>(
         applied += batch.len();
         from = last;
     }
-}
-
-async fn run<P: Projection + Clone>(
-    store: &Store,
-    which: Rebuildable,
-    shadow: P,
-    progress: &mut (dyn FnMut(usize) + Send),
-) -> Result<RebuildReport, ProjectionError> {
-    let backend = store.backend();
-    let shadow_table = reset_shadow(store, which, &shadow).await?;
-    let projector = Projector::new(store.clone(), shadow.clone()).with_batch_size(BATCH);
-    let mut events = fill(&projector, progress).await?;
-    let mut tx = exclusive(store, which).await?;
-    let from = load_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
-    let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;
-    events += tail;
-    let live = which.live_table(backend);
-    let bare = live.rsplit('.').next().unwrap_or(live);
-    sqlx::query(&format!("DROP TABLE IF EXISTS {live}"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {shadow_table} RENAME TO {bare}"))
-        .execute(&mut *tx)
-        .await?;
-    save_checkpoint(&mut tx, backend, which.name(), SHARD, position).await?;
-    delete_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
-    tx.commit().await?;
-    progress(events);
-    Ok(RebuildReport { events, position })
 }

@@ -7,17 +7,16 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Reservation, ReservationEvent, ReservationStatus, SeatLabel};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::reservations_table;
+use crate::schema::{reservations_table, RESERVATIONS};
 use crate::seat_map::payload;
-use crate::{from_millis, millis, Projection, ProjectionError};
+use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
-pub struct ReservationsProjection {
-    pub backend: Backend,
-}
+#[derive(Clone)]
+pub struct ReservationsProjection(pub Target);
 
 impl Projection for ReservationsProjection {
     fn name(&self) -> &'static str {
-        "reservations"
+        ReadModel::Reservations.checkpoint(self.0.shadow)
     }
 
     async fn apply(
@@ -28,7 +27,7 @@ impl Projection for ReservationsProjection {
         if event.event.aggregate_type != <Reservation as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let table = reservations_table(self.backend);
+        let table = self.0.table(&RESERVATIONS);
         let reservation_id = &event.event.aggregate_id;
         let (status, order_id) = match payload::<ReservationEvent>(event)? {
             ReservationEvent::ReservationCreated {

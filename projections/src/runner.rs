@@ -14,7 +14,7 @@ use ticketing_event_store::{
 };
 use tokio::sync::watch;
 
-use crate::ProjectionError;
+use crate::{record_error, ProjectionError};
 
 /// Feed shard read by this process (design.md §12: one shard today).
 const SHARD: i32 = 0;
@@ -129,7 +129,19 @@ impl<P: Projection> Projector<P> {
                     continue;
                 }
                 Err(error) => {
-                    tracing::error!(projection = self.projection.name(), error = %error, "projector batch failed; retrying");
+                    tracing::error!(projection = %name, error = %error, "projector batch failed; retrying");
+                    metrics::counter!("ticketing_projection_errors_total", "projection" => name.clone()).increment(1);
+                    if let Err(unrecorded) = record_error(
+                        &self.store,
+                        &name,
+                        SHARD,
+                        &error.to_string(),
+                        chrono::Utc::now(),
+                    )
+                    .await
+                    {
+                        tracing::warn!(projection = %name, error = %unrecorded, "could not record the projector's error");
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     backoff
                 }

@@ -1,56 +1,223 @@
 //! Tables of the read models. Postgres keeps each bounded context in its own
 //! schema; SQLite has one namespace, so the same tables go unqualified.
+//!
+//! Each table is described once ([`Table`]): its columns and its secondary
+//! indexes. The same description creates the live table at migration and the
+//! shadow (`<table>__rebuild`, indexes `<index>__rebuild`) a rebuild fills,
+//! and gives the statements that swap a shadow into place.
 
 use sqlx::AnyPool;
 use ticketing_event_store::Backend;
 
 use crate::ProjectionError;
 
-/// Suffix of the shadow table a rebuild fills before it swaps it in.
+/// Suffix of the shadow table (and its indexes) a rebuild fills before it
+/// swaps it in.
 pub(crate) const SHADOW: &str = "__rebuild";
 
-/// The live table, or its shadow during a rebuild.
-pub(crate) fn table(live: &str, shadow: bool) -> String {
-    if shadow {
-        format!("{live}{SHADOW}")
-    } else {
-        live.to_owned()
+/// A secondary index: its name (unique per Postgres schema, and across the
+/// whole SQLite database) and its column list.
+pub(crate) struct Index {
+    name: &'static str,
+    columns: &'static str,
+}
+
+/// One read-model table.
+pub(crate) struct Table {
+    /// `schema.table`; SQLite uses the part after the dot.
+    qualified: &'static str,
+    columns: &'static str,
+    indexes: &'static [Index],
+}
+
+pub(crate) const SEAT_MAP: Table = Table {
+    qualified: "bc_inventory.seat_map",
+    columns: "show_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        section TEXT NOT NULL,
+        row_name TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        price_minor BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        reservation_id TEXT,
+        held_until BIGINT,
+        global_seq BIGINT NOT NULL,
+        PRIMARY KEY (show_id, label)",
+    indexes: &[],
+};
+
+pub(crate) const SHOWS: Table = Table {
+    qualified: "bc_catalog.shows",
+    columns: "show_id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        venue TEXT NOT NULL,
+        starts_at BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        status TEXT NOT NULL,
+        seat_count BIGINT NOT NULL,
+        organizer_id TEXT NOT NULL,
+        global_seq BIGINT NOT NULL",
+    indexes: &[],
+};
+
+pub(crate) const RESERVATIONS: Table = Table {
+    qualified: "bc_inventory.reservations",
+    columns: "reservation_id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        show_id TEXT NOT NULL,
+        seat_labels TEXT NOT NULL,
+        until BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        order_id TEXT,
+        global_seq BIGINT NOT NULL",
+    // The expirer's scan: ACTIVE reservations by deadline.
+    indexes: &[Index {
+        name: "reservations_status_until",
+        columns: "status, until",
+    }],
+};
+
+pub(crate) const ORDERS: Table = Table {
+    qualified: "bc_ordering.orders",
+    columns: "order_id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        total_minor BIGINT NOT NULL,
+        payment_id TEXT,
+        failure_reason TEXT,
+        opened_at BIGINT NOT NULL,
+        global_seq BIGINT NOT NULL",
+    indexes: &[
+        // "My orders", newest first, paged by order id.
+        Index {
+            name: "orders_customer",
+            columns: "customer_id, order_id",
+        },
+        // The payment saga's recovery scan of orders in CHECKOUT.
+        Index {
+            name: "orders_status",
+            columns: "status",
+        },
+    ],
+};
+
+pub(crate) const ORDER_ITEMS: Table = Table {
+    qualified: "bc_ordering.order_items",
+    columns: "order_id TEXT NOT NULL,
+        reservation_id TEXT NOT NULL,
+        show_id TEXT NOT NULL,
+        seat_labels TEXT NOT NULL,
+        price_minor BIGINT NOT NULL,
+        PRIMARY KEY (order_id, reservation_id)",
+    indexes: &[],
+};
+
+/// Every table, in creation order.
+const ALL: [&Table; 5] = [&SEAT_MAP, &SHOWS, &RESERVATIONS, &ORDERS, &ORDER_ITEMS];
+
+impl Table {
+    /// The live table's name on `backend`.
+    pub(crate) fn live(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Postgres => self.qualified,
+            Backend::Sqlite => self.bare(),
+        }
+    }
+
+    /// The live table's name, or its shadow's during a rebuild.
+    pub(crate) fn name(&self, backend: Backend, shadow: bool) -> String {
+        let live = self.live(backend);
+        if shadow {
+            format!("{live}{SHADOW}")
+        } else {
+            live.to_owned()
+        }
+    }
+
+    fn bare(&self) -> &'static str {
+        self.qualified.rsplit('.').next().unwrap_or(self.qualified)
+    }
+
+    /// On Postgres, `schema.` (indexes live in their table's schema).
+    fn schema_prefix(&self, backend: Backend) -> &'static str {
+        match (backend, self.qualified.split_once('.')) {
+            (Backend::Postgres, Some((schema, _))) => &self.qualified[..=schema.len()],
+            _ => "",
+        }
+    }
+
+    /// Creates the live table or the shadow, with its indexes, if missing.
+    pub(crate) fn create(&self, backend: Backend, shadow: bool) -> Vec<String> {
+        let table = self.name(backend, shadow);
+        let suffix = if shadow { SHADOW } else { "" };
+        let mut statements = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {table} ({})",
+            self.columns
+        )];
+        // Postgres puts an index in its table's schema; its name takes none.
+        statements.extend(self.indexes.iter().map(|index| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {}{suffix} ON {table} ({})",
+                index.name, index.columns
+            )
+        }));
+        statements
+    }
+
+    /// Replaces the live table by the filled shadow, indexes included: run
+    /// inside the transaction that holds the live projector's lock.
+    pub(crate) fn swap(&self, backend: Backend) -> Vec<String> {
+        let live = self.live(backend);
+        let prefix = self.schema_prefix(backend);
+        let mut statements = vec![
+            format!("DROP TABLE IF EXISTS {live}"),
+            format!(
+                "ALTER TABLE {} RENAME TO {}",
+                self.name(backend, true),
+                self.bare()
+            ),
+        ];
+        for index in self.indexes {
+            let name = index.name;
+            match backend {
+                Backend::Postgres => statements.push(format!(
+                    "ALTER INDEX {prefix}{name}{SHADOW} RENAME TO {name}"
+                )),
+                // SQLite cannot rename an index; rebuilding it under the
+                // write lock only delays the projectors, readers keep their
+                // snapshot (WAL).
+                Backend::Sqlite => {
+                    statements.push(format!("DROP INDEX IF EXISTS {name}{SHADOW}"));
+                    statements.push(format!(
+                        "CREATE INDEX IF NOT EXISTS {name} ON {live} ({})",
+                        index.columns
+                    ));
+                }
+            }
+        }
+        statements
     }
 }
 
 pub(crate) fn seat_map_table(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "bc_inventory.seat_map",
-        Backend::Sqlite => "seat_map",
-    }
+    SEAT_MAP.live(backend)
 }
 
 pub(crate) fn shows_table(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "bc_catalog.shows",
-        Backend::Sqlite => "shows",
-    }
+    SHOWS.live(backend)
 }
 
 pub(crate) fn reservations_table(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "bc_inventory.reservations",
-        Backend::Sqlite => "reservations",
-    }
+    RESERVATIONS.live(backend)
 }
 
 pub(crate) fn orders_table(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "bc_ordering.orders",
-        Backend::Sqlite => "orders",
-    }
+    ORDERS.live(backend)
 }
 
 pub(crate) fn order_items_table(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "bc_ordering.order_items",
-        Backend::Sqlite => "order_items",
-    }
+    ORDER_ITEMS.live(backend)
 }
 
 /// Creates the read-model tables and their indexes if missing. Idempotent.
@@ -62,96 +229,13 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
                 .await?;
         }
     }
-    let statements = [
-        seat_map_ddl(seat_map_table(backend)),
-        shows_ddl(shows_table(backend)),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                reservation_id TEXT PRIMARY KEY,
-                customer_id TEXT NOT NULL,
-                show_id TEXT NOT NULL,
-                seat_labels TEXT NOT NULL,
-                until BIGINT NOT NULL,
-                status TEXT NOT NULL,
-                order_id TEXT,
-                global_seq BIGINT NOT NULL)",
-            reservations_table(backend)
-        ),
-        // The expirer's scan: ACTIVE reservations by deadline.
-        format!(
-            "CREATE INDEX IF NOT EXISTS reservations_status_until ON {} (status, until)",
-            reservations_table(backend)
-        ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                order_id TEXT PRIMARY KEY,
-                customer_id TEXT NOT NULL,
-                status TEXT NOT NULL,
-                currency TEXT NOT NULL,
-                total_minor BIGINT NOT NULL,
-                payment_id TEXT,
-                failure_reason TEXT,
-                opened_at BIGINT NOT NULL,
-                global_seq BIGINT NOT NULL)",
-            orders_table(backend)
-        ),
-        // "My orders", newest first, paged by order id.
-        format!(
-            "CREATE INDEX IF NOT EXISTS orders_customer ON {} (customer_id, order_id)",
-            orders_table(backend)
-        ),
-        // The payment saga's recovery scan of orders in CHECKOUT.
-        format!(
-            "CREATE INDEX IF NOT EXISTS orders_status ON {} (status)",
-            orders_table(backend)
-        ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                order_id TEXT NOT NULL,
-                reservation_id TEXT NOT NULL,
-                show_id TEXT NOT NULL,
-                seat_labels TEXT NOT NULL,
-                price_minor BIGINT NOT NULL,
-                PRIMARY KEY (order_id, reservation_id))",
-            order_items_table(backend)
-        ),
-    ];
+    let mut statements: Vec<String> = ALL
+        .iter()
+        .flat_map(|table| table.create(backend, false))
+        .collect();
+    statements.push(crate::status::errors_ddl(backend));
     for statement in statements {
         sqlx::query(&statement).execute(pool).await?;
     }
     Ok(())
-}
-
-/// The seat map's table under `name` (live or shadow).
-pub(crate) fn seat_map_ddl(name: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {name} (
-            show_id TEXT NOT NULL,
-            label TEXT NOT NULL,
-            section TEXT NOT NULL,
-            row_name TEXT NOT NULL,
-            position BIGINT NOT NULL,
-            price_minor BIGINT NOT NULL,
-            status TEXT NOT NULL,
-            reservation_id TEXT,
-            held_until BIGINT,
-            global_seq BIGINT NOT NULL,
-            PRIMARY KEY (show_id, label))"
-    )
-}
-
-/// The catalog's table under `name` (live or shadow).
-pub(crate) fn shows_ddl(name: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {name} (
-            show_id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            venue TEXT NOT NULL,
-            starts_at BIGINT NOT NULL,
-            currency TEXT NOT NULL,
-            status TEXT NOT NULL,
-            seat_count BIGINT NOT NULL,
-            organizer_id TEXT NOT NULL,
-            global_seq BIGINT NOT NULL)"
-    )
 }

@@ -7,8 +7,8 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Seat, SeatEvent, Show, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::{seat_map_table, table};
-use crate::{from_millis, millis, Projection, ProjectionError};
+use crate::schema::{seat_map_table, SEAT_MAP};
+use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 /// Rows per multi-row INSERT when a plan is seeded.
 const SEED_CHUNK: usize = 200;
@@ -42,36 +42,11 @@ pub struct SeatMapRow {
 }
 
 #[derive(Clone)]
-pub struct SeatMapProjection {
-    pub backend: Backend,
-    /// Writes the shadow table of a rebuild instead of the live one.
-    pub shadow: bool,
-}
-
-impl SeatMapProjection {
-    pub fn live(backend: Backend) -> Self {
-        Self {
-            backend,
-            shadow: false,
-        }
-    }
-
-    /// Writing the shadow table of a rebuild.
-    pub fn shadow(backend: Backend) -> Self {
-        Self {
-            backend,
-            shadow: true,
-        }
-    }
-}
+pub struct SeatMapProjection(pub Target);
 
 impl Projection for SeatMapProjection {
     fn name(&self) -> &'static str {
-        if self.shadow {
-            "seat_map__rebuild"
-        } else {
-            "seat_map"
-        }
+        ReadModel::SeatMap.checkpoint(self.0.shadow)
     }
 
     async fn apply(
@@ -79,7 +54,7 @@ impl Projection for SeatMapProjection {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> Result<(), ProjectionError> {
-        let table = table(seat_map_table(self.backend), self.shadow);
+        let table = self.0.table(&SEAT_MAP);
         let stored = &event.event;
         if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
             if let ShowEvent::ShowScheduled(details) = payload::<ShowEvent>(event)? {

@@ -6,41 +6,16 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Show, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::{shows_table, table};
+use crate::schema::{shows_table, SHOWS};
 use crate::seat_map::payload;
-use crate::{from_millis, millis, Projection, ProjectionError};
+use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
-pub struct ShowsProjection {
-    pub backend: Backend,
-    /// Writes the shadow table of a rebuild instead of the live one.
-    pub shadow: bool,
-}
-
-impl ShowsProjection {
-    pub fn live(backend: Backend) -> Self {
-        Self {
-            backend,
-            shadow: false,
-        }
-    }
-
-    /// Writing the shadow table of a rebuild.
-    pub fn shadow(backend: Backend) -> Self {
-        Self {
-            backend,
-            shadow: true,
-        }
-    }
-}
+pub struct ShowsProjection(pub Target);
 
 impl Projection for ShowsProjection {
     fn name(&self) -> &'static str {
-        if self.shadow {
-            "shows__rebuild"
-        } else {
-            "shows"
-        }
+        ReadModel::Shows.checkpoint(self.0.shadow)
     }
 
     async fn apply(
@@ -51,7 +26,7 @@ impl Projection for ShowsProjection {
         if event.event.aggregate_type != <Show as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let table = table(shows_table(self.backend), self.shadow);
+        let table = self.0.table(&SHOWS);
         let status = match payload::<ShowEvent>(event)? {
             ShowEvent::ShowScheduled(details) => {
                 let sql = format!(

@@ -1,14 +1,19 @@
-//! Where each projector stands: its checkpoint and how far behind the log it
-//! is, in events and in seconds (the age of the oldest event it has not
-//! applied yet).
+//! Where each projector stands: its checkpoint, how far behind the log it is
+//! (in events, and in seconds: the age of the oldest event it has not
+//! applied yet), and the last error it hit.
+//!
+//! Errors are kept in the read database (`projector_errors`, one row per
+//! projector, overwritten), so `ticketing projections list` run anywhere
+//! shows what a projector in another process last failed on.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use ticketing_event_store::{load_checkpoint, Backend, FeedPosition, Store};
 
-use crate::ProjectionError;
+use crate::{from_millis, millis, ProjectionError};
 
-/// Every projector the engine runs, by checkpoint name.
-pub const PROJECTIONS: [&str; 4] = ["seat_map", "shows", "reservations", "orders"];
+/// Longest error message kept: enough for a database error with context.
+const MAX_ERROR_CHARS: usize = 2000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectionStatus {
@@ -18,6 +23,52 @@ pub struct ProjectionStatus {
     pub lag_events: i64,
     /// Age of the oldest event not applied yet; zero when caught up.
     pub lag_seconds: f64,
+    /// The last error the projector hit, and when, if it ever failed.
+    pub last_error: Option<(DateTime<Utc>, String)>,
+}
+
+fn errors_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "event_store.projector_errors",
+        Backend::Sqlite => "projector_errors",
+    }
+}
+
+pub(crate) fn errors_ddl(backend: Backend) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            name TEXT NOT NULL,
+            shard INTEGER NOT NULL,
+            at BIGINT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (name, shard))",
+        errors_table(backend)
+    )
+}
+
+/// Keeps `error` as projector `name`'s last error. Best effort: the caller
+/// is already handling a failure and logs it either way.
+pub async fn record_error(
+    store: &Store,
+    name: &str,
+    shard: i32,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    let message: String = error.chars().take(MAX_ERROR_CHARS).collect();
+    let sql = format!(
+        "INSERT INTO {} (name, shard, at, message) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name, shard) DO UPDATE SET at = excluded.at, message = excluded.message",
+        errors_table(store.backend())
+    );
+    sqlx::query(&sql)
+        .bind(name)
+        .bind(shard)
+        .bind(millis(at))
+        .bind(message)
+        .execute(store.read_pool())
+        .await?;
+    Ok(())
 }
 
 pub async fn projection_status(
@@ -42,10 +93,23 @@ pub async fn projection_status(
         .first()
         .map(|e| (now - e.recorded_at).num_milliseconds().max(0) as f64 / 1000.0)
         .unwrap_or(0.0);
+    let sql = format!(
+        "SELECT at, message FROM {} WHERE name = $1 AND shard = 0",
+        errors_table(store.backend())
+    );
+    let last_error = sqlx::query(&sql)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| -> Result<_, sqlx::Error> {
+            Ok((from_millis(row.try_get("at")?), row.try_get("message")?))
+        })
+        .transpose()?;
     Ok(ProjectionStatus {
         name: name.to_owned(),
         checkpoint,
         lag_events,
         lag_seconds,
+        last_error,
     })
 }

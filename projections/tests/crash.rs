@@ -4,6 +4,8 @@
 //! projection that inserts one row per event (a duplicate would violate its
 //! key) holds every event once.
 
+// Shared with the other projection tests; not every helper is used here.
+#[allow(dead_code)]
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
@@ -214,10 +216,13 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
         // Each incarnation has its own connections, closed after the kill as
         // a dead process's would be: its open transaction rolls back.
         let process = Store::connect(&url).await.unwrap();
-        let seat_map =
-            Projector::new(process.clone(), SeatMapProjection::live(backend)).with_batch_size(7);
-        let reservations =
-            Projector::new(process.clone(), ReservationsProjection { backend }).with_batch_size(3);
+        let seat_map = Projector::new(process.clone(), SeatMapProjection(Target::live(backend)))
+            .with_batch_size(7);
+        let reservations = Projector::new(
+            process.clone(),
+            ReservationsProjection(Target::live(backend)),
+        )
+        .with_batch_size(3);
         let ledger = Projector::new(process.clone(), Ledger).with_batch_size(5);
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let runs = [
@@ -234,11 +239,11 @@ async fn killed_projectors_lose_and_repeat_nothing(url: String) {
     }
     let show_id = writer.await.unwrap();
     ticketing_event_store::testing::settle_feed(&store).await;
-    Projector::new(store.clone(), SeatMapProjection::live(backend))
+    Projector::new(store.clone(), SeatMapProjection(Target::live(backend)))
         .catch_up()
         .await
         .unwrap();
-    Projector::new(store.clone(), ReservationsProjection { backend })
+    Projector::new(store.clone(), ReservationsProjection(Target::live(backend)))
         .catch_up()
         .await
         .unwrap();

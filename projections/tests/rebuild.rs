@@ -116,8 +116,9 @@ async fn rebuild_under_live_load(url: String) {
     let mut log = Log::new(store.clone());
     let show_id = show(&mut log).await;
     let (stop_live, stopped) = tokio::sync::watch::channel(false);
-    let live =
-        tokio::spawn(Projector::new(store.clone(), SeatMapProjection::live(backend)).run(stopped));
+    let live = tokio::spawn(
+        Projector::new(store.clone(), SeatMapProjection(Target::live(backend))).run(stopped),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(keep_writing(log, show_id.clone(), stop.clone()));
     let reads = Arc::new(AtomicUsize::new(0));
@@ -150,7 +151,7 @@ async fn rebuild_under_live_load(url: String) {
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut seen_progress = 0;
-    let report = rebuild(&store, Rebuildable::SeatMap, &mut |n| seen_progress = n)
+    let report = rebuild(&store, ReadModel::SeatMap, &mut |n| seen_progress = n)
         .await
         .unwrap();
     assert!(report.events > 0 && seen_progress == report.events);
@@ -166,7 +167,7 @@ async fn rebuild_under_live_load(url: String) {
     // The live projector goes on from the swapped-in model's checkpoint.
     ticketing_event_store::testing::settle_feed(&store).await;
     let head = store.feed_head(0).await.unwrap();
-    let checker = Projector::new(store.clone(), SeatMapProjection::live(backend));
+    let checker = Projector::new(store.clone(), SeatMapProjection(Target::live(backend)));
     for _ in 0..200 {
         if checker.checkpoint().await.unwrap() >= head {
             break;
@@ -177,7 +178,7 @@ async fn rebuild_under_live_load(url: String) {
         live_map(&store, &show_id).await,
         fresh_fold(&read_all(&store).await, &show_id)
     );
-    let clean = drift(&store, Rebuildable::SeatMap, &mut |_| {})
+    let clean = drift(&store, ReadModel::SeatMap, &mut |_| {})
         .await
         .unwrap();
     assert!(clean.is_clean(), "{clean:?}");
@@ -196,7 +197,7 @@ async fn rebuild_under_live_load(url: String) {
     .execute(store.read_pool())
     .await
     .unwrap();
-    let found = drift(&store, Rebuildable::SeatMap, &mut |_| {})
+    let found = drift(&store, ReadModel::SeatMap, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(

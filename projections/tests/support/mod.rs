@@ -108,3 +108,71 @@ pub async fn read_all(store: &Store) -> Vec<FeedEvent> {
     }
     events
 }
+
+/// Corrupts the live `model` with `corrupt` (SQL naming tables as on the
+/// store's backend), checks the drift check sees `differences` rows, then
+/// rebuilds twice (the second shows a rebuilt model can be rebuilt again,
+/// index names included) and checks the model is clean and its indexes are
+/// back under their live names.
+pub async fn rebuild_over_corruption(
+    store: &Store,
+    model: ticketing_projections::ReadModel,
+    corrupt: &[&str],
+    differences: usize,
+    indexes: &[&str],
+) {
+    use ticketing_projections::{drift, rebuild};
+    let clean = drift(store, model, &mut |_| {}).await.unwrap();
+    assert!(clean.is_clean(), "before corruption: {clean:?}");
+    for statement in corrupt {
+        sqlx::query(statement)
+            .execute(store.read_pool())
+            .await
+            .unwrap();
+    }
+    let found = drift(store, model, &mut |_| {}).await.unwrap();
+    assert_eq!(
+        found.only_live_count + found.only_fresh_count,
+        differences,
+        "{found:?}"
+    );
+    for _ in 0..2 {
+        let report = rebuild(store, model, &mut |_| {}).await.unwrap();
+        assert!(report.events > 0);
+    }
+    let clean = drift(store, model, &mut |_| {}).await.unwrap();
+    assert!(clean.is_clean(), "after rebuild: {clean:?}");
+    let sql = match store.backend() {
+        ticketing_event_store::Backend::Postgres => {
+            "SELECT indexname::text AS name FROM pg_indexes WHERE indexname = $1"
+        }
+        ticketing_event_store::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = $1"
+        }
+    };
+    for index in indexes {
+        let found: Vec<String> = sqlx::query_scalar(sql)
+            .bind(*index)
+            .fetch_all(store.read_pool())
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "index {index} after rebuild");
+    }
+    let sql = match store.backend() {
+        ticketing_event_store::Backend::Postgres => {
+            "SELECT indexname::text AS name FROM pg_indexes WHERE indexname LIKE '%rebuild%'"
+        }
+        ticketing_event_store::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE name LIKE '%rebuild%'"
+        }
+    };
+    let leftovers: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        leftovers,
+        Vec::<String>::new(),
+        "shadow objects left behind"
+    );
+}
