@@ -3,10 +3,7 @@
 
 use ticketing_event_store::Store;
 use ticketing_gateway::{CatalogApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi};
-use ticketing_projections::{
-    Orders, OrdersProjection, Projector, Reservations, ReservationsProjection, SeatMapProjection,
-    SeatMaps, Shows, ShowsProjection,
-};
+use ticketing_projections::{Orders, Projector, ReadModel, Reservations, SeatMaps, Shows, Target};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -14,15 +11,10 @@ use crate::application::{engine, identity, Settings};
 use crate::expirer::Expirer;
 
 pub fn spawn_projectors(tasks: &mut JoinSet<()>, store: &Store, stopped: &watch::Receiver<bool>) {
-    let backend = store.backend();
-    tasks.spawn(
-        Projector::new(store.clone(), SeatMapProjection::live(backend)).run(stopped.clone()),
-    );
-    tasks.spawn(Projector::new(store.clone(), ShowsProjection::live(backend)).run(stopped.clone()));
-    tasks.spawn(
-        Projector::new(store.clone(), ReservationsProjection { backend }).run(stopped.clone()),
-    );
-    tasks.spawn(Projector::new(store.clone(), OrdersProjection { backend }).run(stopped.clone()));
+    for model in ReadModel::ALL {
+        let projection = model.projection(Target::live(store.backend()));
+        tasks.spawn(Projector::new(store.clone(), projection).run(stopped.clone()));
+    }
 }
 
 pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
