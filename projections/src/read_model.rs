@@ -133,4 +133,17 @@ impl Projection for AnyProjection {
             AnyProjection::Orders(p) => p.apply(conn, event).await,
         }
     }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> Result<(), ProjectionError> {
+        match self {
+            AnyProjection::SeatMap(p) => p.apply_batch(conn, events).await,
+            AnyProjection::Shows(p) => p.apply_batch(conn, events).await,
+            AnyProjection::Reservations(p) => p.apply_batch(conn, events).await,
+            AnyProjection::Orders(p) => p.apply_batch(conn, events).await,
+        }
+    }
 }

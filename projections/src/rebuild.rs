@@ -9,14 +9,18 @@
 
 use sqlx::AnyConnection;
 use ticketing_event_store::{
-    delete_checkpoint, load_checkpoint, save_checkpoint, Backend, FeedPosition, Store,
+    delete_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store,
 };
+use tokio::sync::mpsc;
 
 use crate::schema::Table;
-use crate::{AnyProjection, Projection, ProjectionError, Projector, ReadModel, Target};
+use crate::{AnyProjection, Projection, ProjectionError, ReadModel, Target};
 
 pub(crate) const SHARD: i32 = 0;
-pub(crate) const BATCH: usize = 1000;
+/// Events per batch of a rebuild: large, since nobody waits on a shadow.
+pub(crate) const BATCH: usize = 5000;
+/// Batches read ahead of the one being written.
+const READ_AHEAD: usize = 2;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +38,8 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, ProjectionError> {
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
-    let projector = Projector::new(store.clone(), shadow.clone()).with_batch_size(BATCH);
-    let mut events = fill(&projector, progress).await?;
+    let (mut events, from) = fill(store, &shadow, progress).await?;
     let mut tx = exclusive(store, which).await?;
-    let from = load_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
     let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;
     events += tail;
     for table in which.tables() {
@@ -104,19 +106,58 @@ pub(crate) async fn reset_shadow(
     Ok(shadow)
 }
 
-/// Folds the shadow in batches until it reaches `until` (or the head).
-pub(crate) async fn fill<P: Projection>(
-    projector: &Projector<P>,
+/// Folds the whole log into the (empty) shadow; returns the events folded
+/// and where the fold stopped. A reader task reads the next batches while
+/// the current one is written, so reading and writing overlap; each batch
+/// commits with the shadow's checkpoint.
+pub(crate) async fn fill(
+    store: &Store,
+    shadow: &AnyProjection,
     progress: &mut (dyn FnMut(usize) + Send),
-) -> Result<usize, ProjectionError> {
+) -> Result<(usize, FeedPosition), ProjectionError> {
+    let backend = store.backend();
+    let (batches, mut incoming) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_ahead(store.clone(), batches));
     let mut folded = 0;
-    loop {
-        let applied = projector.step().await?;
-        if applied == 0 {
-            return Ok(folded);
-        }
-        folded += applied;
+    let mut at = FeedPosition::START;
+    while let Some(batch) = incoming.recv().await {
+        let batch = batch?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            break;
+        };
+        let mut tx = store.begin_read_model().await?;
+        shadow.apply_batch(&mut tx, &batch).await?;
+        save_checkpoint(&mut tx, backend, shadow.name(), SHARD, last).await?;
+        tx.commit().await?;
+        folded += batch.len();
+        at = last;
         progress(folded);
+    }
+    reader.abort();
+    Ok((folded, at))
+}
+
+/// Sends the feed's batches from the start until it is drained (or the
+/// receiver is gone, or a read fails: that error is sent).
+async fn read_ahead(
+    store: Store,
+    batches: mpsc::Sender<Result<Vec<FeedEvent>, ticketing_event_store::StoreError>>,
+) {
+    let mut after = FeedPosition::START;
+    loop {
+        let batch = store.read_feed(SHARD, after, BATCH).await;
+        let last = match &batch {
+            Ok(events) => match events.last() {
+                Some(event) => event.position,
+                None => return,
+            },
+            Err(_) => FeedPosition::START,
+        };
+        let failed = batch.is_err();
+        if batches.send(batch).await.is_err() || failed {
+            return;
+        }
+        after = last;
     }
 }
 
@@ -154,9 +195,7 @@ pub(crate) async fn top_up<P: Projection>(
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((from, applied));
         };
-        for event in &batch {
-            shadow.apply(conn, event).await?;
-        }
+        shadow.apply_batch(conn, &batch).await?;
         applied += batch.len();
         from = last;
     }

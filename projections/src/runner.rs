@@ -31,6 +31,21 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Applies a batch in feed order. A projection may fold the batch first
+    /// and write each row once; by default it applies event by event.
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        async move {
+            for event in events {
+                self.apply(conn, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 pub struct Projector<P> {
@@ -73,9 +88,7 @@ impl<P: Projection> Projector<P> {
         };
         let span = tracing::debug_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
         let _entered = span.enter();
-        for event in &batch {
-            self.projection.apply(&mut tx, event).await?;
-        }
+        self.projection.apply_batch(&mut tx, &batch).await?;
         save_checkpoint(&mut tx, backend, name, SHARD, last).await?;
         tx.commit().await?;
         Ok(batch.len())

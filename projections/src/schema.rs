@@ -239,3 +239,28 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
     }
     Ok(())
 }
+
+/// `($1, $2), ($3, $4)…` for `rows` rows of `columns`, each placeholder
+/// cast to its column's type when `cast` names one (a `VALUES` list has no
+/// table to take its types from).
+pub(crate) fn placeholders(
+    rows: usize,
+    columns: usize,
+    cast: impl Fn(usize) -> Option<&'static str>,
+) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (0..columns)
+                .map(|column| {
+                    let n = row * columns + column + 1;
+                    match cast(column) {
+                        Some(ty) => format!("CAST(${n} AS {ty})"),
+                        None => format!("${n}"),
+                    }
+                })
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

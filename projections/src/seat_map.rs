@@ -4,14 +4,17 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AnyPool, Row};
-use ticketing_aggregates::{Seat, SeatEvent, Show, ShowEvent};
+use std::collections::HashMap;
+use ticketing_aggregates::{Seat, SeatEvent, Show, ShowDetails, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::{seat_map_table, SEAT_MAP};
+use crate::schema::{placeholders, seat_map_table, SEAT_MAP};
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 /// Rows per multi-row INSERT when a plan is seeded.
 const SEED_CHUNK: usize = 200;
+/// Seats per multi-row UPDATE (six binds each).
+const UPDATE_CHUNK: usize = 1000;
 const BINDS_PER_SEAT: usize = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,50 +57,61 @@ impl Projection for SeatMapProjection {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Seeds each scheduled show's seats as it comes, and writes each seat
+    /// changed in the batch once, with its last state: a seat's events can
+    /// only follow its show's, so every row updated exists by then.
+    async fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> Result<(), ProjectionError> {
         let table = self.0.table(&SEAT_MAP);
-        let stored = &event.event;
-        if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
-            if let ShowEvent::ShowScheduled(details) = payload::<ShowEvent>(event)? {
-                let seats: Vec<_> = details.plan.seats().enumerate().collect();
-                for chunk in seats.chunks(SEED_CHUNK) {
-                    let values: Vec<String> = (0..chunk.len())
-                        .map(|i| {
-                            let p: Vec<String> = (1..=BINDS_PER_SEAT)
-                                .map(|n| format!("${}", i * BINDS_PER_SEAT + n))
-                                .collect();
-                            format!(
-                                "({}, {}, {}, {}, {}, {}, 'AVAILABLE', {})",
-                                p[0], p[1], p[2], p[3], p[4], p[5], p[6]
-                            )
-                        })
-                        .collect();
-                    let sql = format!(
-                        "INSERT INTO {table} (show_id, label, section, row_name, position, price_minor, status, global_seq) VALUES {}",
-                        values.join(", ")
-                    );
-                    let mut query = sqlx::query(&sql);
-                    for (position, (seat, place)) in chunk {
-                        query = query
-                            .bind(details.show_id.as_str())
-                            .bind(seat.label.as_str())
-                            .bind(place.section)
-                            .bind(place.row)
-                            .bind(*position as i64)
-                            .bind(seat.price_minor.get())
-                            .bind(event.global_seq);
+        let mut changes: Vec<SeatChange> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for event in events {
+            let stored = &event.event;
+            if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
+                if let ShowEvent::ShowScheduled(details) = payload::<ShowEvent>(event)? {
+                    seed(conn, &table, &details, event.global_seq).await?;
+                }
+            } else if stored.aggregate_type == <Seat as cqrs_es::Aggregate>::TYPE {
+                let change = SeatChange::of(event)?;
+                match index.get(stored.aggregate_id.as_str()) {
+                    Some(&at) => changes[at] = change,
+                    None => {
+                        index.insert(&stored.aggregate_id, changes.len());
+                        changes.push(change);
                     }
-                    query.execute(&mut *conn).await?;
                 }
             }
-            return Ok(());
         }
-        if stored.aggregate_type != <Seat as cqrs_es::Aggregate>::TYPE {
-            return Ok(());
+        for chunk in changes.chunks(UPDATE_CHUNK) {
+            update(conn, &table, chunk).await?;
         }
-        let (show_id, label) = stored.aggregate_id.split_once('/').ok_or_else(|| {
-            ProjectionError::Corrupt(format!("seat id {:?}", stored.aggregate_id))
-        })?;
-        let (status, reservation, until) = match payload::<SeatEvent>(event)? {
+        Ok(())
+    }
+}
+
+/// A seat's state after an event, as its row holds it.
+struct SeatChange {
+    show_id: String,
+    label: String,
+    status: SeatMapStatus,
+    reservation: Option<String>,
+    held_until: Option<i64>,
+    global_seq: i64,
+}
+
+impl SeatChange {
+    fn of(event: &FeedEvent) -> Result<Self, ProjectionError> {
+        let id = &event.event.aggregate_id;
+        let (show_id, label) = id
+            .split_once('/')
+            .ok_or_else(|| ProjectionError::Corrupt(format!("seat id {id:?}")))?;
+        let (status, reservation, held_until) = match payload::<SeatEvent>(event)? {
             SeatEvent::SeatHeld { reservation, until }
             | SeatEvent::SeatHoldExtended { reservation, until } => (
                 SeatMapStatus::Held,
@@ -109,26 +123,92 @@ impl Projection for SeatMapProjection {
                 (SeatMapStatus::Sold, Some(reservation.to_string()), None)
             }
         };
-        let sql = format!(
-            "UPDATE {table} SET status = $1, reservation_id = $2, held_until = $3, global_seq = $4 WHERE show_id = $5 AND label = $6"
-        );
-        sqlx::query(&sql)
-            .bind(status.as_str())
-            .bind(reservation)
-            .bind(until)
-            .bind(event.global_seq)
-            .bind(show_id)
-            .bind(label)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        Ok(Self {
+            show_id: show_id.to_owned(),
+            label: label.to_owned(),
+            status,
+            reservation,
+            held_until,
+            global_seq: event.global_seq,
+        })
     }
+}
+
+/// One statement for many seats: their new values as a `VALUES` list
+/// joined to the table (`UPDATE … FROM`, on both backends).
+async fn update(
+    conn: &mut AnyConnection,
+    table: &str,
+    changes: &[SeatChange],
+) -> Result<(), ProjectionError> {
+    let sql = format!(
+        "WITH v (show_id, label, status, reservation_id, held_until, global_seq) AS (VALUES {}) \
+         UPDATE {table} AS t SET status = v.status, reservation_id = v.reservation_id, \
+         held_until = v.held_until, global_seq = v.global_seq \
+         FROM v WHERE t.show_id = v.show_id AND t.label = v.label",
+        placeholders(changes.len(), 6, |column| {
+            Some(["TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT"][column])
+        })
+    );
+    let mut query = sqlx::query(&sql);
+    for change in changes {
+        query = query
+            .bind(change.show_id.as_str())
+            .bind(change.label.as_str())
+            .bind(change.status.as_str())
+            .bind(change.reservation.as_deref())
+            .bind(change.held_until)
+            .bind(change.global_seq);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Inserts every seat of a newly scheduled show, AVAILABLE.
+async fn seed(
+    conn: &mut AnyConnection,
+    table: &str,
+    details: &ShowDetails,
+    global_seq: i64,
+) -> Result<(), ProjectionError> {
+    let seats: Vec<_> = details.plan.seats().enumerate().collect();
+    for chunk in seats.chunks(SEED_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=BINDS_PER_SEAT)
+                    .map(|n| format!("${}", i * BINDS_PER_SEAT + n))
+                    .collect();
+                format!(
+                    "({}, {}, {}, {}, {}, {}, 'AVAILABLE', {})",
+                    p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} (show_id, label, section, row_name, position, price_minor, status, global_seq) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (position, (seat, place)) in chunk {
+            query = query
+                .bind(details.show_id.as_str())
+                .bind(seat.label.as_str())
+                .bind(place.section)
+                .bind(place.row)
+                .bind(*position as i64)
+                .bind(seat.price_minor.get())
+                .bind(global_seq);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub(crate) fn payload<E: serde::de::DeserializeOwned>(
     event: &FeedEvent,
 ) -> Result<E, ProjectionError> {
-    serde_json::from_value(event.event.payload.clone()).map_err(|source| ProjectionError::Payload {
+    // Deserialized from a borrowed Value: no copy of the payload.
+    E::deserialize(&event.event.payload).map_err(|source| ProjectionError::Payload {
         global_seq: event.global_seq,
         event_type: event.event.event_type.clone(),
         source,

@@ -4,11 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AnyPool, Row};
-use ticketing_aggregates::{Reservation, ReservationEvent, ReservationStatus, SeatLabel};
+use ticketing_aggregates::{Reservation, ReservationStatus, SeatLabel};
 use ticketing_event_store::{Backend, FeedEvent};
 
+mod batch;
+
 use crate::schema::{reservations_table, RESERVATIONS};
-use crate::seat_map::payload;
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
@@ -24,63 +25,22 @@ impl Projection for ReservationsProjection {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.event.aggregate_type != <Reservation as cqrs_es::Aggregate>::TYPE {
-            return Ok(());
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch per reservation and writes each row once.
+    async fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut fold = batch::Fold::default();
+        for event in events {
+            if event.event.aggregate_type == <Reservation as cqrs_es::Aggregate>::TYPE {
+                fold.add(event)?;
+            }
         }
-        let table = self.0.table(&RESERVATIONS);
-        let reservation_id = &event.event.aggregate_id;
-        let (status, order_id) = match payload::<ReservationEvent>(event)? {
-            ReservationEvent::ReservationCreated {
-                reservation_id,
-                customer,
-                show_id,
-                seats,
-                until,
-            } => {
-                let sql = format!(
-                    "INSERT INTO {table} (reservation_id, customer_id, show_id, seat_labels, until, status, global_seq) \
-                     VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6)"
-                );
-                sqlx::query(&sql)
-                    .bind(reservation_id.as_str())
-                    .bind(customer.as_str())
-                    .bind(show_id.as_str())
-                    .bind(labels_json(&seats))
-                    .bind(millis(until))
-                    .bind(event.global_seq)
-                    .execute(&mut *conn)
-                    .await?;
-                return Ok(());
-            }
-            ReservationEvent::ReservationExtended { until } => {
-                let sql = format!(
-                    "UPDATE {table} SET until = $1, global_seq = $2 WHERE reservation_id = $3"
-                );
-                sqlx::query(&sql)
-                    .bind(millis(until))
-                    .bind(event.global_seq)
-                    .bind(reservation_id)
-                    .execute(&mut *conn)
-                    .await?;
-                return Ok(());
-            }
-            ReservationEvent::ReservationReleased {} => ("RELEASED", None),
-            ReservationEvent::ReservationExpired {} => ("EXPIRED", None),
-            ReservationEvent::ReservationConverted { order_id } => {
-                ("CONVERTED", Some(order_id.to_string()))
-            }
-        };
-        let sql = format!(
-            "UPDATE {table} SET status = $1, order_id = $2, global_seq = $3 WHERE reservation_id = $4"
-        );
-        sqlx::query(&sql)
-            .bind(status)
-            .bind(order_id)
-            .bind(event.global_seq)
-            .bind(reservation_id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        fold.write(conn, &self.0.table(&RESERVATIONS)).await
     }
 }
 
