@@ -7,19 +7,24 @@
 //! partition. A batch is enqueued in order, then every delivery report is
 //! awaited; the first failure fails the batch.
 //!
-//! Before its first batch the publisher creates any of its topics that do
-//! not exist (unless told not to) (brokers such as tansu, and many production clusters, do not
-//! create topics on first use); a cluster whose operators made them already
-//! answers `TopicAlreadyExists`, which is fine.
+//! An idempotent producer can end in a fatal state (e.g. a sequence gap
+//! after messages timed out) where every later message fails; the publisher
+//! then replaces it with a fresh producer, and the relay's retry goes on.
+//!
+//! Before its first batch the publisher creates those of its topics that do
+//! not exist, unless told not to: brokers such as tansu, and many production
+//! clusters, do not create topics on first use; topics that operators made
+//! already answer `TopicAlreadyExists`, which is fine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::envelope::{IntegrationEvent, TOPICS};
@@ -57,7 +62,9 @@ impl KafkaConfig {
 }
 
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    /// The producer's settings, to replace it after a fatal error.
+    settings: ClientConfig,
+    producer: Mutex<FutureProducer>,
     admin: AdminClient<DefaultClientContext>,
     config: KafkaConfig,
     topics_ready: AtomicBool,
@@ -73,14 +80,14 @@ impl KafkaPublisher {
             .set("client.id", "ticketing-relay");
         let admin = client.create().map_err(PublishError::Client)?;
         let timeout_ms = config.message_timeout.as_millis().max(1).to_string();
-        let producer = client
+        client
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("message.timeout.ms", &timeout_ms)
-            .create()
-            .map_err(PublishError::Client)?;
+            .set("message.timeout.ms", &timeout_ms);
+        let producer = client.create().map_err(PublishError::Client)?;
         Ok(KafkaPublisher {
-            producer,
+            settings: client,
+            producer: Mutex::new(producer),
             admin,
             config: config.clone(),
             topics_ready: AtomicBool::new(!config.create_topics),
@@ -119,6 +126,51 @@ impl KafkaPublisher {
         self.topics_ready.store(true, Ordering::Relaxed);
         Ok(())
     }
+
+    fn producer(&self) -> FutureProducer {
+        let producer = self.producer.lock().unwrap_or_else(PoisonError::into_inner);
+        producer.clone()
+    }
+
+    /// Swaps in a fresh producer if `failed` can no longer send.
+    fn replace_if_fatal(&self, failed: &FutureProducer) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
+            return;
+        };
+        tracing::warn!(%code, %reason, "Kafka producer failed fatally; replacing it");
+        match self.settings.create() {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh,
+            Err(error) => tracing::error!(%error, "cannot create a new Kafka producer"),
+        }
+    }
+
+    /// Enqueues `batch` in order (so each key keeps its order), then awaits
+    /// every delivery report.
+    async fn send(
+        &self,
+        producer: &FutureProducer,
+        batch: &[IntegrationEvent],
+    ) -> Result<(), PublishError> {
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for event in batch {
+            let topic = self.topic_name(event.topic);
+            let payload = serde_json::to_vec(&event.envelope)?;
+            let record = FutureRecord::to(&topic).key(&event.key).payload(&payload);
+            match producer.send_result(record) {
+                Ok(delivery) => deliveries.push((topic, delivery)),
+                Err((source, _)) => return Err(PublishError::NotAcknowledged { topic, source }),
+            }
+        }
+        for (topic, delivery) in deliveries {
+            let source = match delivery.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err((source, _))) => source,
+                Err(_) => KafkaError::Canceled,
+            };
+            return Err(PublishError::NotAcknowledged { topic, source });
+        }
+        Ok(())
+    }
 }
 
 impl Publisher for KafkaPublisher {
@@ -126,31 +178,11 @@ impl Publisher for KafkaPublisher {
         if !self.topics_ready.load(Ordering::Relaxed) {
             self.ensure_topics().await?;
         }
-        let mut deliveries = Vec::with_capacity(batch.len());
-        // Enqueued one by one in batch order, so each key keeps its order.
-        for event in batch {
-            let topic = self.topic_name(event.topic);
-            let payload = serde_json::to_vec(&event.envelope)?;
-            let record = FutureRecord::to(&topic).key(&event.key).payload(&payload);
-            match self.producer.send_result(record) {
-                Ok(delivery) => deliveries.push((topic, delivery)),
-                Err((source, _)) => return Err(PublishError::NotAcknowledged { topic, source }),
-            }
+        let producer = self.producer();
+        let sent = self.send(&producer, batch).await;
+        if sent.is_err() {
+            self.replace_if_fatal(&producer);
         }
-        for (topic, delivery) in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((source, _))) => {
-                    return Err(PublishError::NotAcknowledged { topic, source })
-                }
-                Err(_) => {
-                    return Err(PublishError::NotAcknowledged {
-                        topic,
-                        source: KafkaError::Canceled,
-                    })
-                }
-            }
-        }
-        Ok(())
+        sent
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! A crash (or a failed publish) between the two leaves the checkpoint
 //! behind, so the batch is published again: delivery is at least once, and
-//! the repeat carries the same envelope ids for consumers to dedupe.
+//! the repeat carries the same envelope ids for consumers to dedupe. A
+//! stored event the mapping cannot read stops the relay there (logged and
+//! counted as a failure) instead of being skipped.
 //!
 //! Two relays of one checkpoint never publish the same batch at once: on
 //! Postgres each batch runs inside a read-model transaction that first takes
