@@ -24,6 +24,9 @@ pub struct Cli {
         default_value = "json"
     )]
     pub log_format: LogFormat,
+    /// OTLP/gRPC collector to export trace spans to, e.g. http://127.0.0.1:4317.
+    #[arg(long, global = true, env = "TICKETING_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,6 +8,7 @@
 //! * `demo.rs` — `demo`: a sample venue, users and orders.
 //! * `seatmap.rs` — `seatmap SHOW --as-of TIME` (time travel).
 //! * `admin.rs` — `/metrics`, `/healthz`, `/readyz` on the admin port.
+//! * `telemetry.rs` — JSON logs, and OTLP trace export when asked.
 //! * `ops.rs` — `projections list|status|rebuild`.
 //! * `analyst/` — `events export|replay|stats` over the event log.
 //! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
@@ -22,5 +23,6 @@ pub mod expirer;
 pub mod ops;
 mod roles;
 pub mod seatmap;
+pub mod telemetry;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -3,8 +3,8 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use ticketing::cli::{Cli, Command, LogFormat, UsersCommand};
-use ticketing::{application, shutdown_signal, Application, Settings};
+use ticketing::cli::{Cli, Command, UsersCommand};
+use ticketing::{application, shutdown_signal, telemetry, Application, Settings};
 use ticketing_commands::EngineConfig;
 use ticketing_identity::{DisplayName, Email, Password};
 
@@ -18,15 +18,23 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    match run(cli.command).await {
+    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "fatal");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -86,17 +94,5 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETING_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -13,6 +13,7 @@ use ticketing_event_store::{
     load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store,
 };
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::{record_error, ProjectionError};
 
@@ -86,11 +87,15 @@ impl<P: Projection> Projector<P> {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(0);
         };
-        let span = tracing::debug_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
-        let _entered = span.enter();
-        self.projection.apply_batch(&mut tx, &batch).await?;
-        save_checkpoint(&mut tx, backend, name, SHARD, last).await?;
-        tx.commit().await?;
+        let span = tracing::info_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
+        async {
+            self.projection.apply_batch(&mut tx, &batch).await?;
+            save_checkpoint(&mut tx, backend, name, SHARD, last).await?;
+            tx.commit().await?;
+            Ok::<_, ProjectionError>(())
+        }
+        .instrument(span)
+        .await?;
         Ok(batch.len())
     }
 
