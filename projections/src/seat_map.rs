@@ -88,8 +88,16 @@ impl Projection for SeatMapProjection {
                 }
             }
         }
-        for chunk in changes.chunks(UPDATE_CHUNK) {
-            update(conn, &table, chunk).await?;
+        if self.0.backend == Backend::Sqlite {
+            // In-process, one prepared UPDATE per seat beats SQLite's plan
+            // for UPDATE … FROM a VALUES list (measured: 12k vs 30k+ ev/s).
+            for change in &changes {
+                update_one(conn, &table, change).await?;
+            }
+        } else {
+            for chunk in changes.chunks(UPDATE_CHUNK) {
+                update(conn, &table, chunk).await?;
+            }
         }
         Ok(())
     }
@@ -161,6 +169,27 @@ async fn update(
             .bind(change.global_seq);
     }
     query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn update_one(
+    conn: &mut AnyConnection,
+    table: &str,
+    change: &SeatChange,
+) -> Result<(), ProjectionError> {
+    let sql = format!(
+        "UPDATE {table} SET status = $1, reservation_id = $2, held_until = $3, global_seq = $4 \
+         WHERE show_id = $5 AND label = $6"
+    );
+    sqlx::query(&sql)
+        .bind(change.status.as_str())
+        .bind(change.reservation.as_deref())
+        .bind(change.held_until)
+        .bind(change.global_seq)
+        .bind(change.show_id.as_str())
+        .bind(change.label.as_str())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

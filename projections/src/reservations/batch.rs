@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 use ticketing_aggregates::ReservationEvent;
-use ticketing_event_store::FeedEvent;
+use ticketing_event_store::{Backend, FeedEvent};
 
 use super::labels_json;
 use crate::schema::placeholders;
@@ -109,6 +109,7 @@ impl Fold {
         self,
         conn: &mut AnyConnection,
         table: &str,
+        backend: Backend,
     ) -> Result<(), ProjectionError> {
         for chunk in self.created.chunks(CHUNK) {
             let sql = format!(
@@ -128,6 +129,25 @@ impl Fold {
                     .bind(row.global_seq);
             }
             query.execute(&mut *conn).await?;
+        }
+        if backend == Backend::Sqlite {
+            // In-process, one prepared UPDATE per row beats SQLite's plan
+            // for UPDATE … FROM a VALUES list.
+            for change in &self.changed {
+                let sql = format!(
+                    "UPDATE {table} SET until = COALESCE($1, until), status = COALESCE($2, status), \
+                     order_id = COALESCE($3, order_id), global_seq = $4 WHERE reservation_id = $5"
+                );
+                sqlx::query(&sql)
+                    .bind(change.until)
+                    .bind(change.status)
+                    .bind(change.order_id.as_deref())
+                    .bind(change.global_seq)
+                    .bind(change.id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            return Ok(());
         }
         for chunk in self.changed.chunks(CHUNK) {
             let types = |column| Some(["TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT"][column]);

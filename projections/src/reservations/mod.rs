@@ -40,7 +40,8 @@ impl Projection for ReservationsProjection {
                 fold.add(event)?;
             }
         }
-        fold.write(conn, &self.0.table(&RESERVATIONS)).await
+        fold.write(conn, &self.0.table(&RESERVATIONS), self.0.backend)
+            .await
     }
 }
 
