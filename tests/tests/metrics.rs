@@ -1,5 +1,7 @@
-//! The admin port: `/metrics` exposes the engine's metrics and they move
-//! when it works (scraped before and after a load); `/healthz` answers;
+//! The admin port: `/metrics` exposes the engine's metrics (RPC latency by
+//! code, conflicts, holds expired, projection lag and events, relay backlog
+//! and published events) and they move when it works (scraped before and
+//! after a load); `/healthz` answers;
 //! `/readyz` is ready once the projectors have caught up.
 
 use std::time::Duration;
@@ -66,12 +68,15 @@ async fn metrics_move_when_the_engine_works() {
             .reserve_seats(authed(&customer, request))
             .await;
     }
+    // Without brokers the relay publishes to the in-process bus.
+    let relayed_created = r#"ticketing_relay_published_total{topic="reservation-created"}"#;
     // Holds of 300 ms run out; the expirer takes them back.
     let mut after = String::new();
     for _ in 0..200 {
         after = get(app.admin_addr, "/metrics").await.1;
         if sample(&after, "ticketing_holds_expired_total")
             >= sample(&before, "ticketing_holds_expired_total") + 3.0
+            && sample(&after, relayed_created) >= sample(&before, relayed_created) + 3.0
         {
             break;
         }
@@ -104,6 +109,11 @@ async fn metrics_move_when_the_engine_works() {
         after.contains("ticketing_projection_lag_events{projection=\"seat_map\"}"),
         "{after}"
     );
+    assert!(
+        sample(&after, relayed_created) >= sample(&before, relayed_created) + 3.0,
+        "three ReservationCreated relayed: {after}"
+    );
+    assert!(after.contains("ticketing_relay_backlog_events"), "{after}");
     assert!(
         after.contains("ticketing_rpc_duration_seconds_bucket")
             || after.contains("ticketing_rpc_duration_seconds{"),
