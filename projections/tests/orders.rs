@@ -34,7 +34,10 @@ fn item_row(item: &OrderItem) -> OrderItemRow {
 async fn scripted_history_answers_every_query(url: String) {
     let store = open_store(&url).await;
     let backend = store.backend();
-    let projector = Projector::new(store.clone(), OrdersProjection(Target::live(backend)));
+    // Small batches, so orders span batches; the rebuild below folds the
+    // whole log in one, and its drift check compares the two.
+    let projector =
+        Projector::new(store.clone(), OrdersProjection(Target::live(backend))).with_batch_size(3);
     let orders = Orders {
         pool: store.read_pool().clone(),
         backend,

@@ -16,7 +16,10 @@ use ticketing_projections::*;
 async fn scripted_history_answers_every_query(url: String) {
     let store = open_store(&url).await;
     let backend = store.backend();
-    let projector = Projector::new(store.clone(), ReservationsProjection(Target::live(backend)));
+    // Small batches, so reservations span batches; the rebuild below folds
+    // the whole log in one, and its drift check compares the two.
+    let projector = Projector::new(store.clone(), ReservationsProjection(Target::live(backend)))
+        .with_batch_size(2);
     let reservations = Reservations {
         pool: store.read_pool().clone(),
         backend,

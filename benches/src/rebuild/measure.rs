@@ -1,7 +1,8 @@
 //! The scratch database of one backend, and the raw read rates the
 //! rebuild is compared with: a plain `SELECT` of every column of every
-//! event, streamed and decoded (the JSON payload included), and on Postgres
-//! `COPY (SELECT …) TO STDOUT` through psql into nothing.
+//! event, streamed, each column decoded into a Rust value (payload and
+//! metadata parsed as JSON, as any reader of the log must), and on
+//! Postgres `COPY (SELECT …) TO STDOUT` through psql into nothing.
 
 use anyhow::Context;
 use futures::TryStreamExt;
@@ -102,8 +103,10 @@ pub async fn select_rate(db: &Database) -> anyhow::Result<f64> {
         let mut stream = sqlx::query(&sql).fetch(&mut conn);
         while let Some(row) = stream.try_next().await? {
             let payload: serde_json::Value = row.try_get("payload")?;
-            let id: String = row.try_get("aggregate_id")?;
-            bytes += id.len() + usize::from(payload.is_object());
+            let metadata: serde_json::Value = row.try_get("metadata")?;
+            let at: chrono::DateTime<chrono::Utc> = row.try_get("recorded_at")?;
+            bytes +=
+                strings(&row)? + json(&payload, &metadata) + at.timestamp_subsec_nanos() as usize;
             rows += 1;
         }
     } else {
@@ -111,13 +114,38 @@ pub async fn select_rate(db: &Database) -> anyhow::Result<f64> {
         let mut stream = sqlx::query(&sql).fetch(&mut conn);
         while let Some(row) = stream.try_next().await? {
             let payload: serde_json::Value = serde_json::from_str(row.try_get("payload")?)?;
-            let id: String = row.try_get("aggregate_id")?;
-            bytes += id.len() + usize::from(payload.is_object());
+            let metadata: serde_json::Value = serde_json::from_str(row.try_get("metadata")?)?;
+            let at: String = row.try_get("recorded_at")?;
+            bytes += strings(&row)? + json(&payload, &metadata) + at.len();
             rows += 1;
         }
     }
     std::hint::black_box(bytes);
     Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Decodes the text and integer columns every reader of the log needs.
+fn strings<R: Row>(row: &R) -> anyhow::Result<usize>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let mut len = 0;
+    for column in [
+        "aggregate_type",
+        "aggregate_id",
+        "event_type",
+        "event_version",
+    ] {
+        len += row.try_get::<String, _>(column)?.len();
+    }
+    len += (row.try_get::<i64, _>("sequence")? + row.try_get::<i64, _>("global_seq")?) as usize;
+    Ok(len)
+}
+
+fn json(payload: &serde_json::Value, metadata: &serde_json::Value) -> usize {
+    usize::from(payload.is_object()) + usize::from(metadata.is_object())
 }
 
 /// Events per second of `COPY … TO STDOUT` into /dev/null (Postgres only).

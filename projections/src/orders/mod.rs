@@ -6,13 +6,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
-use ticketing_aggregates::{Order, OrderEvent, OrderStatus};
+use ticketing_aggregates::{Order, OrderStatus};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::reservations::{labels_from_json, labels_json};
+mod batch;
+
+use crate::reservations::labels_from_json;
 use crate::schema::{order_items_table, orders_table, ORDERS, ORDER_ITEMS};
-use crate::seat_map::payload;
-use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
+use crate::{from_millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
 pub struct OrdersProjection(pub Target);
@@ -27,97 +28,24 @@ impl Projection for OrdersProjection {
         conn: &mut AnyConnection,
         event: &FeedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.event.aggregate_type != <Order as cqrs_es::Aggregate>::TYPE {
-            return Ok(());
-        }
-        let orders = self.0.table(&ORDERS);
-        let items = self.0.table(&ORDER_ITEMS);
-        let order_id = &event.event.aggregate_id;
-        // Each update names its columns with `$3` for its one value, after
-        // the global position and order id every update binds.
-        let (set, value) = match payload::<OrderEvent>(event)? {
-            OrderEvent::OrderOpened {
-                order_id,
-                customer,
-                currency,
-            } => {
-                let sql = format!(
-                    "INSERT INTO {orders} (order_id, customer_id, status, currency, total_minor, opened_at, global_seq) \
-                     VALUES ($1, $2, 'CART', $3, 0, $4, $5)"
-                );
-                sqlx::query(&sql)
-                    .bind(order_id.as_str())
-                    .bind(customer.as_str())
-                    .bind(currency.as_str())
-                    .bind(millis(event.recorded_at))
-                    .bind(event.global_seq)
-                    .execute(&mut *conn)
-                    .await?;
-                return Ok(());
-            }
-            OrderEvent::ItemAdded(item) => {
-                let sql = format!(
-                    "INSERT INTO {items} (order_id, reservation_id, show_id, seat_labels, price_minor) \
-                     VALUES ($1, $2, $3, $4, $5)"
-                );
-                sqlx::query(&sql)
-                    .bind(order_id)
-                    .bind(item.reservation_id.as_str())
-                    .bind(item.show_id.as_str())
-                    .bind(labels_json(&item.seat_labels))
-                    .bind(item.price_minor)
-                    .execute(&mut *conn)
-                    .await?;
-                (
-                    "total_minor = total_minor + $3",
-                    Some(Value::Int(item.price_minor)),
-                )
-            }
-            OrderEvent::ItemRemoved { reservation_id } => {
-                let sql = format!(
-                    "DELETE FROM {items} WHERE order_id = $1 AND reservation_id = $2 RETURNING price_minor"
-                );
-                let removed = sqlx::query(&sql)
-                    .bind(order_id)
-                    .bind(reservation_id.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or_else(|| {
-                        ProjectionError::Corrupt(format!(
-                            "order {order_id} has no item {reservation_id} to remove"
-                        ))
-                    })?;
-                let price: i64 = removed.try_get("price_minor")?;
-                ("total_minor = total_minor - $3", Some(Value::Int(price)))
-            }
-            OrderEvent::CheckoutStarted { payment_id, .. } => (
-                "status = 'CHECKOUT', payment_id = $3, failure_reason = NULL",
-                Some(Value::Text(payment_id.to_string())),
-            ),
-            OrderEvent::OrderPaid { .. } => ("status = 'PAID'", None),
-            OrderEvent::OrderPaymentFailed { reason, .. } => (
-                "status = 'PAYMENT_FAILED', failure_reason = $3",
-                Some(Value::Text(reason)),
-            ),
-            OrderEvent::OrderCancelled {} => ("status = 'CANCELLED'", None),
-            OrderEvent::OrderExpired {} => ("status = 'EXPIRED'", None),
-        };
-        let sql = format!("UPDATE {orders} SET global_seq = $1, {set} WHERE order_id = $2");
-        let query = sqlx::query(&sql).bind(event.global_seq).bind(order_id);
-        let query = match value {
-            Some(Value::Int(v)) => query.bind(v),
-            Some(Value::Text(v)) => query.bind(v),
-            None => query,
-        };
-        query.execute(&mut *conn).await?;
-        Ok(())
+        self.apply_batch(conn, std::slice::from_ref(event)).await
     }
-}
 
-/// The one value an order update binds, in a type the `Any` driver takes.
-enum Value {
-    Int(i64),
-    Text(String),
+    /// Folds the batch per order and writes each row once.
+    async fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> Result<(), ProjectionError> {
+        let (orders, items) = (self.0.table(&ORDERS), self.0.table(&ORDER_ITEMS));
+        let mut fold = batch::Fold::default();
+        for event in events {
+            if event.event.aggregate_type == <Order as cqrs_es::Aggregate>::TYPE {
+                fold.add(conn, &items, event).await?;
+            }
+        }
+        fold.write(conn, (&orders, &items), self.0.backend).await
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
