@@ -121,19 +121,6 @@ impl Projection for AnyProjection {
         }
     }
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        event: &FeedEvent,
-    ) -> Result<(), ProjectionError> {
-        match self {
-            AnyProjection::SeatMap(p) => p.apply(conn, event).await,
-            AnyProjection::Shows(p) => p.apply(conn, event).await,
-            AnyProjection::Reservations(p) => p.apply(conn, event).await,
-            AnyProjection::Orders(p) => p.apply(conn, event).await,
-        }
-    }
-
     async fn apply_batch(
         &self,
         conn: &mut AnyConnection,

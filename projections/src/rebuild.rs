@@ -39,6 +39,9 @@ pub async fn rebuild(
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (mut events, from) = fill(store, &shadow, progress).await?;
+    for statement in which.tables().iter().filter_map(|t| t.logged(backend)) {
+        sqlx::query(&statement).execute(store.read_pool()).await?;
+    }
     let mut tx = exclusive(store, which).await?;
     let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;
     events += tail;

@@ -25,28 +25,14 @@ pub trait Projection: Send + Sync + 'static {
     /// Unique name; keys the checkpoint.
     fn name(&self) -> &'static str;
 
-    /// Applies one event inside the batch transaction. Events of aggregates
-    /// the projection does not read are ignored.
-    fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        event: &FeedEvent,
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
-
-    /// Applies a batch in feed order. A projection may fold the batch first
-    /// and write each row once; by default it applies event by event.
+    /// Applies a batch of the feed, in feed order, inside the batch
+    /// transaction; a projection may fold the batch first and write each
+    /// row once. Events of aggregates it does not read are ignored.
     fn apply_batch(
         &self,
         conn: &mut AnyConnection,
         events: &[FeedEvent],
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
-        async move {
-            for event in events {
-                self.apply(conn, event).await?;
-            }
-            Ok(())
-        }
-    }
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
 }
 
 pub struct Projector<P> {

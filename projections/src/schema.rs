@@ -151,8 +151,15 @@ impl Table {
     pub(crate) fn create(&self, backend: Backend, shadow: bool) -> Vec<String> {
         let table = self.name(backend, shadow);
         let suffix = if shadow { SHADOW } else { "" };
+        // A Postgres shadow is filled UNLOGGED (no WAL for the many row
+        // versions a fold writes) and made LOGGED once full (`logged`).
+        let unlogged = if shadow && backend == Backend::Postgres {
+            "UNLOGGED "
+        } else {
+            ""
+        };
         let mut statements = vec![format!(
-            "CREATE TABLE IF NOT EXISTS {table} ({})",
+            "CREATE {unlogged}TABLE IF NOT EXISTS {table} ({})",
             self.columns
         )];
         // Postgres puts an index in its table's schema; its name takes none.
@@ -163,6 +170,12 @@ impl Table {
             )
         }));
         statements
+    }
+
+    /// Makes a filled shadow durable before it is swapped in (Postgres).
+    pub(crate) fn logged(&self, backend: Backend) -> Option<String> {
+        (backend == Backend::Postgres)
+            .then(|| format!("ALTER TABLE {} SET LOGGED", self.name(backend, true)))
     }
 
     /// Replaces the live table by the filled shadow, indexes included: run

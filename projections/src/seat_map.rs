@@ -52,14 +52,6 @@ impl Projection for SeatMapProjection {
         ReadModel::SeatMap.checkpoint(self.0.shadow)
     }
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        event: &FeedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(conn, std::slice::from_ref(event)).await
-    }
-
     /// Seeds each scheduled show's seats as it comes, and writes each seat
     /// changed in the batch once, with its last state: a seat's events can
     /// only follow its show's, so every row updated exists by then.

@@ -18,7 +18,21 @@ impl Projection for ShowsProjection {
         ReadModel::Shows.checkpoint(self.0.shadow)
     }
 
-    async fn apply(
+    /// Shows change rarely: one statement per event.
+    async fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[FeedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply_one(conn, event).await?;
+        }
+        Ok(())
+    }
+}
+
+impl ShowsProjection {
+    async fn apply_one(
         &self,
         conn: &mut AnyConnection,
         event: &FeedEvent,

@@ -28,15 +28,17 @@ impl Projection for Ledger {
         "ledger"
     }
 
-    async fn apply(
+    async fn apply_batch(
         &self,
         conn: &mut AnyConnection,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<(), ProjectionError> {
-        sqlx::query("INSERT INTO ledger (global_seq) VALUES ($1)")
-            .bind(event.global_seq)
-            .execute(&mut *conn)
-            .await?;
+        for event in events {
+            sqlx::query("INSERT INTO ledger (global_seq) VALUES ($1)")
+                .bind(event.global_seq)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(())
     }
 }

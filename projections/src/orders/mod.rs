@@ -23,14 +23,6 @@ impl Projection for OrdersProjection {
         ReadModel::Orders.checkpoint(self.0.shadow)
     }
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        event: &FeedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(conn, std::slice::from_ref(event)).await
-    }
-
     /// Folds the batch per order and writes each row once.
     async fn apply_batch(
         &self,

@@ -20,14 +20,6 @@ impl Projection for ReservationsProjection {
         ReadModel::Reservations.checkpoint(self.0.shadow)
     }
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        event: &FeedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(conn, std::slice::from_ref(event)).await
-    }
-
     /// Folds the batch per reservation and writes each row once.
     async fn apply_batch(
         &self,

@@ -113,7 +113,7 @@ pub async fn read_all(store: &Store) -> Vec<FeedEvent> {
 /// store's backend), checks the drift check sees `differences` rows, then
 /// rebuilds twice (the second shows a rebuilt model can be rebuilt again,
 /// index names included) and checks the model is clean and its indexes are
-/// back under their live names.
+/// back under their live names (and, on Postgres, the tables logged).
 pub async fn rebuild_over_corruption(
     store: &Store,
     model: ticketing_projections::ReadModel,
@@ -157,6 +157,18 @@ pub async fn rebuild_over_corruption(
             .await
             .unwrap();
         assert_eq!(found.len(), 1, "index {index} after rebuild");
+    }
+    if store.backend() == ticketing_event_store::Backend::Postgres {
+        // Shadows are filled UNLOGGED; a live table left so would be
+        // emptied by crash recovery while its checkpoint stayed put.
+        let unlogged: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname LIKE 'bc\\_%' AND c.relpersistence = 'u'",
+        )
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+        assert_eq!(unlogged, 0, "a read-model table was left UNLOGGED");
     }
     let sql = match store.backend() {
         ticketing_event_store::Backend::Postgres => {
