@@ -10,6 +10,7 @@
 //!   contention losers are answered without a database round trip.
 //! * `shows.rs`, `reservations.rs` — the commands.
 //! * `views.rs` — what commands return (also what idempotency replays).
+//! * `testing.rs` — fixtures for engine-level tests (feature `testing`).
 
 mod cart;
 mod checkout;
@@ -22,6 +23,8 @@ mod orders;
 mod reservations;
 mod settle;
 mod shows;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod views;
 
 pub use ticketing_aggregates::{Clock, SystemClock};

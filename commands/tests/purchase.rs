@@ -5,7 +5,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::*;
-use ticketing_commands::{CommandError, Engine, EngineConfig, ScheduleShow};
+use ticketing_commands::testing::{one_row_show, published_show};
+use ticketing_commands::{CommandError, Engine, EngineConfig};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{Store, StreamRef};
 use ticketing_payment::SimulatedProvider;
@@ -50,29 +51,11 @@ async fn world(url: String) -> World {
         EngineConfig::default(),
     )
     .with_provider(Arc::new(provider.clone()));
-    let organizer = Actor {
-        user: UserRef::generate(),
-        is_admin: false,
-    };
-    let input = ScheduleShow {
-        title: "Hamlet".into(),
-        venue: "Globe".into(),
-        starts_at: Some(t0 + Duration::days(30)),
-        currency: "EUR".into(),
-        sections: vec![RawSection {
-            name: "Stalls".into(),
-            rows: vec![RawRow {
-                name: "A".into(),
-                seats: (1..=20).map(|i| (format!("A-{i}"), 5000)).collect(),
-            }],
-        }],
-    };
-    let show = engine
-        .schedule_show(&organizer.user, input, None)
-        .await
-        .unwrap()
-        .show_id;
-    engine.publish_show(&organizer, &show, None).await.unwrap();
+    let show = published_show(
+        &engine,
+        one_row_show("Hamlet", "Globe", t0 + Duration::days(30), 20),
+    )
+    .await;
     World {
         engine,
         clock,

@@ -10,7 +10,8 @@ use cqrs_es::Aggregate;
 use serde::Serialize;
 use serde_json::Value;
 use ticketing_aggregates::*;
-use ticketing_commands::{Engine, EngineConfig, ScheduleShow};
+use ticketing_commands::testing::{one_row_show, published_show};
+use ticketing_commands::{Engine, EngineConfig};
 use ticketing_event_store::{FeedPosition, Store};
 use ticketing_payment::SimulatedProvider;
 
@@ -59,29 +60,9 @@ pub async fn purchase_history(url: String) -> History {
         EngineConfig::default(),
     )
     .with_provider(Arc::new(provider));
-    let organizer = Actor {
-        user: UserRef::generate(),
-        is_admin: false,
-    };
-    let input = ScheduleShow {
-        title: "Hamlet, \"the\" play".into(),
-        venue: "Globe, Southwark".into(),
-        starts_at: Some(Utc::now() + Duration::days(30)),
-        currency: "EUR".into(),
-        sections: vec![RawSection {
-            name: "Stalls".into(),
-            rows: vec![RawRow {
-                name: "A".into(),
-                seats: (1..=5).map(|i| (format!("A-{i}"), 5000)).collect(),
-            }],
-        }],
-    };
-    let show = engine
-        .schedule_show(&organizer.user, input, None)
-        .await
-        .unwrap()
-        .show_id;
-    engine.publish_show(&organizer, &show, None).await.unwrap();
+    let starts_at = Utc::now() + Duration::days(30);
+    let input = one_row_show("Hamlet, \"the\" play", "Globe, Southwark", starts_at, 5);
+    let show = published_show(&engine, input).await;
     // Both stores record times to the millisecond or finer.
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     let sale_opened = Utc::now();

@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::*;
-use ticketing_commands::{Engine, EngineConfig, ScheduleShow};
+use ticketing_commands::testing::{one_row_show, published_show};
+use ticketing_commands::{Engine, EngineConfig};
 use ticketing_event_store::testing::settle_feed;
 use ticketing_event_store::{FeedPosition, Store};
 use ticketing_payment::SimulatedProvider;
@@ -53,29 +54,11 @@ pub async fn purchase_flow(store: &Store) -> Expected {
         EngineConfig::default(),
     )
     .with_provider(Arc::new(provider));
-    let organizer = Actor {
-        user: UserRef::generate(),
-        is_admin: false,
-    };
-    let show = ScheduleShow {
-        title: "Hamlet".into(),
-        venue: "Globe".into(),
-        starts_at: Some(t0 + Duration::days(30)),
-        currency: "EUR".into(),
-        sections: vec![RawSection {
-            name: "Stalls".into(),
-            rows: vec![RawRow {
-                name: "A".into(),
-                seats: (1..=5).map(|i| (format!("A-{i}"), 5000)).collect(),
-            }],
-        }],
-    };
-    let show = engine
-        .schedule_show(&organizer.user, show, None)
-        .await
-        .unwrap()
-        .show_id;
-    engine.publish_show(&organizer, &show, None).await.unwrap();
+    let show = published_show(
+        &engine,
+        one_row_show("Hamlet", "Globe", t0 + Duration::days(30), 5),
+    )
+    .await;
     let customer = UserRef::generate();
     let reserve = |label: &str| {
         let labels = vec![SeatLabel::parse("seat_labels", label).unwrap()];
