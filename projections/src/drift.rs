@@ -5,7 +5,8 @@
 use sqlx::{AnyConnection, Row};
 use ticketing_event_store::{delete_checkpoint, load_checkpoint, Backend, Store};
 
-use crate::rebuild::{exclusive, fill, reset_shadow, top_up, SHARD};
+use crate::fill::{fill, Steps};
+use crate::rebuild::{exclusive, reset_shadow, top_up, SHARD};
 use crate::{Projection, ProjectionError, ReadModel};
 
 /// How many 100 ms waits a drift check gives a lagging live projector.
@@ -38,7 +39,7 @@ pub async fn drift(
 ) -> Result<Drift, ProjectionError> {
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
-    let (_, folded) = fill(store, &shadow, progress).await?;
+    let (_, folded) = fill(store, &shadow, Steps::default(), progress).await?;
     // Both must describe the same prefix of the log: wait (briefly) for the
     // live model to reach the fresh fold, then fold the fresh one up to it.
     let mut waited = 0;

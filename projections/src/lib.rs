@@ -13,7 +13,8 @@
 //!   order with its items, total and payment state.
 //! * `read_model.rs` — the read models by name, their tables, and
 //!   [`AnyProjection`], which runs any of them.
-//! * `rebuild.rs` — rebuild into shadow tables and swap.
+//! * `rebuild.rs` — rebuild into shadow tables and swap; `fill.rs` folds
+//!   the log into them.
 //! * `as_of.rs` — a seat map at an instant, folded from the log.
 //! * `drift.rs` — compare a fresh fold with the live model.
 //! * `status.rs` — checkpoint, lag and last error of each projector.
@@ -25,6 +26,7 @@
 mod as_of;
 mod drift;
 mod error;
+mod fill;
 mod orders;
 mod read_model;
 mod rebuild;
@@ -38,9 +40,10 @@ mod status;
 pub use as_of::seat_map_as_of;
 pub use drift::{drift, Drift};
 pub use error::ProjectionError;
+pub use fill::Steps;
 pub use orders::{OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
 pub use read_model::{AnyProjection, ReadModel, Target};
-pub use rebuild::{rebuild, RebuildReport};
+pub use rebuild::{rebuild, rebuild_in_steps, RebuildReport};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;

@@ -8,19 +8,15 @@
 //! never a half-built one. The drift check (`drift.rs`) reuses the shadow.
 
 use sqlx::AnyConnection;
-use ticketing_event_store::{
-    delete_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store,
-};
-use tokio::sync::mpsc;
+use ticketing_event_store::{delete_checkpoint, save_checkpoint, Backend, FeedPosition, Store};
 
+use crate::fill::{fill, Steps};
 use crate::schema::Table;
 use crate::{AnyProjection, Projection, ProjectionError, ReadModel, Target};
 
 pub(crate) const SHARD: i32 = 0;
 /// Events per batch of a rebuild: large, since nobody waits on a shadow.
 pub(crate) const BATCH: usize = 5000;
-/// Batches read ahead of the one being written.
-const READ_AHEAD: usize = 2;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +32,20 @@ pub async fn rebuild(
     which: ReadModel,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
+    rebuild_in_steps(store, which, Steps::default(), progress).await
+}
+
+/// [`rebuild`] with other read-batch and fold sizes (tests use tiny ones
+/// to make a fold span and flush across batches).
+pub async fn rebuild_in_steps(
+    store: &Store,
+    which: ReadModel,
+    steps: Steps,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<RebuildReport, ProjectionError> {
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
-    let (mut events, from) = fill(store, &shadow, progress).await?;
+    let (mut events, from) = fill(store, &shadow, steps, progress).await?;
     for statement in which.tables().iter().filter_map(|t| t.logged(backend)) {
         sqlx::query(&statement).execute(store.read_pool()).await?;
     }
@@ -107,61 +114,6 @@ pub(crate) async fn reset_shadow(
     }
     delete_checkpoint(&mut conn, backend, shadow.name(), SHARD).await?;
     Ok(shadow)
-}
-
-/// Folds the whole log into the (empty) shadow; returns the events folded
-/// and where the fold stopped. A reader task reads the next batches while
-/// the current one is written, so reading and writing overlap; each batch
-/// commits with the shadow's checkpoint.
-pub(crate) async fn fill(
-    store: &Store,
-    shadow: &AnyProjection,
-    progress: &mut (dyn FnMut(usize) + Send),
-) -> Result<(usize, FeedPosition), ProjectionError> {
-    let backend = store.backend();
-    let (batches, mut incoming) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_ahead(store.clone(), batches));
-    let mut folded = 0;
-    let mut at = FeedPosition::START;
-    while let Some(batch) = incoming.recv().await {
-        let batch = batch?;
-        let Some(last) = batch.last().map(|e| e.position) else {
-            break;
-        };
-        let mut tx = store.begin_read_model().await?;
-        shadow.apply_batch(&mut tx, &batch).await?;
-        save_checkpoint(&mut tx, backend, shadow.name(), SHARD, last).await?;
-        tx.commit().await?;
-        folded += batch.len();
-        at = last;
-        progress(folded);
-    }
-    reader.abort();
-    Ok((folded, at))
-}
-
-/// Sends the feed's batches from the start until it is drained (or the
-/// receiver is gone, or a read fails: that error is sent).
-async fn read_ahead(
-    store: Store,
-    batches: mpsc::Sender<Result<Vec<FeedEvent>, ticketing_event_store::StoreError>>,
-) {
-    let mut after = FeedPosition::START;
-    loop {
-        let batch = store.read_feed(SHARD, after, BATCH).await;
-        let last = match &batch {
-            Ok(events) => match events.last() {
-                Some(event) => event.position,
-                None => return,
-            },
-            Err(_) => FeedPosition::START,
-        };
-        let failed = batch.is_err();
-        if batches.send(batch).await.is_err() || failed {
-            return;
-        }
-        after = last;
-    }
 }
 
 /// Opens the transaction that excludes the live projector of `which`.

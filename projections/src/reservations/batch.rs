@@ -4,7 +4,7 @@
 
 use sqlx::AnyConnection;
 use std::collections::HashMap;
-use ticketing_aggregates::ReservationEvent;
+use ticketing_aggregates::{Reservation, ReservationEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
 use super::labels_json;
@@ -37,7 +37,7 @@ struct Change {
 }
 
 #[derive(Default)]
-pub(super) struct Fold {
+pub(crate) struct Fold {
     created: Vec<NewRow>,
     changed: Vec<Change>,
     /// Where each reservation seen so far sits: `(true, i)` in `created`.
@@ -45,7 +45,20 @@ pub(super) struct Fold {
 }
 
 impl Fold {
-    pub(super) fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+    /// Folds `event` if it is a reservation's; ignores any other.
+    pub(crate) fn add_any(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+        if event.event.aggregate_type == <Reservation as cqrs_es::Aggregate>::TYPE {
+            self.add(event)?;
+        }
+        Ok(())
+    }
+
+    /// Rows it would write.
+    pub(crate) fn rows(&self) -> usize {
+        self.created.len() + self.changed.len()
+    }
+
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
         let id = event.event.aggregate_id.clone();
         let global_seq = event.global_seq;
         let (until, status, order_id) = match payload::<ReservationEvent>(event)? {
@@ -105,7 +118,7 @@ impl Fold {
         Ok(())
     }
 
-    pub(super) async fn write(
+    pub(crate) async fn write(
         self,
         conn: &mut AnyConnection,
         table: &str,

@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AnyPool, Row};
-use ticketing_aggregates::{Reservation, ReservationStatus, SeatLabel};
+use ticketing_aggregates::{ReservationStatus, SeatLabel};
 use ticketing_event_store::{Backend, FeedEvent};
 
 mod batch;
+
+pub(crate) use batch::Fold;
 
 use crate::schema::{reservations_table, RESERVATIONS};
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
@@ -28,9 +30,7 @@ impl Projection for ReservationsProjection {
     ) -> Result<(), ProjectionError> {
         let mut fold = batch::Fold::default();
         for event in events {
-            if event.event.aggregate_type == <Reservation as cqrs_es::Aggregate>::TYPE {
-                fold.add(event)?;
-            }
+            fold.add_any(event)?;
         }
         fold.write(conn, &self.0.table(&RESERVATIONS), self.0.backend)
             .await

@@ -121,7 +121,7 @@ pub async fn rebuild_over_corruption(
     differences: usize,
     indexes: &[&str],
 ) {
-    use ticketing_projections::{drift, rebuild};
+    use ticketing_projections::{drift, rebuild, rebuild_in_steps, Steps};
     let clean = drift(store, model, &mut |_| {}).await.unwrap();
     assert!(clean.is_clean(), "before corruption: {clean:?}");
     for statement in corrupt {
@@ -136,10 +136,18 @@ pub async fn rebuild_over_corruption(
         differences,
         "{found:?}"
     );
-    for _ in 0..2 {
-        let report = rebuild(store, model, &mut |_| {}).await.unwrap();
-        assert!(report.events > 0);
-    }
+    // Once as ops would, once in steps of 2 events with a fold written
+    // every 3 rows, so folds span and flush across batches.
+    let report = rebuild(store, model, &mut |_| {}).await.unwrap();
+    assert!(report.events > 0);
+    let tiny = Steps {
+        batch: 2,
+        fold_rows: 3,
+    };
+    let report = rebuild_in_steps(store, model, tiny, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(report.events > 0);
     let clean = drift(store, model, &mut |_| {}).await.unwrap();
     assert!(clean.is_clean(), "after rebuild: {clean:?}");
     let sql = match store.backend() {

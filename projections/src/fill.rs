@@ -1,0 +1,197 @@
+//! Filling a rebuild's (or drift check's) empty shadow from the start of
+//! the log. A reader task reads the next batches while the current one is
+//! folded, so reading and writing overlap.
+//!
+//! The seat map and the reservations fold across batches ([`Carry`]): a
+//! seat held and released a hundred times in the log, or a reservation
+//! created, extended and converted, is written a few times, not once per
+//! event. The fold is written, with the shadow's checkpoint, whenever it
+//! holds [`Steps::fold_rows`] rows and at the end, which bounds the memory a
+//! rebuild needs whatever the log's size. The orders model deletes rows
+//! while it folds, so it writes each batch as it comes.
+
+use sqlx::AnyConnection;
+use ticketing_event_store::{save_checkpoint, FeedEvent, FeedPosition, Store, StoreError};
+use tokio::sync::mpsc;
+
+use crate::rebuild::{BATCH, SHARD};
+use crate::reservations::Fold as ReservationFold;
+use crate::schema::RESERVATIONS;
+use crate::seat_map::SeatFold;
+use crate::{AnyProjection, Projection, ProjectionError, SeatMapProjection, Target};
+
+/// Batches read ahead of the one being folded.
+const READ_AHEAD: usize = 2;
+
+/// How a fill reads and writes: events per read batch, and rows a fold may
+/// hold before it is written (some 150 bytes each).
+#[derive(Debug, Clone, Copy)]
+pub struct Steps {
+    pub batch: usize,
+    pub fold_rows: usize,
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Self {
+            batch: BATCH,
+            fold_rows: 200_000,
+        }
+    }
+}
+
+/// A fold that can span batches.
+pub(crate) trait Carry: Default + Send {
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError>;
+    /// Rows it would write.
+    fn rows(&self) -> usize;
+    fn write(
+        self,
+        conn: &mut AnyConnection,
+        target: Target,
+    ) -> impl std::future::Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+impl Carry for SeatFold {
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+        SeatFold::add(self, event)
+    }
+
+    fn rows(&self) -> usize {
+        SeatFold::rows(self)
+    }
+
+    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
+        SeatMapProjection(target).write(conn, self).await
+    }
+}
+
+impl Carry for ReservationFold {
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+        ReservationFold::add_any(self, event)
+    }
+
+    fn rows(&self) -> usize {
+        ReservationFold::rows(self)
+    }
+
+    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
+        ReservationFold::write(self, conn, &target.table(&RESERVATIONS), target.backend).await
+    }
+}
+
+/// Folds the whole log into the (empty) shadow; returns the events folded
+/// and where the fold stopped.
+pub(crate) async fn fill(
+    store: &Store,
+    shadow: &AnyProjection,
+    steps: Steps,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<(usize, FeedPosition), ProjectionError> {
+    let (batches, incoming) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_ahead(store.clone(), steps.batch.max(1), batches));
+    let rows = steps.fold_rows;
+    let filled = match shadow {
+        AnyProjection::SeatMap(p) => {
+            carried::<SeatFold>(store, shadow, p.0, rows, incoming, progress).await
+        }
+        AnyProjection::Reservations(p) => {
+            carried::<ReservationFold>(store, shadow, p.0, rows, incoming, progress).await
+        }
+        _ => batch_by_batch(store, shadow, incoming, progress).await,
+    };
+    reader.abort();
+    filled
+}
+
+type Batches = mpsc::Receiver<Result<Vec<FeedEvent>, StoreError>>;
+
+async fn batch_by_batch(
+    store: &Store,
+    shadow: &AnyProjection,
+    mut incoming: Batches,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<(usize, FeedPosition), ProjectionError> {
+    let (mut folded, mut at) = (0, FeedPosition::START);
+    while let Some(batch) = incoming.recv().await {
+        let batch = batch?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            break;
+        };
+        let mut tx = store.begin_read_model().await?;
+        shadow.apply_batch(&mut tx, &batch).await?;
+        save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, last).await?;
+        tx.commit().await?;
+        (folded, at) = (folded + batch.len(), last);
+        progress(folded);
+    }
+    Ok((folded, at))
+}
+
+async fn carried<F: Carry>(
+    store: &Store,
+    shadow: &AnyProjection,
+    target: Target,
+    fold_rows: usize,
+    mut incoming: Batches,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<(usize, FeedPosition), ProjectionError> {
+    let (mut folded, mut at) = (0, FeedPosition::START);
+    let mut fold = F::default();
+    while let Some(batch) = incoming.recv().await {
+        let batch = batch?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            break;
+        };
+        for event in &batch {
+            fold.add(event)?;
+        }
+        (folded, at) = (folded + batch.len(), last);
+        if fold.rows() >= fold_rows {
+            write(store, shadow, target, std::mem::take(&mut fold), at).await?;
+        }
+        progress(folded);
+    }
+    write(store, shadow, target, fold, at).await?;
+    Ok((folded, at))
+}
+
+/// Writes a fold and the shadow's checkpoint in one transaction.
+async fn write<F: Carry>(
+    store: &Store,
+    shadow: &AnyProjection,
+    target: Target,
+    fold: F,
+    at: FeedPosition,
+) -> Result<(), ProjectionError> {
+    let mut tx = store.begin_read_model().await?;
+    fold.write(&mut tx, target).await?;
+    save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends the feed's batches from the start until it is drained (or the
+/// receiver is gone, or a read fails: that error is sent).
+async fn read_ahead(
+    store: Store,
+    size: usize,
+    batches: mpsc::Sender<Result<Vec<FeedEvent>, StoreError>>,
+) {
+    let mut after = FeedPosition::START;
+    loop {
+        let batch = store.read_feed(SHARD, after, size).await;
+        let last = match &batch {
+            Ok(events) => match events.last() {
+                Some(event) => event.position,
+                None => return,
+            },
+            Err(_) => FeedPosition::START,
+        };
+        let failed = batch.is_err();
+        if batches.send(batch).await.is_err() || failed {
+            return;
+        }
+        after = last;
+    }
+}
