@@ -55,7 +55,7 @@ impl Projection for SeatMapProjection {
         ReadModel::SeatMap.checkpoint(self.0.shadow)
     }
 
-    /// Folds the batch ([`SeatFold`]) and writes it.
+    /// Folds the batch (`SeatFold`) and writes it.
     async fn apply_batch(
         &self,
         conn: &mut AnyConnection,
