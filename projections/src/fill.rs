@@ -16,9 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::rebuild::{BATCH, SHARD};
 use crate::reservations::Fold as ReservationFold;
-use crate::schema::RESERVATIONS;
 use crate::seat_map::SeatFold;
-use crate::{AnyProjection, Projection, ProjectionError, SeatMapProjection, Target};
+use crate::{AnyProjection, Projection, ProjectionError, Target};
 
 /// Batches read ahead of the one being folded.
 const READ_AHEAD: usize = 2;
@@ -42,9 +41,12 @@ impl Default for Steps {
 
 /// A fold that can span batches.
 pub(crate) trait Carry: Default + Send {
+    /// Folds `event`; events of aggregates the model does not read are
+    /// ignored.
     fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError>;
     /// Rows it would write.
     fn rows(&self) -> usize;
+    /// Writes what was folded into `target`'s tables.
     fn write(
         self,
         conn: &mut AnyConnection,
@@ -52,32 +54,18 @@ pub(crate) trait Carry: Default + Send {
     ) -> impl std::future::Future<Output = Result<(), ProjectionError>> + Send;
 }
 
-impl Carry for SeatFold {
-    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
-        SeatFold::add(self, event)
+/// Folds `events` into a fresh `F` and writes it: how a projection with a
+/// [`Carry`] applies one batch.
+pub(crate) async fn fold_batch<F: Carry>(
+    conn: &mut AnyConnection,
+    events: &[FeedEvent],
+    target: Target,
+) -> Result<(), ProjectionError> {
+    let mut fold = F::default();
+    for event in events {
+        fold.add(event)?;
     }
-
-    fn rows(&self) -> usize {
-        SeatFold::rows(self)
-    }
-
-    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
-        SeatMapProjection(target).write(conn, self).await
-    }
-}
-
-impl Carry for ReservationFold {
-    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
-        ReservationFold::add_any(self, event)
-    }
-
-    fn rows(&self) -> usize {
-        ReservationFold::rows(self)
-    }
-
-    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
-        ReservationFold::write(self, conn, &target.table(&RESERVATIONS), target.backend).await
-    }
+    fold.write(conn, target).await
 }
 
 /// Folds the whole log into the (empty) shadow; returns the events folded

@@ -60,10 +60,10 @@ pub async fn rebuild_in_steps(
         if let Some(key) = primary_key {
             // The key keeps the shadow's name through the rename; give it
             // the live one so the next rebuild's shadow finds its name free.
-            let live = table.live(backend);
-            let bare = live.rsplit('.').next().unwrap_or(live);
             sqlx::query(&format!(
-                "ALTER TABLE {live} RENAME CONSTRAINT \"{key}\" TO {bare}_pkey"
+                "ALTER TABLE {} RENAME CONSTRAINT \"{key}\" TO {}_pkey",
+                table.live(backend),
+                table.bare()
             ))
             .execute(&mut *tx)
             .await?;

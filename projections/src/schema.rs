@@ -135,7 +135,8 @@ impl Table {
         }
     }
 
-    fn bare(&self) -> &'static str {
+    /// The table's name without its schema.
+    pub(crate) fn bare(&self) -> &'static str {
         self.qualified.rsplit('.').next().unwrap_or(self.qualified)
     }
 
@@ -211,26 +212,6 @@ impl Table {
         }
         statements
     }
-}
-
-pub(crate) fn seat_map_table(backend: Backend) -> &'static str {
-    SEAT_MAP.live(backend)
-}
-
-pub(crate) fn shows_table(backend: Backend) -> &'static str {
-    SHOWS.live(backend)
-}
-
-pub(crate) fn reservations_table(backend: Backend) -> &'static str {
-    RESERVATIONS.live(backend)
-}
-
-pub(crate) fn orders_table(backend: Backend) -> &'static str {
-    ORDERS.live(backend)
-}
-
-pub(crate) fn order_items_table(backend: Backend) -> &'static str {
-    ORDER_ITEMS.live(backend)
 }
 
 /// Creates the read-model tables and their indexes if missing. Idempotent.

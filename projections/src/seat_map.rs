@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use ticketing_aggregates::{Seat, SeatEvent, Show, ShowDetails, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::{placeholders, seat_map_table, SEAT_MAP};
+use crate::fill::{fold_batch, Carry};
+use crate::schema::{placeholders, SEAT_MAP};
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 /// Rows per multi-row INSERT when a plan is seeded.
@@ -61,39 +62,7 @@ impl Projection for SeatMapProjection {
         conn: &mut AnyConnection,
         events: &[FeedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut fold = SeatFold::default();
-        for event in events {
-            fold.add(event)?;
-        }
-        self.write(conn, fold).await
-    }
-}
-
-impl SeatMapProjection {
-    /// Seeds the shows scheduled in `fold`, then writes each seat changed
-    /// once, with its last state: a seat's events can only follow its
-    /// show's, so every row updated exists by then.
-    pub(crate) async fn write(
-        &self,
-        conn: &mut AnyConnection,
-        fold: SeatFold,
-    ) -> Result<(), ProjectionError> {
-        let table = self.0.table(&SEAT_MAP);
-        for (details, global_seq) in &fold.seeds {
-            seed(conn, &table, details, *global_seq).await?;
-        }
-        if self.0.backend == Backend::Sqlite {
-            // In-process, one prepared UPDATE per seat beats SQLite's plan
-            // for UPDATE … FROM a VALUES list (measured: 12k vs 30k+ ev/s).
-            for change in &fold.changes {
-                update_one(conn, &table, change).await?;
-            }
-        } else {
-            for chunk in fold.changes.chunks(UPDATE_CHUNK) {
-                update(conn, &table, chunk).await?;
-            }
-        }
-        Ok(())
+        fold_batch::<SeatFold>(conn, events, self.0).await
     }
 }
 
@@ -108,8 +77,8 @@ pub(crate) struct SeatFold {
     index: HashMap<String, usize>,
 }
 
-impl SeatFold {
-    pub(crate) fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+impl Carry for SeatFold {
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
         let stored = &event.event;
         if stored.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE {
             if let ShowEvent::ShowScheduled(details) = payload::<ShowEvent>(event)? {
@@ -130,13 +99,35 @@ impl SeatFold {
     }
 
     /// Rows the fold holds: seats changed, plus seats of shows to seed.
-    pub(crate) fn rows(&self) -> usize {
+    fn rows(&self) -> usize {
         self.changes.len()
             + self
                 .seeds
                 .iter()
                 .map(|(details, _)| details.plan.seat_count())
                 .sum::<usize>()
+    }
+
+    /// Seeds the shows scheduled in the fold, then writes each seat
+    /// changed once, with its last state: a seat's events can only follow
+    /// its show's, so every row updated exists by then.
+    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
+        let table = target.table(&SEAT_MAP);
+        for (details, global_seq) in &self.seeds {
+            seed(conn, &table, details, *global_seq).await?;
+        }
+        if target.backend == Backend::Sqlite {
+            // In-process, one prepared UPDATE per seat beats SQLite's plan
+            // for UPDATE … FROM a VALUES list (measured: 12k vs 30k+ ev/s).
+            for change in &self.changes {
+                update_one(conn, &table, change).await?;
+            }
+        } else {
+            for chunk in self.changes.chunks(UPDATE_CHUNK) {
+                update(conn, &table, chunk).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -299,7 +290,7 @@ impl SeatMaps {
     ) -> Result<Vec<SeatMapRow>, ProjectionError> {
         let sql = format!(
             "SELECT label, section, row_name, price_minor, status, held_until FROM {} WHERE show_id = $1 ORDER BY position",
-            seat_map_table(self.backend)
+            SEAT_MAP.live(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(show_id)

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use ticketing_aggregates::{Show, ShowEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
-use crate::schema::{shows_table, SHOWS};
+use crate::schema::SHOWS;
 use crate::seat_map::payload;
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
@@ -108,7 +108,7 @@ impl Shows {
     pub async fn get(&self, show_id: &str) -> Result<Option<ShowRow>, ProjectionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE show_id = $1",
-            shows_table(self.backend)
+            SHOWS.live(self.backend)
         );
         let row = sqlx::query(&sql)
             .bind(show_id)
@@ -126,7 +126,7 @@ impl Shows {
     ) -> Result<ShowsPage, ProjectionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE show_id > $1 ORDER BY show_id LIMIT $2",
-            shows_table(self.backend)
+            SHOWS.live(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(after.unwrap_or(""))

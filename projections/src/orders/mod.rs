@@ -12,7 +12,7 @@ use ticketing_event_store::{Backend, FeedEvent};
 mod batch;
 
 use crate::reservations::labels_from_json;
-use crate::schema::{order_items_table, orders_table, ORDERS, ORDER_ITEMS};
+use crate::schema::{ORDERS, ORDER_ITEMS};
 use crate::{from_millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
@@ -88,7 +88,7 @@ impl Orders {
     pub async fn get(&self, order_id: &str) -> Result<Option<OrderRow>, ProjectionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE order_id = $1",
-            orders_table(self.backend)
+            ORDERS.live(self.backend)
         );
         let row = sqlx::query(&sql)
             .bind(order_id)
@@ -114,7 +114,7 @@ impl Orders {
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE customer_id = $1 {below} ORDER BY order_id DESC LIMIT $2",
-            orders_table(self.backend)
+            ORDERS.live(self.backend)
         );
         let mut query = sqlx::query(&sql).bind(customer_id).bind(limit as i64 + 1);
         if let Some(after) = after {
@@ -141,7 +141,7 @@ impl Orders {
     ) -> Result<Vec<(String, String)>, ProjectionError> {
         let sql = format!(
             "SELECT order_id, payment_id FROM {} WHERE status = 'CHECKOUT' ORDER BY order_id LIMIT $1",
-            orders_table(self.backend)
+            ORDERS.live(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(limit as i64)
@@ -161,7 +161,7 @@ impl Orders {
         let sql = format!(
             "SELECT order_id, reservation_id, show_id, seat_labels, price_minor FROM {} \
              WHERE order_id IN ({}) ORDER BY order_id, reservation_id",
-            order_items_table(self.backend),
+            ORDER_ITEMS.live(self.backend),
             placeholders.join(", ")
         );
         let mut query = sqlx::query(&sql);

@@ -8,9 +8,10 @@ use ticketing_aggregates::{Reservation, ReservationEvent};
 use ticketing_event_store::{Backend, FeedEvent};
 
 use super::labels_json;
-use crate::schema::placeholders;
+use crate::fill::Carry;
+use crate::schema::{placeholders, RESERVATIONS};
 use crate::seat_map::payload;
-use crate::{millis, ProjectionError};
+use crate::{millis, ProjectionError, Target};
 
 /// Rows per statement (seven binds each at most).
 const CHUNK: usize = 1000;
@@ -44,21 +45,26 @@ pub(crate) struct Fold {
     index: HashMap<String, (bool, usize)>,
 }
 
-impl Fold {
-    /// Folds `event` if it is a reservation's; ignores any other.
-    pub(crate) fn add_any(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+impl Carry for Fold {
+    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
         if event.event.aggregate_type == <Reservation as cqrs_es::Aggregate>::TYPE {
-            self.add(event)?;
+            self.fold(event)?;
         }
         Ok(())
     }
 
-    /// Rows it would write.
-    pub(crate) fn rows(&self) -> usize {
+    fn rows(&self) -> usize {
         self.created.len() + self.changed.len()
     }
 
-    fn add(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
+    async fn write(self, conn: &mut AnyConnection, target: Target) -> Result<(), ProjectionError> {
+        self.write_to(conn, &target.table(&RESERVATIONS), target.backend)
+            .await
+    }
+}
+
+impl Fold {
+    fn fold(&mut self, event: &FeedEvent) -> Result<(), ProjectionError> {
         let id = event.event.aggregate_id.clone();
         let global_seq = event.global_seq;
         let (until, status, order_id) = match payload::<ReservationEvent>(event)? {
@@ -118,7 +124,7 @@ impl Fold {
         Ok(())
     }
 
-    pub(crate) async fn write(
+    async fn write_to(
         self,
         conn: &mut AnyConnection,
         table: &str,

@@ -11,7 +11,8 @@ mod batch;
 
 pub(crate) use batch::Fold;
 
-use crate::schema::{reservations_table, RESERVATIONS};
+use crate::fill::fold_batch;
+use crate::schema::RESERVATIONS;
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
@@ -28,12 +29,7 @@ impl Projection for ReservationsProjection {
         conn: &mut AnyConnection,
         events: &[FeedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut fold = batch::Fold::default();
-        for event in events {
-            fold.add_any(event)?;
-        }
-        fold.write(conn, &self.0.table(&RESERVATIONS), self.0.backend)
-            .await
+        fold_batch::<Fold>(conn, events, self.0).await
     }
 }
 
@@ -81,7 +77,7 @@ impl Reservations {
         let sql = format!(
             "SELECT reservation_id FROM {} WHERE status = 'ACTIVE' AND until <= $1 \
              ORDER BY until, reservation_id LIMIT $2",
-            reservations_table(self.backend)
+            RESERVATIONS.live(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(millis(now))
@@ -101,7 +97,7 @@ impl Reservations {
         let sql = format!(
             "SELECT reservation_id, customer_id, show_id, seat_labels, until, status, order_id, global_seq \
              FROM {} WHERE reservation_id = $1",
-            reservations_table(self.backend)
+            RESERVATIONS.live(self.backend)
         );
         let Some(row) = sqlx::query(&sql)
             .bind(reservation_id)
