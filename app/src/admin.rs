@@ -10,7 +10,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::Mutex;
 use ticketing_event_store::Store;
-use ticketing_projections::{projection_status, ReadModel};
+use ticketing_projections::{projection_lag_seconds, ReadModel};
 use tokio::net::TcpListener;
 
 /// How far behind the log a projector may be for the process to be ready.
@@ -64,9 +64,9 @@ async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     let now = chrono::Utc::now();
     let mut behind = Vec::new();
     for name in ReadModel::ALL.map(ReadModel::name) {
-        match projection_status(&admin.store, name, now).await {
-            Ok(status) if status.lag_seconds <= READY_LAG_SECONDS => {}
-            Ok(status) => behind.push(format!("{name} is {:.1} s behind", status.lag_seconds)),
+        match projection_lag_seconds(&admin.store, name, now).await {
+            Ok(lag) if lag <= READY_LAG_SECONDS => {}
+            Ok(lag) => behind.push(format!("{name} is {lag:.1} s behind")),
             Err(error) => behind.push(format!("{name}: {error}")),
         }
     }

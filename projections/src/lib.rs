@@ -49,7 +49,7 @@ pub use runner::{Projection, Projector};
 pub use schema::migrate;
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
 pub use shows::{ShowRow, Shows, ShowsPage, ShowsProjection};
-pub use status::{projection_status, record_error, ProjectionStatus};
+pub use status::{projection_lag_seconds, projection_status, record_error, ProjectionStatus};
 
 /// Milliseconds since the epoch: how read models store instants, because the
 /// `Any` driver binds integers the same way on both backends.

@@ -71,6 +71,33 @@ pub async fn record_error(
     Ok(())
 }
 
+/// How far behind the log projector `name` is in seconds: the age of the
+/// oldest event it has not applied, zero when caught up. Two indexed reads,
+/// cheap enough for a readiness probe (the full status also counts the
+/// events behind, which scans the log's tail).
+pub async fn projection_lag_seconds(
+    store: &Store,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<f64, ProjectionError> {
+    let mut conn = store.read_pool().acquire().await?;
+    let checkpoint = load_checkpoint(&mut conn, store.backend(), name, 0).await?;
+    drop(conn);
+    seconds_behind(store, checkpoint, now).await
+}
+
+async fn seconds_behind(
+    store: &Store,
+    checkpoint: FeedPosition,
+    now: DateTime<Utc>,
+) -> Result<f64, ProjectionError> {
+    let oldest = store.read_feed(0, checkpoint, 1).await?;
+    Ok(oldest
+        .first()
+        .map(|e| (now - e.recorded_at).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0))
+}
+
 pub async fn projection_status(
     store: &Store,
     name: &str,
@@ -88,11 +115,7 @@ pub async fn projection_status(
     .bind(checkpoint.seq)
     .fetch_one(&mut *conn)
     .await?;
-    let oldest = store.read_feed(0, checkpoint, 1).await?;
-    let lag_seconds = oldest
-        .first()
-        .map(|e| (now - e.recorded_at).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
+    let lag_seconds = seconds_behind(store, checkpoint, now).await?;
     let sql = format!(
         "SELECT at, message FROM {} WHERE name = $1 AND shard = 0",
         errors_table(store.backend())
