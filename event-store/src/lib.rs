@@ -85,6 +85,22 @@ pub struct StreamAppend {
     pub events: Vec<NewEvent>,
 }
 
+/// A stream a decision read but does not write, which must still be at
+/// `sequence` (0: no events) when the append commits; otherwise the append
+/// fails with [`StoreError::Conflict`]. A hold reads its show's status this
+/// way, so it can never commit after the show was cancelled.
+///
+/// The check holds against concurrent writers too: on Postgres a condition
+/// takes a shared advisory lock on its stream before it looks, and every
+/// append takes the exclusive lock of each stream it writes, so an append
+/// to the stream and a conditional append on it never overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCondition {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: usize,
+}
+
 /// An event not yet in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

@@ -24,7 +24,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
-use crate::{IdempotencyRecord, SerializedEvent, StoreError, StreamAppend, StreamRef};
+use crate::{
+    IdempotencyRecord, SerializedEvent, StoreError, StreamAppend, StreamCondition, StreamRef,
+};
 
 /// The pool size [`PgStore::connect`] uses.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
@@ -156,6 +158,7 @@ impl PgStore {
     pub(crate) async fn append(
         &self,
         appends: &[StreamAppend],
+        conditions: &[StreamCondition],
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
@@ -163,49 +166,7 @@ impl PgStore {
         if columns.sequence.is_empty() && idempotency.is_none() {
             return Ok(());
         }
-        if hold.is_none() {
-            return self.append_in_one_statement(columns, idempotency).await;
-        }
-        let mut tx = self.pool.begin().await?;
-        if !columns.sequence.is_empty() {
-            sqlx::query(INSERT_EVENTS)
-                .bind(columns.aggregate_type)
-                .bind(columns.aggregate_id)
-                .bind(columns.sequence)
-                .bind(columns.event_type)
-                .bind(columns.event_version)
-                .bind(columns.payload)
-                .bind(columns.metadata)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(record) = idempotency {
-            sqlx::query(INSERT_IDEMPOTENCY)
-                .bind(&record.scope)
-                .bind(&record.key)
-                .bind(&record.request_hash)
-                .bind(&record.response)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(hold) = hold {
-            sqlx::query("SELECT pg_sleep($1)")
-                .bind(hold.as_secs_f64())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        self.waker.wake();
-        Ok(())
-    }
-
-    /// One statement is one transaction: no BEGIN/COMMIT round trips. With
-    /// a key, a data-modifying CTE writes events and record together.
-    async fn append_in_one_statement(
-        &self,
-        columns: EventColumns,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<(), StoreError> {
+        let fence = Fence::new(appends, conditions)?;
         let sql = match (columns.sequence.is_empty(), idempotency.is_some()) {
             (false, true) => INSERT_EVENTS_AND_IDEMPOTENCY,
             (false, false) => INSERT_EVENTS,
@@ -220,7 +181,10 @@ impl PgStore {
                 .bind(columns.event_type)
                 .bind(columns.event_version)
                 .bind(columns.payload)
-                .bind(columns.metadata);
+                .bind(columns.metadata)
+                .bind(fence.types)
+                .bind(fence.ids)
+                .bind(fence.expected);
         }
         if let Some(record) = idempotency {
             query = query
@@ -229,7 +193,21 @@ impl PgStore {
                 .bind(&record.request_hash)
                 .bind(&record.response);
         }
-        query.execute(&self.pool).await?;
+        match hold {
+            // One statement is one transaction: no BEGIN/COMMIT round trips.
+            None => {
+                query.execute(&self.pool).await?;
+            }
+            Some(hold) => {
+                let mut tx = self.pool.begin().await?;
+                query.execute(&mut *tx).await?;
+                sqlx::query("SELECT pg_sleep($1)")
+                    .bind(hold.as_secs_f64())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
         self.waker.wake();
         Ok(())
     }
@@ -276,6 +254,49 @@ impl EventColumns {
             }
         }
         Ok(columns)
+    }
+}
+
+/// The arguments of `event_store.fence`: every written stream (expected
+/// `-1`: lock it) and every condition (its sequence: check it), sorted by
+/// stream so that concurrent appends take their locks in one order.
+struct Fence {
+    types: Vec<String>,
+    ids: Vec<String>,
+    expected: Vec<i64>,
+}
+
+impl Fence {
+    fn new(appends: &[StreamAppend], conditions: &[StreamCondition]) -> Result<Self, StoreError> {
+        let mut streams = std::collections::BTreeMap::new();
+        for condition in conditions {
+            let sequence = i64::try_from(condition.sequence).map_err(StoreError::other)?;
+            streams.insert(
+                (
+                    condition.aggregate_type.as_str(),
+                    condition.aggregate_id.as_str(),
+                ),
+                sequence,
+            );
+        }
+        // A written stream is checked by its expected sequence already.
+        for append in appends.iter().filter(|a| !a.events.is_empty()) {
+            streams.insert(
+                (append.aggregate_type.as_str(), append.aggregate_id.as_str()),
+                -1,
+            );
+        }
+        let mut fence = Fence {
+            types: Vec::with_capacity(streams.len()),
+            ids: Vec::with_capacity(streams.len()),
+            expected: Vec::with_capacity(streams.len()),
+        };
+        for ((aggregate_type, aggregate_id), expected) in streams {
+            fence.types.push(aggregate_type.to_owned());
+            fence.ids.push(aggregate_id.to_owned());
+            fence.expected.push(expected);
+        }
+        Ok(fence)
     }
 }
 

@@ -18,6 +18,7 @@ use sqlx::Row;
 use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
 use crate::{
     FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
+    StreamCondition,
 };
 
 const READERS: u32 = 8;
@@ -170,6 +171,7 @@ impl SqliteStore {
     pub(crate) async fn append(
         &self,
         appends: &[StreamAppend],
+        conditions: &[StreamCondition],
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
@@ -178,7 +180,22 @@ impl SqliteStore {
         }
         let insert =
             format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        // The write lock is taken first, so no append can move a condition's
+        // stream between its check and this commit.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for condition in conditions {
+            let current: i64 = sqlx::query_scalar(
+                "SELECT coalesce(max(sequence), 0) FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(&condition.aggregate_type)
+            .bind(&condition.aggregate_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if usize::try_from(current).ok() != Some(condition.sequence) {
+                return Err(StoreError::Conflict);
+            }
+        }
         for append in appends {
             let first = i64::try_from(append.expected_sequence)
                 .map_err(StoreError::other)?

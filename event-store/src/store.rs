@@ -15,7 +15,7 @@ use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{
     Backend, FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
-    StreamRef,
+    StreamCondition, StreamRef,
 };
 
 /// How long a caller waits for a pooled connection before the store reports
@@ -170,7 +170,20 @@ impl Store {
         appends: &[StreamAppend],
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
-        self.append_with(appends, idempotency, None).await
+        self.append_with(appends, &[], idempotency, None).await
+    }
+
+    /// [`Store::append`], committed only if every stream of `conditions` is
+    /// still at its sequence (see [`StreamCondition`]); otherwise nothing is
+    /// written and the result is [`StoreError::Conflict`].
+    pub async fn append_if(
+        &self,
+        appends: &[StreamAppend],
+        conditions: &[StreamCondition],
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        self.append_with(appends, conditions, idempotency, None)
+            .await
     }
 
     /// [`Store::append`], but the transaction stays open for `hold` after its
@@ -179,20 +192,23 @@ impl Store {
     pub async fn append_holding_open(
         &self,
         appends: &[StreamAppend],
+        conditions: &[StreamCondition],
         hold: Duration,
     ) -> Result<(), StoreError> {
-        self.append_with(appends, None, Some(hold)).await
+        self.append_with(appends, conditions, None, Some(hold))
+            .await
     }
 
     async fn append_with(
         &self,
         appends: &[StreamAppend],
+        conditions: &[StreamCondition],
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
         match self {
-            Store::Postgres(s) => s.append(appends, idempotency, hold).await,
-            Store::Sqlite(s) => s.append(appends, idempotency, hold).await,
+            Store::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
+            Store::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
         }
     }
 

@@ -29,6 +29,32 @@ $$"#,
     r#"CREATE OR REPLACE TRIGGER events_notify_feed
     AFTER INSERT ON event_store.events
     FOR EACH STATEMENT EXECUTE FUNCTION event_store.notify_feed()"#,
+    // The fence of an append (see `StreamCondition`): an exclusive advisory
+    // lock on every stream it writes (expected = -1) and, for every
+    // condition, a shared lock and then the check. Each statement of a
+    // volatile function takes a fresh snapshot, so the check sees a writer
+    // that committed while this transaction waited for its lock. Callers
+    // pass the streams sorted, so two appends lock in the same order.
+    r#"CREATE OR REPLACE FUNCTION event_store.fence(types text[], ids text[], expected bigint[])
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    current bigint;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(types, 1), 0) LOOP
+        IF expected[i] < 0 THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(types[i] || '/' || ids[i], 0));
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(hashtextextended(types[i] || '/' || ids[i], 0));
+            SELECT coalesce(max(sequence), 0) INTO current FROM event_store.events
+             WHERE aggregate_type = types[i] AND aggregate_id = ids[i];
+            IF current <> expected[i] THEN
+                RAISE unique_violation USING MESSAGE = 'stream ' || types[i] || '/' || ids[i] || ' moved past its condition';
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$$"#,
     r#"CREATE TABLE IF NOT EXISTS event_store.checkpoints (
     name text NOT NULL,
     shard int NOT NULL,
@@ -49,10 +75,14 @@ $$"#,
 
 /// postgres-es's event insert, taking one array per column so that a whole
 /// append is one statement and one round trip.
+///
+/// The fence (`$8`–`$10`) is an uncorrelated subquery, so it runs once,
+/// before the first row is inserted.
 pub(super) const INSERT_EVENTS: &str = "
 INSERT INTO event_store.events
     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])";
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+ WHERE (SELECT event_store.fence($8::text[], $9::text[], $10::bigint[]))";
 
 pub(super) const INSERT_IDEMPOTENCY: &str = "
 INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)";
@@ -72,6 +102,7 @@ WITH appended AS (
     INSERT INTO event_store.events
         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+     WHERE (SELECT event_store.fence($8::text[], $9::text[], $10::bigint[]))
     RETURNING 1
 )
-INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($8, $9, $10, $11)";
+INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($11, $12, $13, $14)";

@@ -49,7 +49,7 @@ async fn write(store: Store, writer: usize) -> Vec<Key> {
             }
             let result = if hold {
                 store
-                    .append_holding_open(&appends, Duration::from_millis(50))
+                    .append_holding_open(&appends, &[], Duration::from_millis(50))
                     .await
             } else {
                 store.append(&appends, None).await

@@ -4,6 +4,7 @@
 //! `sqlite::<name>`.
 
 mod checkpoints;
+mod conditions;
 mod feed;
 mod streams;
 mod support;
@@ -41,6 +42,8 @@ on_both_backends!(
     feed::feed_delivers_every_event_once_in_commit_order,
     feed::feed_waker_changes_after_append,
     checkpoints::checkpoint_commits_with_its_transaction,
+    conditions::conditions_refuse_a_stream_that_moved,
+    conditions::a_condition_and_a_writer_never_overlap,
 );
 
 /// Other crates run the store from spawned tasks, so every future it returns
