@@ -89,6 +89,25 @@ prefixed_ulid_id!(
     "p_"
 );
 
+prefixed_ulid_id!(
+    /// Identifies a ticket: one seat of one paid order.
+    TicketId,
+    "t_"
+);
+
+impl TicketId {
+    /// The ticket of `seat` of `show` bought by `order`: derived, not
+    /// random, so issuing it twice is an append conflict on one stream
+    /// rather than a second ticket.
+    pub fn for_seat(order: &OrderId, show: &ShowId, seat: &SeatLabel) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{order}/{show}/{seat}").as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(format!("t_{}", ulid::Ulid::from_bytes(bytes)))
+    }
+}
+
 /// Cuts user input before echoing it in an error message.
 fn truncate(raw: &str) -> String {
     raw.chars().take(40).collect()
@@ -156,6 +175,18 @@ mod tests {
         assert!(ShowId::parse("show_id", &id.as_str().replace("s_", "r_")).is_err());
         let err = ReservationId::parse("reservation_id", "").unwrap_err();
         assert_eq!(err.field, "reservation_id");
+    }
+
+    #[test]
+    fn ticket_ids_are_derived_from_order_and_seat() {
+        let (order, show) = (OrderId::generate(), ShowId::generate());
+        let a1 = SeatLabel::parse("l", "A-1").unwrap();
+        let a2 = SeatLabel::parse("l", "A-2").unwrap();
+        let id = TicketId::for_seat(&order, &show, &a1);
+        assert_eq!(id, TicketId::for_seat(&order, &show, &a1));
+        assert_ne!(id, TicketId::for_seat(&order, &show, &a2));
+        assert_ne!(id, TicketId::for_seat(&OrderId::generate(), &show, &a1));
+        assert_eq!(TicketId::parse("ticket_id", id.as_str()).unwrap(), id);
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!   in commands).
 //! * `cart.rs`, `order.rs`, `payment.rs` — aggregates of the purchase: the
 //!   customer's open cart, the order, one payment attempt.
-//! * `ports.rs` — the clock (and, with payments, the provider) as traits.
+//! * `ticket.rs` — the Ticket: issued per sold seat, checked in once.
+//! * `zone.rs` — the IANA time zone a show is played in.
+//! * `ports.rs` — the clock, the payment provider and the ticket signer as
+//!   traits.
 //!
 //! The rules that span aggregates (a seat must be in its show's plan, the
 //! show must be on sale) live in the Reservation, fed with [`ShowFacts`].
@@ -23,9 +26,11 @@ mod ports;
 mod reservation;
 mod seat;
 mod show;
+mod ticket;
+mod zone;
 
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
-pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, UserRef};
+pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, TicketId, UserRef};
 pub use money::{Currency, PriceMinor};
 pub use order::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus};
 pub use payment::{
@@ -36,7 +41,7 @@ pub use plan::{
 };
 pub use ports::{
     ChargeOutcome, ChargeRequest, Clock, PaymentProvider, ProviderError, ProviderFuture,
-    SystemClock,
+    RefundRequest, SystemClock, TicketSigner,
 };
 pub use reservation::{
     Reservation, ReservationCommand, ReservationError, ReservationEvent, ReservationStatus,
@@ -44,6 +49,8 @@ pub use reservation::{
 };
 pub use seat::{ReleaseReason, Seat, SeatCommand, SeatError, SeatEvent, SeatState};
 pub use show::{Show, ShowCommand, ShowDetails, ShowError, ShowEvent, ShowStatus};
+pub use ticket::{Ticket, TicketCommand, TicketDetails, TicketError, TicketEvent, TicketStatus};
+pub use zone::TimeZoneName;
 
 /// One field of user input that is malformed or out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

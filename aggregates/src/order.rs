@@ -20,6 +20,8 @@ pub enum OrderStatus {
     PaymentFailed,
     Cancelled,
     Expired,
+    /// Paid, then refunded (its show was cancelled).
+    Refunded,
 }
 
 /// One reservation in an order, priced when it was added.
@@ -28,7 +30,19 @@ pub struct OrderItem {
     pub reservation_id: ReservationId,
     pub show_id: ShowId,
     pub seat_labels: Vec<SeatLabel>,
+    /// The sum of the seats' prices.
     pub price_minor: i64,
+    /// Each seat's price, in `seat_labels` order; empty in items added
+    /// before seat prices were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seat_prices: Vec<i64>,
+}
+
+impl OrderItem {
+    /// The price of the `index`th seat, when recorded.
+    pub fn seat_price(&self, index: usize) -> Option<i64> {
+        self.seat_prices.get(index).copied()
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -71,6 +85,10 @@ pub enum OrderCommand {
     },
     /// Its holds ended before it was paid.
     Expire,
+    /// The money of a paid order went back (its show was cancelled).
+    Refund {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +115,9 @@ pub enum OrderEvent {
     },
     OrderCancelled {},
     OrderExpired {},
+    OrderRefunded {
+        reason: String,
+    },
 }
 
 impl DomainEvent for OrderEvent {
@@ -110,6 +131,7 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderPaymentFailed { .. } => "OrderPaymentFailed",
             OrderEvent::OrderCancelled {} => "OrderCancelled",
             OrderEvent::OrderExpired {} => "OrderExpired",
+            OrderEvent::OrderRefunded { .. } => "OrderRefunded",
         }
         .to_owned()
     }
@@ -139,6 +161,8 @@ pub enum OrderError {
     NotPayable,
     #[error("another payment is in progress for this order")]
     OtherPayment,
+    #[error("only a paid order can be refunded")]
+    NotRefundable,
 }
 
 impl Aggregate for Order {
@@ -188,6 +212,7 @@ impl Aggregate for Order {
             }
             OrderEvent::OrderCancelled {} => self.status = OrderStatus::Cancelled,
             OrderEvent::OrderExpired {} => self.status = OrderStatus::Expired,
+            OrderEvent::OrderRefunded { .. } => self.status = OrderStatus::Refunded,
         }
     }
 }
@@ -294,6 +319,12 @@ impl Order {
                     _ => Err(OrderError::NotCart),
                 }
             }
+            OrderCommand::Refund { reason } => match self.status {
+                Paid => Ok(vec![OrderEvent::OrderRefunded { reason }]),
+                Refunded => Ok(vec![]),
+                Unknown => Err(OrderError::NotFound),
+                _ => Err(OrderError::NotRefundable),
+            },
             OrderCommand::Expire => match self.status {
                 Cart | Checkout | PaymentFailed => Ok(vec![OrderEvent::OrderExpired {}]),
                 Unknown => Err(OrderError::NotFound),

@@ -29,6 +29,30 @@ pub struct ChargeRequest {
     pub token: String,
 }
 
+/// What the provider is asked to give back: the whole amount of the
+/// succeeded charge `payment`. `key` is the refund's own idempotency key:
+/// asking again with it never refunds twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub key: String,
+    pub payment: crate::PaymentId,
+    pub amount_minor: i64,
+    pub currency: crate::Currency,
+}
+
+impl RefundRequest {
+    /// The one refund a payment can have: its key is derived from the
+    /// payment, so every retry and every racing refunder asks for the same.
+    pub fn full(payment: crate::PaymentId, amount_minor: i64, currency: crate::Currency) -> Self {
+        Self {
+            key: format!("refund-{payment}"),
+            payment,
+            amount_minor,
+            currency,
+        }
+    }
+}
+
 /// How a charge ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
@@ -59,9 +83,25 @@ pub type ProviderFuture<'a, T> =
 ///   the provider decides the outcome; every later call with the same key
 ///   returns that outcome and never charges again.
 /// * `Err(Timeout)` means "unknown": the caller retries with the same key.
-/// * `refund` returns the money of a succeeded charge; refunding twice, or
-///   a charge that did not succeed, changes nothing.
+/// * `refund` returns the money of a succeeded charge and is idempotent by
+///   `request.key`: asking again with the key refunds nothing more; a
+///   charge that did not succeed has nothing to refund.
 pub trait PaymentProvider: Send + Sync + 'static {
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ProviderFuture<'a, ChargeOutcome>;
-    fn refund<'a>(&'a self, key: &'a crate::PaymentId) -> ProviderFuture<'a, ()>;
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> ProviderFuture<'a, ()>;
+}
+
+/// Signs what a door scanner checks offline: the QR payload of a ticket.
+/// The fulfillment worker's key ring implements it; the aggregates never
+/// see a key.
+pub trait TicketSigner: Send + Sync + 'static {
+    /// The signed QR payload naming `ticket`, its show and seat, and when
+    /// it was issued.
+    fn sign(
+        &self,
+        ticket: &crate::TicketId,
+        show: &crate::ShowId,
+        seat: &crate::SeatLabel,
+        issued_at: DateTime<Utc>,
+    ) -> String;
 }

@@ -1,16 +1,17 @@
 //! The Show aggregate: a performance with its seating plan, scheduled by an
 //! organizer, published to go on sale, or cancelled.
 //!
-//! Cancelling stops new holds (a Reservation refuses a cancelled show); holds
-//! that exist when the show is cancelled are left alone: their customers can
-//! still release them and they end at their deadline like any other hold.
+//! Cancelling stops new holds (a Reservation refuses a cancelled show, and a
+//! hold's append is conditional on the show stream, so none commits after
+//! the cancel); holds that exist when the show is cancelled are released
+//! and its paid orders refunded by the expirer role's sweep.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{Actor, Currency, SeatingPlan, ShowId, UserRef};
+use crate::{Actor, Currency, SeatingPlan, ShowId, TimeZoneName, UserRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ShowStatus {
@@ -29,6 +30,10 @@ pub struct ShowDetails {
     pub title: String,
     pub venue: String,
     pub starts_at: DateTime<Utc>,
+    /// Where the show is played; shows scheduled before zones were
+    /// recorded read as UTC.
+    #[serde(default)]
+    pub time_zone: TimeZoneName,
     pub currency: Currency,
     pub plan: SeatingPlan,
 }

@@ -26,6 +26,7 @@ fn item(n: u8) -> OrderItem {
         show_id: ShowId::parse("s", "s_01JZ00000000000000000000AA").unwrap(),
         seat_labels: vec![SeatLabel::parse("l", &format!("A-{n}")).unwrap()],
         price_minor: 5000,
+        seat_prices: vec![5000],
     }
 }
 
@@ -279,4 +280,43 @@ async fn a_customer_has_one_open_cart() {
         .then_expect_events(vec![CartEvent::CartOpened {
             order_id: order_id(2),
         }]);
+}
+
+#[tokio::test]
+async fn only_a_paid_order_is_refunded_and_only_once() {
+    let paid = {
+        let mut events = opened();
+        events.push(OrderEvent::CheckoutStarted {
+            payment_id: payment_id(1),
+            total_minor: 5000,
+        });
+        events.push(OrderEvent::OrderPaid {
+            payment_id: payment_id(1),
+        });
+        events
+    };
+    let refund = || OrderCommand::Refund {
+        reason: "show cancelled".into(),
+    };
+    TestFramework::<Order>::with(())
+        .given(paid.clone())
+        .when_async(refund())
+        .await
+        .then_expect_events(vec![OrderEvent::OrderRefunded {
+            reason: "show cancelled".into(),
+        }]);
+    let mut refunded = paid;
+    refunded.push(OrderEvent::OrderRefunded {
+        reason: "show cancelled".into(),
+    });
+    TestFramework::<Order>::with(())
+        .given(refunded)
+        .when_async(refund())
+        .await
+        .then_expect_events(vec![]);
+    TestFramework::<Order>::with(())
+        .given(opened())
+        .when_async(refund())
+        .await
+        .then_expect_error(OrderError::NotRefundable);
 }

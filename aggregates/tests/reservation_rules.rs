@@ -37,6 +37,7 @@ fn show(status: ShowStatus) -> ShowFacts {
     ShowFacts {
         show_id: show_id(),
         status,
+        starts_at: t0() + Duration::days(30),
         seats: Arc::new(seats),
     }
 }
@@ -48,6 +49,7 @@ fn create(status: ShowStatus, seats: &[&str]) -> ReservationCommand {
         show: show(status),
         seats: seats.iter().map(|l| label(l)).collect(),
         until: t0() + Duration::minutes(30),
+        now: t0(),
         max_seats: 2,
     }
 }
@@ -244,4 +246,51 @@ async fn a_reservation_converts_once_and_only_before_its_deadline() {
         .when_async(ReservationCommand::Expire { now: deadline })
         .await
         .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn a_show_that_has_started_cannot_be_reserved() {
+    let mut facts = show(ShowStatus::Published);
+    facts.starts_at = t0();
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(ReservationCommand::Create {
+            reservation_id: rid(),
+            customer: customer(1),
+            show: facts,
+            seats: vec![label("A-1")],
+            until: t0() + Duration::minutes(30),
+            now: t0(),
+            max_seats: 2,
+        })
+        .await
+        .then_expect_error(ReservationError::ShowStarted);
+}
+
+#[tokio::test]
+async fn a_cancelled_show_withdraws_live_holds_only() {
+    ReservationTest::with(())
+        .given(vec![created()])
+        .when_async(ReservationCommand::Withdraw)
+        .await
+        .then_expect_events(vec![ReservationEvent::ReservationReleased {}]);
+    let converted = ReservationEvent::ReservationConverted {
+        order_id: OrderId::generate(),
+    };
+    for ended in [
+        ReservationEvent::ReservationReleased {},
+        ReservationEvent::ReservationExpired {},
+        converted,
+    ] {
+        ReservationTest::with(())
+            .given(vec![created(), ended])
+            .when_async(ReservationCommand::Withdraw)
+            .await
+            .then_expect_events(vec![]);
+    }
+    ReservationTest::with(())
+        .given_no_previous_events()
+        .when_async(ReservationCommand::Withdraw)
+        .await
+        .then_expect_error(ReservationError::NotFound);
 }

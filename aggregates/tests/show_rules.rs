@@ -19,6 +19,7 @@ fn details() -> ShowDetails {
         title: "Hamlet".into(),
         venue: "Globe".into(),
         starts_at: now() + Duration::days(30),
+        time_zone: TimeZoneName::utc(),
         currency: Currency::parse("currency", "EUR").unwrap(),
         plan: SeatingPlan::parse(&[RawSection {
             name: "Stalls".into(),

@@ -11,11 +11,15 @@
 //! | `tok_declined` | declined, reason "card declined" |
 //! | `tok_timeout` | charged, but the first answer for a key is lost (timeout); asking again with the key returns the success |
 //! | any other | declined, reason "unknown test card" |
+//!
+//! Refunds are kept in a second table, one row per refund key: a refund
+//! asked for again with its key refunds nothing more, and a charge is
+//! refunded at most once whatever the key.
 
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 use ticketing_aggregates::{
-    ChargeOutcome, ChargeRequest, PaymentId, PaymentProvider, ProviderError, ProviderFuture,
+    ChargeOutcome, ChargeRequest, PaymentProvider, ProviderError, ProviderFuture, RefundRequest,
 };
 use ticketing_event_store::Backend;
 
@@ -26,6 +30,7 @@ const TIMEOUT_DELAY: Duration = Duration::from_millis(50);
 pub struct SimulatedProvider {
     pool: AnyPool,
     table: &'static str,
+    refunds: &'static str,
 }
 
 /// One charge as the simulated provider remembers it.
@@ -37,12 +42,21 @@ pub struct SimulatedCharge {
     pub refunded: bool,
     /// How often the key was asked for.
     pub attempts: i64,
+    /// How often a refund of it was asked for (any key).
+    pub refund_requests: i64,
 }
 
 fn table(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "bc_payment.simulated_charges",
         Backend::Sqlite => "simulated_charges",
+    }
+}
+
+fn refunds_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "bc_payment.simulated_refunds",
+        Backend::Sqlite => "simulated_refunds",
     }
 }
 
@@ -66,6 +80,16 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::Error
         table(backend)
     );
     sqlx::query(&ddl).execute(pool).await?;
+    // One row per charge: at most one refund, however many keys ask.
+    let ddl = format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            charge_key TEXT PRIMARY KEY,
+            refund_key TEXT NOT NULL,
+            amount_minor BIGINT NOT NULL,
+            requests BIGINT NOT NULL DEFAULT 1)",
+        refunds_table(backend)
+    );
+    sqlx::query(&ddl).execute(pool).await?;
     Ok(())
 }
 
@@ -75,14 +99,17 @@ impl SimulatedProvider {
         Self {
             pool,
             table: table(backend),
+            refunds: refunds_table(backend),
         }
     }
 
     /// Every charge, for tests and demos that check "charged once".
     pub async fn charges(&self) -> Result<Vec<SimulatedCharge>, sqlx::Error> {
         let sql = format!(
-            "SELECT key, amount_minor, succeeded, refunded, attempts FROM {} ORDER BY key",
-            self.table
+            "SELECT c.key, c.amount_minor, c.succeeded, c.refunded, c.attempts, \
+                    coalesce(r.requests, 0) AS refund_requests \
+             FROM {} c LEFT JOIN {} r ON r.charge_key = c.key ORDER BY c.key",
+            self.table, self.refunds
         );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
@@ -93,6 +120,7 @@ impl SimulatedProvider {
                     succeeded: row.try_get::<i64, _>("succeeded")? == 1,
                     refunded: row.try_get::<i64, _>("refunded")? == 1,
                     attempts: row.try_get("attempts")?,
+                    refund_requests: row.try_get("refund_requests")?,
                 })
             })
             .collect()
@@ -154,6 +182,40 @@ impl SimulatedProvider {
     }
 }
 
+impl SimulatedProvider {
+    async fn refund_once(&self, request: &RefundRequest) -> Result<(), ProviderError> {
+        let refunded = format!(
+            "UPDATE {} SET refunded = 1 WHERE key = $1 AND succeeded = 1 AND amount_minor = $2",
+            self.table
+        );
+        let charged = sqlx::query(&refunded)
+            .bind(request.payment.as_str())
+            .bind(request.amount_minor)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if charged.rows_affected() == 0 {
+            // Nothing was taken under this payment: nothing to give back.
+            return Ok(());
+        }
+        let record = format!(
+            "INSERT INTO {} (charge_key, refund_key, amount_minor) VALUES ($1, $2, $3) \
+             ON CONFLICT (charge_key) DO UPDATE SET requests = {}.requests + 1",
+            self.refunds,
+            self.refunds.rsplit('.').next().unwrap_or(self.refunds)
+        );
+        sqlx::query(&record)
+            .bind(request.payment.as_str())
+            .bind(&request.key)
+            .bind(request.amount_minor)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(payment = %request.payment, "simulated refund");
+        Ok(())
+    }
+}
+
 fn unavailable(error: sqlx::Error) -> ProviderError {
     ProviderError::Unavailable(error.to_string())
 }
@@ -163,19 +225,7 @@ impl PaymentProvider for SimulatedProvider {
         Box::pin(self.charge_once(request))
     }
 
-    fn refund<'a>(&'a self, key: &'a PaymentId) -> ProviderFuture<'a, ()> {
-        Box::pin(async move {
-            let sql = format!(
-                "UPDATE {} SET refunded = 1 WHERE key = $1 AND succeeded = 1",
-                self.table
-            );
-            sqlx::query(&sql)
-                .bind(key.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-            tracing::info!(payment = %key, "simulated refund");
-            Ok(())
-        })
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> ProviderFuture<'a, ()> {
+        Box::pin(self.refund_once(request))
     }
 }

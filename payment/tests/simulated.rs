@@ -65,10 +65,17 @@ async fn keeps_the_contract(url: String) {
         Ok(ChargeOutcome::Declined { .. })
     ));
 
-    provider.refund(&visa.key).await.expect("refund");
-    provider.refund(&visa.key).await.expect("refund twice");
+    let refund = |charge: &ChargeRequest| {
+        RefundRequest::full(
+            charge.key.clone(),
+            charge.amount_minor,
+            charge.currency.clone(),
+        )
+    };
+    provider.refund(&refund(&visa)).await.expect("refund");
+    provider.refund(&refund(&visa)).await.expect("refund twice");
     provider
-        .refund(&declined.key)
+        .refund(&refund(&declined))
         .await
         .expect("refund of a decline changes nothing");
 
@@ -82,6 +89,12 @@ async fn keeps_the_contract(url: String) {
     };
     assert!(by_key(&visa.key).succeeded && by_key(&visa.key).refunded);
     assert_eq!(by_key(&visa.key).attempts, 3);
+    assert_eq!(
+        by_key(&visa.key).refund_requests,
+        2,
+        "both asks are counted, one refund is made"
+    );
+    assert_eq!(by_key(&declined.key).refund_requests, 0);
     assert!(by_key(&slow.key).succeeded && !by_key(&slow.key).refunded);
     assert!(!by_key(&declined.key).succeeded && !by_key(&declined.key).refunded);
 }

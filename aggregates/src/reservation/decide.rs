@@ -20,12 +20,16 @@ pub(super) fn decide(
             show,
             seats,
             until,
+            now,
             max_seats,
         } => {
             if state.status != ReservationStatus::Unknown {
                 return Err(ReservationError::AlreadyExists);
             }
             check_show(&show)?;
+            if show.starts_at <= now {
+                return Err(ReservationError::ShowStarted);
+            }
             check_seats(&show, &seats, max_seats)?;
             Ok(vec![ReservationEvent::ReservationCreated {
                 reservation_id,
@@ -45,6 +49,12 @@ pub(super) fn decide(
                 ReservationStatus::Released | ReservationStatus::Expired => Ok(vec![]),
             }
         }
+        ReservationCommand::Withdraw => match state.status {
+            ReservationStatus::Unknown => Err(ReservationError::NotFound),
+            ReservationStatus::Active => Ok(vec![ReservationEvent::ReservationReleased {}]),
+            // Bought (the order is refunded instead) or already over.
+            _ => Ok(vec![]),
+        },
         ReservationCommand::Expire { now } => match state.status {
             ReservationStatus::Unknown => Err(ReservationError::NotFound),
             ReservationStatus::Active if state.until.is_some_and(|until| until <= now) => {

@@ -35,6 +35,8 @@ pub enum ReservationStatus {
 pub struct ShowFacts {
     pub show_id: ShowId,
     pub status: ShowStatus,
+    /// Holds end when the show begins: nobody buys a show in progress.
+    pub starts_at: DateTime<Utc>,
     pub seats: Arc<HashMap<SeatLabel, PriceMinor>>,
 }
 
@@ -58,11 +60,14 @@ pub enum ReservationCommand {
         show: ShowFacts,
         seats: Vec<SeatLabel>,
         until: DateTime<Utc>,
+        now: DateTime<Utc>,
         max_seats: usize,
     },
     Release {
         by: UserRef,
     },
+    /// Its show was cancelled: the hold ends, whoever owns it.
+    Withdraw,
     Expire {
         now: DateTime<Utc>,
     },
@@ -127,6 +132,8 @@ pub enum ReservationError {
     ShowNotOnSale,
     #[error("the show is cancelled")]
     ShowCancelled,
+    #[error("the show has already started")]
+    ShowStarted,
     #[error("a reservation holds 1 to {max} seats, got {got}")]
     SeatCount { got: usize, max: usize },
     #[error("seat {0} is listed twice")]
