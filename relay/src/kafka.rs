@@ -12,23 +12,20 @@
 //! then replaces it with a fresh producer, and the relay's retry goes on.
 //!
 //! Before its first batch the publisher creates those of its topics that do
-//! not exist, unless told not to: brokers such as tansu, and many production
-//! clusters, do not create topics on first use; topics that operators made
-//! already answer `TopicAlreadyExists`, which is fine.
+//! not exist ([`ticketing_bus::ensure_topics`]), unless told not to.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 
-use crate::envelope::{IntegrationEvent, TOPICS};
 use crate::publisher::{PublishError, Publisher};
+use ticketing_bus::{IntegrationEvent, KafkaConsumerError, TOPICS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
@@ -101,28 +98,21 @@ impl KafkaPublisher {
 
     /// Creates the topics of [`TOPICS`] that do not exist yet.
     pub async fn ensure_topics(&self) -> Result<(), PublishError> {
-        let names: Vec<String> = TOPICS.iter().map(|t| self.topic_name(t)).collect();
-        let topics: Vec<NewTopic> = names
-            .iter()
-            .map(|name| {
-                let replication = TopicReplication::Fixed(self.config.replication);
-                NewTopic::new(name, self.config.partitions, replication)
-            })
-            .collect();
-        let options = AdminOptions::new().request_timeout(Some(self.config.message_timeout));
-        let results = self
-            .admin
-            .create_topics(&topics, &options)
-            .await
-            .map_err(PublishError::Client)?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(PublishError::CreateTopic { topic, code });
-                }
+        let names: Vec<String> = TOPICS.iter().map(|t| self.topic_name(t.name)).collect();
+        ticketing_bus::ensure_topics(
+            &self.admin,
+            &names,
+            self.config.partitions,
+            self.config.replication,
+            self.config.message_timeout,
+        )
+        .await
+        .map_err(|error| match error {
+            KafkaConsumerError::Client(source) => PublishError::Client(source),
+            KafkaConsumerError::CreateTopic { topic, code } => {
+                PublishError::CreateTopic { topic, code }
             }
-        }
+        })?;
         self.topics_ready.store(true, Ordering::Relaxed);
         Ok(())
     }

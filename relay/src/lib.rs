@@ -1,21 +1,22 @@
-//! The integration-event relay (design.md §6): publishes chosen domain
-//! events from the durable global feed, at least once, keyed by aggregate id.
+//! The integration-event relay (design.md §6): tails the durable global
+//! feed from a checkpoint and hands each batch's integration events (built
+//! by `ticketing-bus`) to a destination, at least once.
 //!
-//! * `envelope.rs` — which events are published, on which topic, in which
-//!   JSON envelope (`{id, type, source, subject, time, data, schema_version}`).
 //! * `publisher.rs` — the [`Publisher`] port: acknowledged or an error.
 //! * `kafka.rs` — the Kafka adapter (rdkafka, `acks=all`, idempotent).
-//! * `memory.rs` — the in-process bus of the embedded deployment.
+//! * `deliver.rs` — [`Deliver`], the in-process adapter of the consuming
+//!   port: a worker's [`Handler`](ticketing_bus::Handler) as the
+//!   destination, so a worker in the embedded deployment reads the feed
+//!   from its own checkpoint, exactly like a projector.
 //! * `relay.rs` — the [`Relay`] runner: checkpoint, publish, then advance.
 
-mod envelope;
+mod deliver;
 mod kafka;
-mod memory;
 mod publisher;
 mod relay;
 
-pub use envelope::{integration_event, Envelope, EnvelopeError, IntegrationEvent, SOURCE, TOPICS};
+pub use deliver::Deliver;
 pub use kafka::{KafkaConfig, KafkaPublisher};
-pub use memory::MemoryBus;
 pub use publisher::{PublishError, Publisher};
-pub use relay::{Relay, RelayError, CHECKPOINT, MEMORY_CHECKPOINT};
+pub use relay::{Relay, RelayError, CHECKPOINT};
+pub use ticketing_bus::{Envelope, IntegrationEvent, SOURCE, TOPICS};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::envelope::IntegrationEvent;
+use ticketing_bus::IntegrationEvent;
 
 pub trait Publisher: Send + Sync + 'static {
     /// Delivers `batch`, in order per key; resolves after the acknowledgement.
@@ -53,4 +53,7 @@ pub enum PublishError {
     },
     #[error("cannot encode an envelope: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The process is shutting down before every event was handled.
+    #[error("stopped before the batch was handled")]
+    Stopped,
 }

@@ -28,7 +28,8 @@ use ticketing_event_store::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::envelope::{integration_event, EnvelopeError, IntegrationEvent};
+use ticketing_bus::{integration_events, EnvelopeError, IntegrationEvent};
+
 use crate::publisher::{PublishError, Publisher};
 
 /// Feed shard read by this process (design.md §12: one shard today).
@@ -36,10 +37,6 @@ const SHARD: i32 = 0;
 
 /// The checkpoint name of the relay to Kafka.
 pub const CHECKPOINT: &str = "relay";
-
-/// The checkpoint name of the relay to the in-process bus: its own, so a
-/// deployment that moves from the bus to Kafka still publishes every event.
-pub const MEMORY_CHECKPOINT: &str = "relay-memory";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -72,8 +69,8 @@ impl<P: Publisher> Relay<P> {
         }
     }
 
-    /// Keeps this relay's position under another name, for a second
-    /// destination that must not share the Kafka relay's progress.
+    /// Keeps this relay's position under another name, for a destination
+    /// that must not share the Kafka relay's progress (an in-process worker).
     pub fn with_checkpoint(mut self, name: impl Into<String>) -> Self {
         self.checkpoint = name.into();
         self
@@ -126,10 +123,7 @@ impl<P: Publisher> Relay<P> {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(0);
         };
-        let events = batch
-            .iter()
-            .filter_map(|event| integration_event(event).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = integration_events(&self.store, &batch).await?;
         let per_topic = count_per_topic(&events);
         let span = tracing::info_span!(
             "relay_publish",

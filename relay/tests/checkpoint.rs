@@ -1,17 +1,18 @@
 //! The checkpoint moves only after the publisher acknowledged: a publisher
 //! that fails leaves it where it was and the backlog gauge counts what is
 //! waiting; a working publisher that takes over delivers everything, and
-//! the gauge drops to 0. On Postgres and SQLite, without a broker (the
-//! in-process bus is the working publisher).
+//! the gauge drops to 0. On Postgres and SQLite, without a broker (a
+//! recording publisher is the working one).
 
 mod common;
 
-use common::{purchase_flow, store};
+use common::{purchase_flow, store, Recorder};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::FeedPosition;
-use ticketing_relay::{IntegrationEvent, MemoryBus, PublishError, Publisher, Relay};
+use ticketing_relay::{IntegrationEvent, PublishError, Publisher, Relay};
 
 /// Refuses every batch, as a broker that is down would.
 #[derive(Default)]
@@ -86,15 +87,10 @@ async fn a_failed_publish_keeps_the_checkpoint(url: String) {
     assert_eq!(failures, [&DebugValue::Counter(3)]);
     assert!(value(&metrics, "ticketing_relay_published_total").is_empty());
 
-    let bus = MemoryBus::new(64);
-    let mut subscriber = bus.subscribe();
-    let working = Relay::new(store.clone(), bus).with_batch_size(5);
+    let recorder = Arc::new(Recorder::default());
+    let working = Relay::new(store.clone(), recorder.clone()).with_batch_size(5);
     assert_eq!(working.catch_up().await.unwrap(), head);
-    let mut delivered = Vec::new();
-    while let Ok(event) = subscriber.try_recv() {
-        delivered.push((event.topic.to_owned(), event.key, event.envelope));
-    }
-    expected.assert_delivered(&delivered, false);
+    expected.assert_delivered(&recorder.taken(), false);
     let metrics = read(&snapshotter);
     assert_eq!(
         value(&metrics, "ticketing_relay_backlog_events"),
@@ -134,15 +130,10 @@ async fn a_failed_publish_keeps_the_checkpoint_on_sqlite() {
 async fn two_relays_on_postgres_never_publish_one_batch_twice() {
     let store = store(fresh_postgres_url().await).await;
     let expected = purchase_flow(&store).await;
-    let bus = MemoryBus::new(64);
-    let mut subscriber = bus.subscribe();
-    let one = Relay::new(store.clone(), bus.clone()).with_batch_size(2);
-    let two = Relay::new(store.clone(), bus).with_batch_size(2);
+    let recorder = Arc::new(Recorder::default());
+    let one = Relay::new(store.clone(), recorder.clone()).with_batch_size(2);
+    let two = Relay::new(store.clone(), recorder.clone()).with_batch_size(2);
     let (a, b) = tokio::join!(one.catch_up(), two.catch_up());
     assert_eq!(a.unwrap(), b.unwrap());
-    let mut delivered = Vec::new();
-    while let Ok(event) = subscriber.try_recv() {
-        delivered.push((event.topic.to_owned(), event.key, event.envelope));
-    }
-    expected.assert_delivered(&delivered, false);
+    expected.assert_delivered(&recorder.taken(), false);
 }

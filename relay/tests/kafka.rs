@@ -1,8 +1,9 @@
 //! The relay against a real Kafka-protocol broker (`scripts/kafka.sh`
 //! starts tansu; `TICKETING_TEST_KAFKA_BROKERS` points elsewhere): a real
-//! purchase flow reaches the topics exactly, on Postgres and SQLite, the
-//! in-process bus carries the same envelopes, an unacknowledged batch keeps
-//! the checkpoint, and a relay killed after publishing re-publishes.
+//! purchase flow reaches the topics exactly, on Postgres and SQLite, an
+//! in-process worker (`Deliver`) is handed the same envelopes, an
+//! unacknowledged batch keeps the checkpoint, and a relay killed after
+//! publishing re-publishes.
 
 mod common;
 
@@ -10,11 +11,11 @@ use std::time::Duration;
 
 use common::kafka::{brokers, consume, topic_prefix};
 use common::{purchase_flow, store};
+use ticketing_bus::{Envelope, Handler, HandlerError, Topic, TOPICS};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::FeedPosition;
 use ticketing_relay::{
-    IntegrationEvent, KafkaConfig, KafkaPublisher, MemoryBus, PublishError, Publisher, Relay,
-    MEMORY_CHECKPOINT,
+    Deliver, IntegrationEvent, KafkaConfig, KafkaPublisher, PublishError, Publisher, Relay,
 };
 use tokio::sync::Notify;
 
@@ -49,25 +50,41 @@ async fn the_flow_reaches_every_topic_once(url: String) {
     .await;
     expected.assert_delivered(&received, false);
 
-    // The in-process bus, on its own checkpoint, carries the same envelopes.
-    let bus = MemoryBus::new(64);
-    let mut subscriber = bus.subscribe();
-    Relay::new(store.clone(), bus)
-        .with_checkpoint(MEMORY_CHECKPOINT)
+    // An in-process worker of every topic, on its own checkpoint, is
+    // handed the same envelopes.
+    let worker = std::sync::Arc::new(AllTopics::default());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    Relay::new(store.clone(), Deliver::new(worker.clone(), stopped))
+        .with_checkpoint(Deliver::<AllTopics>::checkpoint("all-topics"))
         .catch_up()
         .await
         .unwrap();
-    let mut on_bus = Vec::new();
-    while let Ok(event) = subscriber.try_recv() {
-        on_bus.push((event.topic.to_owned(), event.key, event.envelope));
+    let mut handed: Vec<Envelope> = worker.handled.lock().unwrap().clone();
+    handed.sort_by_key(|e| e.id);
+    let mut from_kafka: Vec<Envelope> = received.into_iter().map(|(_, _, e)| e).collect();
+    from_kafka.sort_by_key(|e| e.id);
+    assert_eq!(handed, from_kafka, "the same envelopes in process");
+}
+
+/// A worker of every topic that keeps what it was handed.
+#[derive(Default)]
+struct AllTopics {
+    handled: std::sync::Mutex<Vec<Envelope>>,
+}
+
+impl Handler for AllTopics {
+    fn name(&self) -> &'static str {
+        "all-topics"
     }
-    expected.assert_delivered(&on_bus, false);
-    let mut from_kafka = received.clone();
-    from_kafka.sort_by_key(|(_, _, e)| e.id);
-    assert_eq!(
-        on_bus, from_kafka,
-        "same envelopes, in log order on the bus"
-    );
+
+    fn topics(&self) -> &'static [Topic] {
+        &TOPICS
+    }
+
+    async fn handle(&self, envelope: &Envelope) -> Result<(), HandlerError> {
+        self.handled.lock().unwrap().push(envelope.clone());
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -47,7 +47,10 @@ pub async fn consume(
         .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
-    let topics: Vec<String> = TOPICS.iter().map(|t| format!("{prefix}{t}")).collect();
+    let topics: Vec<String> = TOPICS
+        .iter()
+        .map(|t| format!("{prefix}{}", t.name))
+        .collect();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).expect("subscribe");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -8,6 +8,7 @@
 pub mod kafka;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::*;
@@ -16,7 +17,7 @@ use ticketing_commands::{Engine, EngineConfig};
 use ticketing_event_store::testing::settle_feed;
 use ticketing_event_store::{FeedPosition, Store};
 use ticketing_payment::SimulatedProvider;
-use ticketing_relay::{Envelope, SOURCE};
+use ticketing_relay::{Envelope, IntegrationEvent, PublishError, Publisher, SOURCE};
 
 #[derive(Clone)]
 pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
@@ -97,49 +98,100 @@ pub async fn purchase_flow(store: &Store) -> Expected {
 
     let order = cart.order_id.as_str();
     let payments = payment_ids(store, order).await;
+    let deadline = t0 + Duration::minutes(30);
+    let hold = |reservation: &ReservationId, label: &str| {
+        json!({
+            "reservation_id": reservation,
+            "show_id": show,
+            "seat_labels": [label],
+            "customer_id": customer,
+            "expires_at": deadline,
+        })
+    };
+    let payment = |id: &str| {
+        json!({
+            "payment_id": id,
+            "order_id": order,
+            "amount_minor": 5000,
+            "currency": "EUR",
+        })
+    };
+    let with = |mut data: Value, field: &str, value: Value| {
+        data[field] = value;
+        data
+    };
     let wanted = [
         (
             "Reservation",
             released.as_str(),
             "ReservationCreated",
             "reservation-created",
+            hold(&released, "A-1"),
         ),
         (
             "Reservation",
             released.as_str(),
             "ReservationReleased",
             "reservation-released",
+            hold(&released, "A-1"),
         ),
         (
             "Reservation",
             bought.as_str(),
             "ReservationCreated",
             "reservation-created",
+            hold(&bought, "A-2"),
         ),
         (
             "Payment",
             payments[0].as_str(),
             "PaymentFailed",
             "payment-failed",
+            with(payment(&payments[0]), "reason", json!("card declined")),
         ),
         (
             "Payment",
             payments[1].as_str(),
             "PaymentSucceeded",
             "payment-succeeded",
+            with(
+                payment(&payments[1]),
+                "provider_ref",
+                json!(format!("ch_{}", payments[1].trim_start_matches("p_"))),
+            ),
         ),
-        ("Order", order, "OrderPaid", "order-paid"),
+        (
+            "Order",
+            order,
+            "OrderPaid",
+            "order-paid",
+            json!({
+                "order_id": order,
+                "customer_id": customer,
+                "payment_id": payments[1],
+                "total_minor": 5000,
+                "currency": "EUR",
+                "items": [{
+                    "reservation_id": bought,
+                    "show_id": show,
+                    "seat_label": "A-2",
+                    "price_minor": 5000,
+                }],
+            }),
+        ),
         (
             "Reservation",
             expired.as_str(),
             "ReservationCreated",
             "reservation-created",
+            hold(&expired, "A-3"),
         ),
         (
             "Reservation",
             expired.as_str(),
             "ReservationExpired",
             "reservation-expired",
+            hold(&expired, "A-3"),
         ),
     ];
     expected_from_log(store, &wanted).await
@@ -163,8 +215,9 @@ async fn payment_ids(store: &Store, order: &str) -> Vec<String> {
 }
 
 /// Finds each wanted event in the log and builds the envelope a consumer
-/// must receive for it: id = its global position, time = when recorded.
-async fn expected_from_log(store: &Store, wanted: &[(&str, &str, &str, &str)]) -> Expected {
+/// must receive for it: id = its global position, time = when recorded,
+/// and the data the flow says it must carry.
+async fn expected_from_log(store: &Store, wanted: &[(&str, &str, &str, &str, Value)]) -> Expected {
     settle_feed(store).await;
     let mut log = Vec::new();
     let mut after = FeedPosition::START;
@@ -175,7 +228,7 @@ async fn expected_from_log(store: &Store, wanted: &[(&str, &str, &str, &str)]) -
         log.extend(page);
     }
     let mut by_id = BTreeMap::new();
-    for (aggregate_type, id, event_type, topic) in wanted {
+    for (aggregate_type, id, event_type, topic, data) in wanted {
         let matching: Vec<_> = log
             .iter()
             .filter(|e| {
@@ -196,8 +249,8 @@ async fn expected_from_log(store: &Store, wanted: &[(&str, &str, &str, &str)]) -
             source: SOURCE.into(),
             subject: id.to_string(),
             time: event.recorded_at,
-            data: event.event.payload[*event_type].clone(),
-            schema_version: 1,
+            data: data.clone(),
+            schema_version: 2,
         };
         by_id.insert(
             event.global_seq,
@@ -240,5 +293,31 @@ impl Expected {
         if !duplicates_allowed {
             assert!(seen.values().all(|n| *n == 1), "delivered twice: {seen:?}");
         }
+    }
+}
+
+/// A publisher that keeps what it was given, as a working broker would.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<(String, String, Envelope)>>,
+}
+
+impl Recorder {
+    pub fn taken(&self) -> Vec<(String, String, Envelope)> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+}
+
+impl Publisher for Recorder {
+    async fn publish(&self, batch: &[IntegrationEvent]) -> Result<(), PublishError> {
+        let mut events = self.events.lock().unwrap();
+        for event in batch {
+            events.push((
+                event.topic.to_owned(),
+                event.key.clone(),
+                event.envelope.clone(),
+            ));
+        }
+        Ok(())
     }
 }

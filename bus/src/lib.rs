@@ -1,0 +1,30 @@
+//! The integration-event port (design.md §6, §9): what leaves the engine,
+//! in which shape, and how workers consume it.
+//!
+//! * `envelope.rs` — topics, their schema versions, and the JSON envelope
+//!   `{id, type, source, subject, time, data, schema_version}`.
+//! * `data.rs` — each topic's self-contained `data` (documented with a
+//!   JSON Schema in `docs/integration-events.md`).
+//! * `mapping.rs` — [`integration_events`]: a feed batch to its envelopes,
+//!   one function for the relay and the in-process consumers.
+//! * `handler.rs` — the consuming port: a worker is a [`Handler`].
+//! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
+//!   in-process adapter is the relay crate's `Deliver`), and
+//!   [`ensure_topics`].
+//! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
+//!   in-process adapter is the relay crate's `Deliver`).
+
+mod data;
+mod envelope;
+mod handler;
+mod kafka;
+mod mapping;
+
+pub use data::{
+    OrderPaidData, PaidItem, PaymentFailedData, PaymentSucceededData, ReservationData,
+    TicketIssuedData,
+};
+pub use envelope::*;
+pub use handler::{deliver, Handler, HandlerError};
+pub use kafka::{ensure_topics, KafkaConsumer, KafkaConsumerConfig, KafkaConsumerError};
+pub use mapping::integration_events;
