@@ -16,11 +16,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::roles;
+use crate::workers::{self, MailSettings, TicketKeys};
 
 /// Which parts of the engine this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// Everything in one process: gateway, projectors, expirer, relay.
+    /// Everything in one process: gateway, projectors, expirer, relay,
+    /// fulfillment and notifier.
     All,
     /// The gRPC gateway only (scale out behind a balancer).
     Gateway,
@@ -30,6 +32,10 @@ pub enum Role {
     Expirer,
     /// Publishes integration events to Kafka (needs --kafka-brokers).
     Relay,
+    /// Issues signed tickets for paid orders.
+    Fulfillment,
+    /// Mails each paid order's tickets.
+    Notifier,
 }
 
 #[derive(Clone)]
@@ -46,8 +52,43 @@ pub struct Settings {
     pub expirer_interval: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub admin_addr: Option<SocketAddr>,
-    /// Kafka bootstrap brokers for the relay; `None`: the in-process bus.
+    /// Kafka bootstrap brokers for the relay, and for the workers when they
+    /// run as roles of their own; `None`: workers read the feed in process.
     pub kafka_brokers: Option<String>,
+    /// Put before every topic and consumer group name.
+    pub kafka_topic_prefix: String,
+    /// The ticket-signing key (fulfillment).
+    pub ticket_keys: TicketKeys,
+    /// Where the notifier sends mail.
+    pub mail: MailSettings,
+}
+
+impl Settings {
+    /// The defaults of `ticketing serve` (role all, no admin port, no
+    /// Kafka, mail to `<data_dir>/outbox`, the key ring in `data_dir`) on
+    /// `database_url`; callers change what they need.
+    pub fn new(database_url: String, data_dir: &std::path::Path, jwt_secret: Vec<u8>) -> Self {
+        Self {
+            database_url,
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            role: Role::All,
+            jwt_secret,
+            token_ttl: Duration::from_secs(12 * 3600),
+            engine: EngineConfig::default(),
+            clock: Arc::new(ticketing_aggregates::SystemClock),
+            expirer_interval: Duration::from_secs(1),
+            admin_addr: None,
+            kafka_brokers: None,
+            kafka_topic_prefix: String::new(),
+            ticket_keys: TicketKeys::configured(data_dir, None),
+            mail: MailSettings {
+                smtp_url: None,
+                from: "Tickets <tickets@localhost>".to_owned(),
+                outbox: data_dir.join("outbox"),
+                sender: ticketing_notification::SenderConfig::default(),
+            },
+        }
+    }
 }
 
 pub struct Application {
@@ -64,6 +105,8 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     ticketing_projections::migrate(store.read_pool(), store.backend()).await?;
     ticketing_identity::migrate(store.read_pool(), store.backend()).await?;
     ticketing_payment::migrate(store.read_pool(), store.backend()).await?;
+    ticketing_fulfillment::migrate(store.read_pool(), store.backend()).await?;
+    ticketing_notification::migrate(store.read_pool(), store.backend()).await?;
     Ok(store)
 }
 
@@ -105,7 +148,9 @@ impl Application {
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr))?,
             ),
-            Role::Projector | Role::Expirer | Role::Relay => None,
+            Role::Projector | Role::Expirer | Role::Relay | Role::Fulfillment | Role::Notifier => {
+                None
+            }
         };
         let admin = match settings.admin_addr {
             Some(addr) => Some(
@@ -161,6 +206,12 @@ impl Application {
         }
         if matches!(settings.role, Role::All | Role::Relay) {
             roles::spawn_relay(&mut tasks, &store, &settings, &stopped)?;
+        }
+        if matches!(settings.role, Role::All | Role::Fulfillment) {
+            workers::spawn_fulfillment(&mut tasks, &store, &settings, &stopped).await?;
+        }
+        if matches!(settings.role, Role::All | Role::Notifier) {
+            workers::spawn_notifier(&mut tasks, &store, &settings, &stopped).await?;
         }
         if let Some(admin) = admin {
             let mut stopped = stopped.clone();

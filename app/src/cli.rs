@@ -56,6 +56,12 @@ pub enum Command {
     Demo(DatabaseArgs),
     /// A show's seat map now or as it was at an instant (--as-of), from the log.
     Seatmap(crate::seatmap::SeatMapArgs),
+    /// Ticket-signing keys: export the public ones, rotate.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
+    /// The delivery log of ticket emails: list, retry.
+    #[command(subcommand)]
+    Notifications(crate::notifications::NotificationsCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,10 +89,31 @@ pub struct ServeArgs {
     /// Address of the admin HTTP port: /metrics, /healthz, /readyz.
     #[arg(long, env = "TICKETING_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
-    /// Kafka bootstrap brokers (host:port,…) the relay publishes integration
-    /// events to; without them `--role all` relays to the in-process bus.
+    /// Kafka bootstrap brokers (host:port,…): the relay publishes
+    /// integration events there, and `--role fulfillment|notifier` consume
+    /// them there. Without them (and always in `--role all`) the workers
+    /// read the log in process.
     #[arg(long, env = "TICKETING_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// Put before every Kafka topic and consumer group name (e.g. `staging.`),
+    /// so several deployments can share one cluster.
+    #[arg(long, env = "TICKETING_KAFKA_TOPIC_PREFIX", default_value = "")]
+    pub kafka_topic_prefix: String,
+    /// The ticket-signing key ring file; default `<data-dir>/ticket-keys.json`.
+    /// TICKETING_TICKET_SIGNING_KEY (a 32-byte seed) overrides it.
+    #[arg(long, env = "TICKETING_TICKET_KEY_FILE")]
+    pub ticket_key_file: Option<std::path::PathBuf>,
+    /// SMTP server for ticket emails, e.g. smtp://user:pass@mail:587?tls=required;
+    /// default: .eml files in <data-dir>/outbox.
+    #[arg(long, env = "TICKETING_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of ticket emails.
+    #[arg(
+        long,
+        env = "TICKETING_MAIL_FROM",
+        default_value = "Tickets <tickets@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,10 +4,8 @@
 //! paid, one declined and retried, one hold in a cart. Safe to run twice:
 //! the second run finds the demo users and stops.
 
-use std::sync::Arc;
-use std::time::Duration;
-use ticketing_aggregates::{Actor, RawRow, RawSection, SeatLabel, ShowId, SystemClock, UserRef};
-use ticketing_commands::{EngineConfig, ScheduleShow};
+use ticketing_aggregates::{Actor, RawRow, RawSection, SeatLabel, ShowId, UserRef};
+use ticketing_commands::ScheduleShow;
 use ticketing_identity::{DisplayName, Email, IdentityError, Password, Role};
 use ticketing_projections::{Projector, ReadModel, Target};
 
@@ -26,18 +24,7 @@ const HALL: [(&str, usize, usize, i64); 3] = [
 
 pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
     let store = open_store(&db.url()?).await?;
-    let settings = Settings {
-        database_url: db.url()?,
-        grpc_addr: "127.0.0.1:0".parse()?,
-        role: crate::Role::All,
-        jwt_secret: db.jwt_secret()?,
-        token_ttl: Duration::from_secs(3600),
-        engine: EngineConfig::default(),
-        clock: Arc::new(SystemClock),
-        expirer_interval: Duration::from_secs(1),
-        admin_addr: None,
-        kafka_brokers: None,
-    };
+    let settings = Settings::new(db.url()?, &db.data_dir, db.jwt_secret()?);
     let identity = identity(&store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let organizer = match add_user(&identity, ORGANIZER, Role::Organizer).await {
         Ok(user) => user,
@@ -78,6 +65,7 @@ pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
         title: "The Magic Flute".into(),
         venue: "Grand Hall".into(),
         starts_at: Some(chrono::Utc::now() + chrono::Duration::days(30)),
+        time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections,
     };

@@ -11,7 +11,12 @@
 //! * `telemetry.rs` — JSON logs, and OTLP trace export when asked.
 //! * `ops.rs` — `projections list|status|rebuild`.
 //! * `analyst/` — `events export|replay|stats` over the event log.
-//! * `expirer.rs` — the expirer: holds past their deadline, stalled payments.
+//! * `expirer.rs` — the expirer: holds past their deadline, stalled
+//!   payments, what a cancelled show leaves.
+//! * `workers.rs` — the fulfillment and notifier roles, fed in process or
+//!   by Kafka.
+//! * `keys.rs` — `keys export-public|rotate` (ticket-signing keys).
+//! * `notifications.rs` — `notifications list|retry` (the delivery log).
 
 pub mod admin;
 pub mod analyst;
@@ -20,9 +25,12 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod expirer;
+pub mod keys;
+pub mod notifications;
 pub mod ops;
 mod roles;
 pub mod seatmap;
 pub mod telemetry;
+pub mod workers;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

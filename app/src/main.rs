@@ -4,9 +4,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 use ticketing::cli::{Cli, Command, UsersCommand};
+use ticketing::workers::{MailSettings, TicketKeys};
 use ticketing::{application, shutdown_signal, telemetry, Application, Settings};
 use ticketing_commands::EngineConfig;
 use ticketing_identity::{DisplayName, Email, Password};
+use ticketing_notification::SenderConfig;
 
 // Under the benchmark (a 100,000-seat show, then sustained ReserveSeats) the
 // gateway held 1.1 GB RSS with glibc malloc, fragmented by the large plan's
@@ -55,6 +57,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 expirer_interval: args.expirer_interval,
                 admin_addr: Some(args.admin_addr),
                 kafka_brokers: args.kafka_brokers,
+                kafka_topic_prefix: args.kafka_topic_prefix,
+                ticket_keys: TicketKeys::configured(
+                    &args.db.data_dir,
+                    args.ticket_key_file.as_deref(),
+                ),
+                mail: MailSettings {
+                    smtp_url: args.smtp_url,
+                    from: args.mail_from,
+                    outbox: args.db.data_dir.join("outbox"),
+                    sender: SenderConfig::default(),
+                },
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
@@ -63,6 +76,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo(db) => ticketing::demo::run(db).await,
         Command::Seatmap(args) => ticketing::seatmap::run(args).await,
         Command::Events(command) => ticketing::analyst::run(command).await,
+        Command::Keys(command) => ticketing::keys::run(command).await,
+        Command::Notifications(command) => ticketing::notifications::run(command).await,
         Command::Migrate(db) => {
             application::open_store(&db.url()?).await?;
             println!("migrations applied");

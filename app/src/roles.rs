@@ -2,7 +2,10 @@
 //! projectors, the expirer, the relay, and the gateway's services.
 
 use ticketing_event_store::Store;
-use ticketing_gateway::{CatalogApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi};
+use ticketing_fulfillment::Scanner;
+use ticketing_gateway::{
+    CatalogApi, FulfillmentApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi,
+};
 use ticketing_projections::{Orders, Projector, ReadModel, Reservations, SeatMaps, Shows, Target};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -50,6 +53,7 @@ pub fn gateway_services(
         pool: pool.clone(),
         backend,
     };
+    let scanner = Scanner::new(pool.clone(), backend);
     let orders = Orders { pool, backend };
     Ok(GatewayServices::new()
         .add_service(IdentityApi::new(identity.clone()).into_server())
@@ -59,29 +63,24 @@ pub fn gateway_services(
                 .stop_watches_on(stopped)
                 .into_server(),
         )
-        .add_service(OrderingApi::new(engine, identity, orders).into_server()))
+        .add_service(OrderingApi::new(engine.clone(), identity.clone(), orders).into_server())
+        .add_service(FulfillmentApi::new(engine, identity, scanner).into_server()))
 }
 
-/// The integration-event relay: to Kafka when brokers are configured, else
-/// to the in-process bus of the embedded deployment, under a checkpoint of
-/// its own so that a later switch to Kafka still publishes every event.
+/// The integration-event relay to Kafka. Without brokers there is nothing
+/// to relay: in-process workers read the feed themselves.
 pub fn spawn_relay(
     tasks: &mut JoinSet<()>,
     store: &Store,
     settings: &Settings,
     stopped: &watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    use ticketing_relay::{KafkaConfig, KafkaPublisher, MemoryBus, Relay, MEMORY_CHECKPOINT};
-    match &settings.kafka_brokers {
-        Some(brokers) => {
-            let kafka = KafkaPublisher::new(&KafkaConfig::new(brokers.as_str()))?;
-            tasks.spawn(Relay::new(store.clone(), kafka).run(stopped.clone()));
-        }
-        None => {
-            let relay =
-                Relay::new(store.clone(), MemoryBus::default()).with_checkpoint(MEMORY_CHECKPOINT);
-            tasks.spawn(relay.run(stopped.clone()));
-        }
+    use ticketing_relay::{KafkaConfig, KafkaPublisher, Relay};
+    if let Some(brokers) = &settings.kafka_brokers {
+        let mut config = KafkaConfig::new(brokers.as_str());
+        config.topic_prefix = settings.kafka_topic_prefix.clone();
+        let kafka = KafkaPublisher::new(&config)?;
+        tasks.spawn(Relay::new(store.clone(), kafka).run(stopped.clone()));
     }
     Ok(())
 }

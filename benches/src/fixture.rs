@@ -124,6 +124,7 @@ pub async fn published_show(
             seconds: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
             nanos: 0,
         }),
+        time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections,
     };

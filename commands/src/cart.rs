@@ -48,14 +48,16 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(OrderId::generate);
             let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            let seat_prices: Vec<i64> = labels
+                .iter()
+                .filter_map(|l| plan.seats.get(l))
+                .map(|p| p.get())
+                .collect();
             let item = OrderItem {
                 reservation_id: reservation_id.clone(),
                 show_id,
-                price_minor: labels
-                    .iter()
-                    .filter_map(|l| plan.seats.get(l))
-                    .map(|p| p.get())
-                    .sum(),
+                price_minor: seat_prices.iter().sum(),
+                seat_prices,
                 seat_labels: labels,
             };
             let add = OrderCommand::AddItem {
@@ -231,5 +233,6 @@ pub(crate) fn order_error(error: ticketing_aggregates::OrderError) -> CommandErr
         Empty => precondition("ORDER_EMPTY"),
         NotPayable => precondition("ORDER_NOT_PAYABLE"),
         OtherPayment => precondition("PAYMENT_IN_PROGRESS"),
+        NotRefundable => precondition("ORDER_NOT_REFUNDABLE"),
     }
 }

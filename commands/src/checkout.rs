@@ -65,6 +65,7 @@ impl Engine {
                 return Ok(payment.clone());
             }
             let now = self.clock.now();
+            self.refuse_shows_off_sale(&order.aggregate, now).await?;
             for item in &order.aggregate.items {
                 let reservation = load::<ticketing_aggregates::Reservation>(
                     &self.store,
@@ -133,6 +134,35 @@ impl Engine {
             }
         }
         Err(exhausted())
+    }
+
+    /// A cancelled show or one that has begun sells nothing more: checkout
+    /// answers FAILED_PRECONDITION before any money is asked for.
+    async fn refuse_shows_off_sale(
+        &self,
+        order: &Order,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), CommandError> {
+        let mut shows: Vec<&ticketing_aggregates::ShowId> =
+            order.items.iter().map(|item| &item.show_id).collect();
+        shows.sort();
+        shows.dedup();
+        for show_id in shows {
+            let state = self.show_state(show_id).await?;
+            if state.status == ticketing_aggregates::ShowStatus::Cancelled {
+                return Err(CommandError::Precondition {
+                    reason: "SHOW_CANCELLED",
+                    message: format!("show {show_id} is cancelled"),
+                });
+            }
+            if self.plan_index(show_id).await?.show.starts_at <= now {
+                return Err(CommandError::Precondition {
+                    reason: "SHOW_STARTED",
+                    message: format!("show {show_id} has already started"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Charges (again, with the same key) and settles the payment. Safe to

@@ -7,7 +7,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_aggregates::{Clock, PaymentProvider};
-use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend};
+use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, StreamCondition};
 
 use crate::gate::SeatGate;
 use crate::shows::ShowCache;
@@ -122,6 +122,18 @@ impl Engine {
         response: &T,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Commit, CommandError> {
+        self.commit_if(appends, &[], response, idempotency).await
+    }
+
+    /// [`Engine::commit`], but a conflict also when a stream the decision
+    /// read without writing it (a show's status) has moved on.
+    pub(crate) async fn commit_if<T: Serialize>(
+        &self,
+        appends: &[StreamAppend],
+        conditions: &[StreamCondition],
+        response: &T,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Commit, CommandError> {
         let record = match idempotency {
             Some(idem) => Some(IdempotencyRecord {
                 scope: idem.scope.clone(),
@@ -135,9 +147,14 @@ impl Engine {
         // cancel it half-way and leave a connection inside a transaction.
         let store = self.store.clone();
         let appends = appends.to_vec();
-        let appended = tokio::spawn(async move { store.append(&appends, record.as_ref()).await })
-            .await
-            .map_err(CommandError::internal)?;
+        let conditions = conditions.to_vec();
+        let appended = tokio::spawn(async move {
+            store
+                .append_if(&appends, &conditions, record.as_ref())
+                .await
+        })
+        .await
+        .map_err(CommandError::internal)?;
         match appended {
             Ok(()) => Ok(Commit::Done),
             Err(StoreError::Conflict) => {

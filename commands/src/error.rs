@@ -81,6 +81,7 @@ impl From<ReservationError> for CommandError {
             ReservationError::NotOwner => Self::Forbidden(error.to_string()),
             ReservationError::ShowNotOnSale => precondition("SHOW_NOT_ON_SALE"),
             ReservationError::ShowCancelled => precondition("SHOW_CANCELLED"),
+            ReservationError::ShowStarted => precondition("SHOW_STARTED"),
             ReservationError::AlreadyConverted => precondition("RESERVATION_CONVERTED"),
             ReservationError::NotDue => precondition("RESERVATION_NOT_DUE"),
             ReservationError::Expired => precondition("RESERVATION_EXPIRED"),

@@ -8,10 +8,16 @@
 //! * `load.rs` — folding a stream into an aggregate; events into appends.
 //! * `gate.rs` — per-seat single-flight and a cache of taken seats, so
 //!   contention losers are answered without a database round trip.
-//! * `shows.rs`, `reservations.rs` — the commands.
+//! * `shows.rs`, `reservations.rs`, `cart.rs`, `checkout.rs`, `settle.rs`,
+//!   `expiry.rs` — the commands of the sale and the purchase.
+//! * `tickets.rs` — issuing tickets for a paid order, check-in, reading
+//!   an order's tickets.
+//! * `cancellation.rs` — what a cancelled show undoes: holds withdrawn,
+//!   paid orders refunded and their tickets voided.
 //! * `views.rs` — what commands return (also what idempotency replays).
 //! * `testing.rs` — fixtures for engine-level tests (feature `testing`).
 
+mod cancellation;
 mod cart;
 mod checkout;
 mod engine;
@@ -25,6 +31,7 @@ mod settle;
 mod shows;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tickets;
 mod views;
 
 pub use ticketing_aggregates::{Clock, SystemClock};
@@ -32,4 +39,5 @@ pub use ticketing_aggregates::{Clock, SystemClock};
 pub use engine::{Engine, EngineConfig, IdempotencyKey};
 pub use error::CommandError;
 pub use shows::ScheduleShow;
+pub use tickets::{CheckIn, PaidOrder, PaidSeat, TicketView};
 pub use views::{OrderView, ReservationView, ShowView};

@@ -8,12 +8,12 @@
 use chrono::Duration;
 use ticketing_aggregates::{
     seat_id, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
-    SeatError, SeatLabel, Show, ShowFacts, ShowId, UserRef,
+    SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
 };
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::load::{append, fold, load, metadata};
-use crate::shows::status_after_scheduled;
+use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
 use cqrs_es::Aggregate;
 use ticketing_event_store::StreamRef;
@@ -53,11 +53,7 @@ impl Engine {
         let _passage = self.gate.enter(&seat_ids).await;
         self.refuse_known_taken(&labels, &seat_ids)?;
         // The show's events after ShowScheduled and every seat, in one read.
-        let mut streams = vec![StreamRef {
-            aggregate_type: <Show as Aggregate>::TYPE,
-            aggregate_id: show_id.as_str(),
-            after_sequence: 1,
-        }];
+        let mut streams = vec![show_tail(show_id)];
         streams.extend(seat_ids.iter().map(|id| StreamRef {
             aggregate_type: <Seat as Aggregate>::TYPE,
             aggregate_id: id,
@@ -67,9 +63,11 @@ impl Engine {
             let now = self.clock.now();
             let until = now + ttl;
             let mut loaded = self.store.load_streams(&streams).await?.into_iter();
+            let state = ShowState::after_scheduled(loaded.next().unwrap_or_default())?;
             let show = ShowFacts {
                 show_id: show_id.clone(),
-                status: status_after_scheduled(loaded.next().unwrap_or_default())?,
+                status: state.status,
+                starts_at: plan.show.starts_at,
                 seats: plan.seats.clone(),
             };
             let mut reservation = Reservation::default();
@@ -81,6 +79,7 @@ impl Engine {
                     show,
                     seats: labels.clone(),
                     until,
+                    now,
                     max_seats: self.config.max_seats_per_reservation,
                 },
                 &(),
@@ -109,7 +108,11 @@ impl Engine {
                 }
             }
             let view = ReservationView::of(&reservation, now).ok_or_else(exhausted)?;
-            match self.commit(&appends, &view, idempotency).await? {
+            let conditions = [state.condition(show_id)];
+            match self
+                .commit_if(&appends, &conditions, &view, idempotency)
+                .await?
+            {
                 Commit::Done => {
                     for id in &seat_ids {
                         self.gate.mark_taken(id, Some(until));

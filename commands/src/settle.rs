@@ -8,9 +8,10 @@
 use chrono::{DateTime, Utc};
 use ticketing_aggregates::{
     seat_id, ChargeOutcome, Order, OrderCommand, OrderStatus, Payment, PaymentCommand,
-    PaymentRequest, ReleaseReason, Reservation, ReservationCommand, Seat, SeatCommand,
+    PaymentRequest, RefundRequest, ReleaseReason, Reservation, ReservationCommand, Seat,
+    SeatCommand, ShowStatus,
 };
-use ticketing_event_store::StreamAppend;
+use ticketing_event_store::{StreamAppend, StreamCondition};
 
 use crate::cart::{order_error, release_seats};
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
@@ -30,7 +31,7 @@ impl Engine {
             let now = self.clock.now();
             let mut payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
             let mut order = load::<Order>(&self.store, request.order_id.as_str()).await?;
-            let (appends, refused) = match &outcome {
+            let (appends, conditions, refused) = match &outcome {
                 ChargeOutcome::Declined { reason } => {
                     let failed = payment
                         .decide(
@@ -51,6 +52,7 @@ impl Engine {
                             payment.append(&failed, &meta)?,
                             order.append(&marked, &meta)?,
                         ],
+                        vec![],
                         None,
                     )
                 }
@@ -66,7 +68,7 @@ impl Engine {
                         .map_err(CommandError::internal)?;
                     let mut appends = vec![];
                     match self.sell(&order, now, &meta).await? {
-                        Ok(sale) if order.aggregate.status != OrderStatus::Expired => {
+                        Ok((sale, shows)) if order.aggregate.status != OrderStatus::Expired => {
                             let paid = order
                                 .decide(
                                     OrderCommand::MarkPaid {
@@ -79,18 +81,17 @@ impl Engine {
                             appends.push(payment.append(&succeeded, &meta)?);
                             appends.push(order.append(&paid, &meta)?);
                             appends.extend(sale);
-                            (appends, None)
+                            (appends, shows, None)
                         }
-                        _ => {
-                            // The hold ended before the money arrived: give it back.
-                            let provider = self.provider.clone().ok_or_else(exhausted)?;
-                            provider.refund(payment_id).await.map_err(|e| {
-                                CommandError::Unavailable(ticketing_event_store::StoreError::Other(
-                                    Box::new(e),
-                                ))
-                            })?;
-                            let reason =
-                                "the hold ended before the payment arrived; refunded".to_owned();
+                        refused => {
+                            // The hold ended, or the show was cancelled, before
+                            // the money arrived: give it back.
+                            let refusal = match refused {
+                                Err(refusal) => refusal,
+                                Ok(_) => Refusal::HoldEnded,
+                            };
+                            self.refund(request).await?;
+                            let reason = refusal.message().to_owned();
                             let mut events = succeeded;
                             events.extend(
                                 payment
@@ -112,7 +113,7 @@ impl Engine {
                                 order.append(&expired, &meta)?,
                             ];
                             appends.extend(self.expire_items(&order, now, &meta).await?);
-                            (appends, Some(reason))
+                            (appends, vec![], Some((refusal.reason(), reason)))
                         }
                     }
                 }
@@ -120,14 +121,13 @@ impl Engine {
             let view =
                 OrderView::of(&order.aggregate, None).ok_or(CommandError::NotFound("order"))?;
             let record = if refused.is_none() { idempotency } else { None };
-            match self.commit(&appends, &view, record).await? {
+            match self.commit_if(&appends, &conditions, &view, record).await? {
                 Commit::Done => {
                     return match refused {
                         None => Ok(view),
-                        Some(message) => Err(CommandError::Precondition {
-                            reason: "RESERVATION_EXPIRED",
-                            message,
-                        }),
+                        Some((reason, message)) => {
+                            Err(CommandError::Precondition { reason, message })
+                        }
                     }
                 }
                 Commit::Conflict => {
@@ -167,21 +167,46 @@ impl Engine {
         Ok(appends)
     }
 
+    /// Gives a succeeded charge back, with the payment's one refund key.
+    pub(crate) async fn refund(&self, request: &PaymentRequest) -> Result<(), CommandError> {
+        let provider = self.provider.clone().ok_or_else(exhausted)?;
+        let refund = RefundRequest::full(
+            request.payment_id.clone(),
+            request.amount_minor,
+            request.currency.clone(),
+        );
+        provider.refund(&refund).await.map_err(|e| {
+            CommandError::Unavailable(ticketing_event_store::StoreError::Other(Box::new(e)))
+        })
+    }
+
     /// The appends that convert every reservation of the order and sell its
-    /// seats, or `Err(())` when any hold has ended.
+    /// seats, with a condition on each show (a sale never commits after its
+    /// show was cancelled); or why the sale is refused.
     async fn sell(
         &self,
         order: &Loaded<Order>,
         now: DateTime<Utc>,
         meta: &serde_json::Value,
-    ) -> Result<Result<Vec<StreamAppend>, ()>, CommandError> {
+    ) -> Result<Result<(Vec<StreamAppend>, Vec<StreamCondition>), Refusal>, CommandError> {
         let order_id = order
             .aggregate
             .order_id
             .clone()
             .ok_or(CommandError::NotFound("order"))?;
         let mut appends = Vec::new();
+        let mut conditions: Vec<StreamCondition> = Vec::new();
         for item in &order.aggregate.items {
+            if !conditions
+                .iter()
+                .any(|c| c.aggregate_id == item.show_id.as_str())
+            {
+                let show = self.show_state(&item.show_id).await?;
+                if show.status == ShowStatus::Cancelled {
+                    return Ok(Err(Refusal::ShowCancelled));
+                }
+                conditions.push(show.condition(&item.show_id));
+            }
             let mut reservation =
                 load::<Reservation>(&self.store, item.reservation_id.as_str()).await?;
             let convert = ReservationCommand::Convert {
@@ -189,7 +214,7 @@ impl Engine {
                 now,
             };
             let Ok(converted) = reservation.decide(convert, &()).await else {
-                return Ok(Err(()));
+                return Ok(Err(Refusal::HoldEnded));
             };
             appends.push(reservation.append(&converted, meta)?);
             for label in &item.seat_labels {
@@ -199,11 +224,34 @@ impl Engine {
                     now,
                 };
                 let Ok(sold) = seat.decide(sell, &()).await else {
-                    return Ok(Err(()));
+                    return Ok(Err(Refusal::HoldEnded));
                 };
                 appends.push(seat.append(&sold, meta)?);
             }
         }
-        Ok(Ok(appends))
+        Ok(Ok((appends, conditions)))
+    }
+}
+
+/// Why money that arrived bought nothing.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    HoldEnded,
+    ShowCancelled,
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::HoldEnded => "RESERVATION_EXPIRED",
+            Refusal::ShowCancelled => "SHOW_CANCELLED",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Refusal::HoldEnded => "the hold ended before the payment arrived; refunded",
+            Refusal::ShowCancelled => "the show was cancelled before the payment arrived; refunded",
+        }
     }
 }

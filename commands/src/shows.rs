@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
     Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
-    ShowDetails, ShowEvent, ShowId, ShowStatus, UserRef, ValidationError,
+    ShowDetails, ShowEvent, ShowId, ShowStatus, TimeZoneName, UserRef, ValidationError,
 };
-use ticketing_event_store::SerializedEvent;
+use ticketing_event_store::{SerializedEvent, StreamCondition, StreamRef};
 use tokio::sync::OnceCell;
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
@@ -23,17 +23,32 @@ pub struct ScheduleShow {
     pub title: String,
     pub venue: String,
     pub starts_at: Option<DateTime<Utc>>,
+    /// IANA name of the venue's time zone; empty: UTC.
+    pub time_zone: String,
     pub currency: String,
     pub sections: Vec<RawSection>,
 }
 
 const MAX_TEXT: usize = 200;
 
-/// The immutable part of a show that sales need: seats, prices, currency.
+/// The immutable part of a show that sales need: seats, prices, currency,
+/// and everything a ticket prints (the show as scheduled).
 #[derive(Debug, Clone)]
 pub(crate) struct PlanIndex {
     pub seats: Arc<HashMap<SeatLabel, PriceMinor>>,
+    /// Each seat's section and row, as indexes into the plan.
+    pub places: Arc<HashMap<SeatLabel, (usize, usize)>>,
     pub currency: Currency,
+    pub show: Arc<ShowDetails>,
+}
+
+impl PlanIndex {
+    /// The section and row names of `label`.
+    pub fn place(&self, label: &SeatLabel) -> Option<(&str, &str)> {
+        let &(section, row) = self.places.get(label)?;
+        let section = self.show.plan.sections.get(section)?;
+        Some((&section.name, &section.rows.get(row)?.name))
+    }
 }
 
 #[derive(Default)]
@@ -148,9 +163,24 @@ impl Engine {
                     .aggregate
                     .details
                     .ok_or(CommandError::NotFound("show"))?;
+                let places = details
+                    .plan
+                    .sections
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(s, section)| {
+                        section.rows.iter().enumerate().flat_map(move |(r, row)| {
+                            row.seats
+                                .iter()
+                                .map(move |seat| (seat.label.clone(), (s, r)))
+                        })
+                    })
+                    .collect();
                 Ok::<_, CommandError>(PlanIndex {
                     seats: Arc::new(details.plan.index()),
-                    currency: details.currency,
+                    places: Arc::new(places),
+                    currency: details.currency.clone(),
+                    show: Arc::new(details),
                 })
             })
             .await;
@@ -165,19 +195,58 @@ impl Engine {
     }
 }
 
-/// The status of a scheduled show from its events after ShowScheduled.
-pub(crate) fn status_after_scheduled(
-    tail: Vec<SerializedEvent>,
-) -> Result<ShowStatus, CommandError> {
-    let mut status = ShowStatus::Scheduled;
-    for stored in tail {
-        status = match serde_json::from_value(stored.payload)? {
-            ShowEvent::ShowPublished {} => ShowStatus::Published,
-            ShowEvent::ShowCancelled {} => ShowStatus::Cancelled,
-            ShowEvent::ShowScheduled(_) => status,
+/// A scheduled show's status and the sequence it was read at, folded from
+/// its events after ShowScheduled (the plan, which never changes, is not
+/// read again).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShowState {
+    pub status: ShowStatus,
+    pub sequence: usize,
+}
+
+impl ShowState {
+    pub(crate) fn after_scheduled(tail: Vec<SerializedEvent>) -> Result<Self, CommandError> {
+        let mut state = ShowState {
+            status: ShowStatus::Scheduled,
+            sequence: 1,
         };
+        for stored in tail {
+            state.sequence = stored.sequence;
+            state.status = match serde_json::from_value(stored.payload)? {
+                ShowEvent::ShowPublished {} => ShowStatus::Published,
+                ShowEvent::ShowCancelled {} => ShowStatus::Cancelled,
+                ShowEvent::ShowScheduled(_) => state.status,
+            };
+        }
+        Ok(state)
     }
-    Ok(status)
+
+    /// The show's stream must still be here when a decision made on this
+    /// state commits: no hold or sale commits after a cancel.
+    pub(crate) fn condition(&self, show_id: &ShowId) -> StreamCondition {
+        StreamCondition {
+            aggregate_type: <Show as cqrs_es::Aggregate>::TYPE.to_owned(),
+            aggregate_id: show_id.as_str().to_owned(),
+            sequence: self.sequence,
+        }
+    }
+}
+
+/// Where the tail of a show's stream starts: right after ShowScheduled.
+pub(crate) fn show_tail(show_id: &ShowId) -> StreamRef<'_> {
+    StreamRef {
+        aggregate_type: <Show as cqrs_es::Aggregate>::TYPE,
+        aggregate_id: show_id.as_str(),
+        after_sequence: 1,
+    }
+}
+
+impl Engine {
+    /// The show's current status (and the sequence to condition on).
+    pub(crate) async fn show_state(&self, show_id: &ShowId) -> Result<ShowState, CommandError> {
+        let mut loaded = self.store.load_streams(&[show_tail(show_id)]).await?;
+        ShowState::after_scheduled(loaded.pop().unwrap_or_default())
+    }
 }
 
 impl ShowCache {
@@ -214,22 +283,31 @@ fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, Com
     let currency = Currency::parse("currency", &input.currency)
         .map_err(|e| errors.push(e))
         .ok();
+    let time_zone = match input.time_zone.trim() {
+        "" => Some(TimeZoneName::utc()),
+        zone => TimeZoneName::parse("time_zone", zone)
+            .map_err(|e| errors.push(e))
+            .ok(),
+    };
     if input.starts_at.is_none() {
         errors.push(ValidationError::new("starts_at", "is required"));
     }
     let plan = SeatingPlan::parse(&input.sections)
         .map_err(|e| errors.extend(e))
         .ok();
-    match (currency, plan, input.starts_at) {
-        (Some(currency), Some(plan), Some(starts_at)) if errors.is_empty() => Ok(ShowDetails {
-            show_id: ShowId::generate(),
-            organizer: organizer.clone(),
-            title: input.title.trim().to_owned(),
-            venue: input.venue.trim().to_owned(),
-            starts_at,
-            currency,
-            plan,
-        }),
+    match (currency, plan, input.starts_at, time_zone) {
+        (Some(currency), Some(plan), Some(starts_at), Some(time_zone)) if errors.is_empty() => {
+            Ok(ShowDetails {
+                show_id: ShowId::generate(),
+                organizer: organizer.clone(),
+                title: input.title.trim().to_owned(),
+                venue: input.venue.trim().to_owned(),
+                starts_at,
+                time_zone,
+                currency,
+                plan,
+            })
+        }
         _ => Err(CommandError::Invalid(errors)),
     }
 }

@@ -17,6 +17,7 @@ pub fn one_row_show(
         title: title.into(),
         venue: venue.into(),
         starts_at: Some(starts_at),
+        time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections: vec![RawSection {
             name: "Stalls".into(),

@@ -17,6 +17,7 @@ pub struct ShowView {
     pub currency: String,
     pub status: ShowStatus,
     pub seat_count: u32,
+    pub time_zone: String,
 }
 
 impl ShowView {
@@ -29,6 +30,7 @@ impl ShowView {
             currency: details.currency.to_string(),
             status,
             seat_count: u32::try_from(details.plan.seat_count()).unwrap_or(u32::MAX),
+            time_zone: details.time_zone.to_string(),
         }
     }
 }

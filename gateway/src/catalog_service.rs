@@ -86,6 +86,7 @@ impl CatalogService for CatalogApi {
             title: req.title,
             venue: req.venue,
             starts_at: from_timestamp("starts_at", req.starts_at.as_ref())?,
+            time_zone: req.time_zone,
             currency: req.currency,
             sections: req
                 .sections

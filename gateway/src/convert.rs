@@ -100,6 +100,7 @@ pub fn show_view(view: ShowView) -> pb::Show {
         currency: view.currency,
         status: show_status(view.status) as i32,
         seat_count: view.seat_count,
+        time_zone: view.time_zone,
     }
 }
 
@@ -118,6 +119,7 @@ pub fn show_row(row: ShowRow) -> pb::Show {
         currency: row.currency,
         status: status as i32,
         seat_count: u32::try_from(row.seat_count).unwrap_or(u32::MAX),
+        time_zone: row.time_zone,
     }
 }
 

@@ -12,6 +12,8 @@
 //! * `catalog_service.rs` — `CatalogService` (schedule, publish, cancel, read shows).
 //! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
 //! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
+//! * `fulfillment_service.rs` — `FulfillmentService` (tickets, their PDFs,
+//!   check-in).
 //! * `metrics.rs` — per-RPC latency histograms by RPC and code.
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
@@ -20,6 +22,7 @@ mod auth;
 mod catalog_service;
 mod convert;
 mod error;
+mod fulfillment_service;
 mod idempotency;
 mod identity_service;
 mod inventory_service;
@@ -32,6 +35,7 @@ mod watch;
 pub use auth::{caller, Caller};
 pub use catalog_service::CatalogApi;
 pub use error::{AppError, FieldViolation, ERROR_DOMAIN};
+pub use fulfillment_service::FulfillmentApi;
 pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};
 pub use identity_service::{role_to_pb, IdentityApi};
 pub use inventory_service::InventoryApi;

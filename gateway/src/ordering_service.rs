@@ -54,6 +54,7 @@ fn status(status: OrderStatus) -> pb::OrderStatus {
         OrderStatus::PaymentFailed => pb::OrderStatus::PaymentFailed,
         OrderStatus::Cancelled => pb::OrderStatus::Cancelled,
         OrderStatus::Expired => pb::OrderStatus::Expired,
+        OrderStatus::Refunded => pb::OrderStatus::Refunded,
     }
 }
 

@@ -38,6 +38,16 @@ impl Identity {
         }
     }
 
+    /// A user by id (for the workers that print a holder's name or mail a
+    /// customer), without credentials; `None` if there is none.
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<User>, IdentityError> {
+        Ok(self
+            .users
+            .find_by_id(user_id)
+            .await?
+            .map(|stored| stored.user))
+    }
+
     /// Self-service sign-up: always a customer.
     pub async fn register(
         &self,

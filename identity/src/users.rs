@@ -54,6 +54,7 @@ pub(crate) struct Users {
     backend: Backend,
     insert_sql: String,
     by_email_sql: String,
+    by_id_sql: String,
 }
 
 impl Users {
@@ -70,6 +71,10 @@ impl Users {
             by_email_sql: format!(
                 "SELECT user_id, email, display_name, role, password_hash, created_at \
                  FROM {table} WHERE email = $1"
+            ),
+            by_id_sql: format!(
+                "SELECT user_id, email, display_name, role, password_hash, created_at \
+                 FROM {table} WHERE user_id = $1"
             ),
         }
     }
@@ -127,8 +132,16 @@ impl Users {
     }
 
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<StoredUser>, IdentityError> {
-        let Some(row) = sqlx::query(&self.by_email_sql)
-            .bind(email.as_str())
+        self.find_one(&self.by_email_sql, email.as_str()).await
+    }
+
+    pub async fn find_by_id(&self, user_id: &UserId) -> Result<Option<StoredUser>, IdentityError> {
+        self.find_one(&self.by_id_sql, user_id.as_str()).await
+    }
+
+    async fn find_one(&self, sql: &str, key: &str) -> Result<Option<StoredUser>, IdentityError> {
+        let Some(row) = sqlx::query(sql)
+            .bind(key)
             .fetch_optional(&self.pool)
             .await?
         else {

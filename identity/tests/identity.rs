@@ -57,6 +57,11 @@ async fn round_trip(db: &TestDb) {
     assert_eq!(claims.role, Role::Customer);
     assert_eq!(claims.expires_at, token.expires_at);
 
+    let found = identity.user(&user.user_id).await.expect("by id");
+    assert_eq!(found, Some(user.clone()), "found by id, as registered");
+    let stranger = ticketing_identity::UserId::generate();
+    assert_eq!(identity.user(&stranger).await.expect("by id"), None);
+
     let organizer = add_user(&identity, "org@example.com", "Org", Role::Organizer)
         .await
         .expect("add organizer");

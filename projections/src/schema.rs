@@ -56,8 +56,13 @@ pub(crate) const SHOWS: Table = Table {
         status TEXT NOT NULL,
         seat_count BIGINT NOT NULL,
         organizer_id TEXT NOT NULL,
-        global_seq BIGINT NOT NULL",
-    indexes: &[],
+        global_seq BIGINT NOT NULL,
+        time_zone TEXT NOT NULL DEFAULT 'UTC'",
+    // The expirer's sweep starts from the cancelled shows.
+    indexes: &[Index {
+        name: "shows_status",
+        columns: "status",
+    }],
 };
 
 pub(crate) const RESERVATIONS: Table = Table {
@@ -70,11 +75,18 @@ pub(crate) const RESERVATIONS: Table = Table {
         status TEXT NOT NULL,
         order_id TEXT,
         global_seq BIGINT NOT NULL",
-    // The expirer's scan: ACTIVE reservations by deadline.
-    indexes: &[Index {
-        name: "reservations_status_until",
-        columns: "status, until",
-    }],
+    indexes: &[
+        // The expirer's scan: ACTIVE reservations by deadline.
+        Index {
+            name: "reservations_status_until",
+            columns: "status, until",
+        },
+        // The sweep of a cancelled show's live holds.
+        Index {
+            name: "reservations_show_status",
+            columns: "show_id, status",
+        },
+    ],
 };
 
 pub(crate) const ORDERS: Table = Table {
@@ -110,8 +122,17 @@ pub(crate) const ORDER_ITEMS: Table = Table {
         seat_labels TEXT NOT NULL,
         price_minor BIGINT NOT NULL,
         PRIMARY KEY (order_id, reservation_id)",
-    indexes: &[],
+    // The sweep of a cancelled show's paid orders.
+    indexes: &[Index {
+        name: "order_items_show",
+        columns: "show_id, order_id",
+    }],
 };
+
+/// Columns added to a table after it first shipped: `CREATE TABLE IF NOT
+/// EXISTS` leaves an existing table as it is, so migrate adds them.
+const ADDED_COLUMNS: &[(&Table, &str, &str)] =
+    &[(&SHOWS, "time_zone", "TEXT NOT NULL DEFAULT 'UTC'")];
 
 /// Every table, in creation order.
 const ALL: [&Table; 5] = [&SEAT_MAP, &SHOWS, &RESERVATIONS, &ORDERS, &ORDER_ITEMS];
@@ -231,6 +252,36 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionE
     for statement in statements {
         sqlx::query(&statement).execute(pool).await?;
     }
+    for (table, column, ddl) in ADDED_COLUMNS {
+        add_column(pool, backend, table, column, ddl).await?;
+    }
+    Ok(())
+}
+
+async fn add_column(
+    pool: &AnyPool,
+    backend: Backend,
+    table: &Table,
+    column: &str,
+    ddl: &str,
+) -> Result<(), ProjectionError> {
+    let live = table.live(backend);
+    let sql = match backend {
+        Backend::Postgres => format!("ALTER TABLE {live} ADD COLUMN IF NOT EXISTS {column} {ddl}"),
+        Backend::Sqlite => {
+            let present: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pragma_table_info($1) WHERE name = $2")
+                    .bind(live)
+                    .bind(column)
+                    .fetch_one(pool)
+                    .await?;
+            if present > 0 {
+                return Ok(());
+            }
+            format!("ALTER TABLE {live} ADD COLUMN {column} {ddl}")
+        }
+    };
+    sqlx::query(&sql).execute(pool).await?;
     Ok(())
 }
 

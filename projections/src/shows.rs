@@ -44,8 +44,8 @@ impl ShowsProjection {
         let status = match payload::<ShowEvent>(event)? {
             ShowEvent::ShowScheduled(details) => {
                 let sql = format!(
-                    "INSERT INTO {table} (show_id, title, venue, starts_at, currency, status, seat_count, organizer_id, global_seq) \
-                     VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6, $7, $8)"
+                    "INSERT INTO {table} (show_id, title, venue, starts_at, currency, status, seat_count, organizer_id, global_seq, time_zone) \
+                     VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6, $7, $8, $9)"
                 );
                 sqlx::query(&sql)
                     .bind(details.show_id.as_str())
@@ -56,6 +56,7 @@ impl ShowsProjection {
                     .bind(details.plan.seat_count() as i64)
                     .bind(details.organizer.as_str())
                     .bind(event.global_seq)
+                    .bind(details.time_zone.as_str())
                     .execute(&mut *conn)
                     .await?;
                 return Ok(());
@@ -85,6 +86,8 @@ pub struct ShowRow {
     pub status: String,
     pub seat_count: i64,
     pub organizer_id: String,
+    /// IANA time zone of the venue.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +105,7 @@ pub struct Shows {
 }
 
 const COLUMNS: &str =
-    "show_id, title, venue, starts_at, currency, status, seat_count, organizer_id";
+    "show_id, title, venue, starts_at, currency, status, seat_count, organizer_id, time_zone";
 
 impl Shows {
     pub async fn get(&self, show_id: &str) -> Result<Option<ShowRow>, ProjectionError> {
@@ -155,5 +158,6 @@ fn show_row(row: &sqlx::any::AnyRow) -> Result<ShowRow, ProjectionError> {
         status: row.try_get("status")?,
         seat_count: row.try_get("seat_count")?,
         organizer_id: row.try_get("organizer_id")?,
+        time_zone: row.try_get("time_zone")?,
     })
 }

@@ -71,6 +71,7 @@ async fn write_history(store: Store, seed: u64) -> ShowId {
         title: "T".into(),
         venue: "V".into(),
         starts_at: Utc::now() + Duration::days(1),
+        time_zone: TimeZoneName::utc(),
         currency: Currency::parse("c", "EUR").unwrap(),
         plan: plan(),
     };

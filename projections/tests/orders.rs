@@ -19,6 +19,7 @@ fn item(show: &ShowId, seats: &[&str], price_minor: i64) -> OrderItem {
         show_id: show.clone(),
         seat_labels: labels(seats),
         price_minor,
+        seat_prices: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ async fn show(log: &mut Log) -> ShowId {
         title: "T".into(),
         venue: "V".into(),
         starts_at: Utc::now() + Duration::days(1),
+        time_zone: TimeZoneName::utc(),
         currency: Currency::parse("c", "EUR").unwrap(),
         plan,
     };

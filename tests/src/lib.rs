@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing::{Application, Role, Settings};
+use ticketing::{Application, Settings};
 use ticketing_aggregates::{Clock, SystemClock};
 use ticketing_commands::EngineConfig;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
@@ -36,6 +36,8 @@ pub struct TestApp {
     pub database_url: String,
     pub store: Store,
     pub channel: Channel,
+    /// The engine's data dir: its key ring and mail outbox.
+    pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow_free::Result>>,
 }
@@ -67,18 +69,28 @@ pub async fn spawn_app_at(
     engine: EngineConfig,
     clock: Arc<dyn Clock>,
 ) -> TestApp {
-    let settings = Settings {
-        database_url: database_url.clone(),
-        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
-        role: Role::All,
-        jwt_secret: JWT_SECRET.to_vec(),
-        token_ttl: Duration::from_secs(3600),
-        engine,
-        clock,
-        expirer_interval: Duration::from_millis(50),
-        admin_addr: Some("127.0.0.1:0".parse().expect("addr")),
-        kafka_brokers: None,
-    };
+    spawn_app_configured(database_url, |settings| {
+        settings.engine = engine;
+        settings.clock = clock;
+    })
+    .await
+}
+
+/// Starts the engine (role all) with the tests' settings — a data dir of
+/// its own, fast expirer and mail retries — changed by `configure`.
+pub async fn spawn_app_configured(
+    database_url: String,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut settings = Settings::new(database_url.clone(), data_dir.path(), JWT_SECRET.to_vec());
+    settings.token_ttl = Duration::from_secs(3600);
+    settings.expirer_interval = Duration::from_millis(50);
+    settings.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    settings.mail.sender.poll_interval = Duration::from_millis(50);
+    settings.mail.sender.base_backoff = Duration::from_millis(50);
+    settings.mail.sender.max_backoff = Duration::from_millis(500);
+    configure(&mut settings);
     let app = Application::build(settings).await.expect("engine starts");
     let addr = app.grpc_addr().expect("gateway address");
     let admin_addr = app.admin_addr().expect("admin address");
@@ -102,6 +114,7 @@ pub async fn spawn_app_at(
         database_url,
         store,
         channel,
+        data_dir,
         stop: Some(stop),
         task: Some(task),
     }
@@ -258,6 +271,7 @@ pub fn schedule_request(seats: usize) -> pb::ScheduleShowRequest {
             seconds: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
             nanos: 0,
         }),
+        time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections: vec![pb::SectionPlan {
             name: "Stalls".into(),

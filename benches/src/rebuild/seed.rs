@@ -109,6 +109,7 @@ pub async fn seed(store: &Store, events: usize) -> anyhow::Result<usize> {
             title: format!("Show {n}"),
             venue: "Hall".into(),
             starts_at: Utc::now() + Duration::days(30),
+            time_zone: TimeZoneName::utc(),
             currency: currency.clone(),
             plan,
         };
@@ -205,6 +206,7 @@ fn buy(
             show_id: show_id.clone(),
             seat_labels: seats.to_vec(),
             price_minor: total_minor,
+            seat_prices: Vec::new(),
         }),
         OrderEvent::CheckoutStarted {
             payment_id: payment_id.clone(),

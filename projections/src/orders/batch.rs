@@ -101,6 +101,7 @@ impl Fold {
             }
             OrderEvent::OrderCancelled {} => change.status = Some("CANCELLED"),
             OrderEvent::OrderExpired {} => change.status = Some("EXPIRED"),
+            OrderEvent::OrderRefunded { .. } => change.status = Some("REFUNDED"),
         }
         let state = match self.index.get(&id).copied() {
             Some((true, at)) => &mut self.opened[at].state,

@@ -12,7 +12,7 @@ use ticketing_event_store::{Backend, FeedEvent};
 mod batch;
 
 use crate::reservations::labels_from_json;
-use crate::schema::{ORDERS, ORDER_ITEMS};
+use crate::schema::{ORDERS, ORDER_ITEMS, SHOWS};
 use crate::{from_millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
@@ -152,6 +152,31 @@ impl Orders {
             .collect()
     }
 
+    /// Paid orders with a seat on a cancelled show, for the expirer to
+    /// refund; driven by the (few) cancelled shows and an index per show.
+    pub async fn paid_on_cancelled_shows(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<String>, ProjectionError> {
+        let sql = format!(
+            "SELECT DISTINCT o.order_id FROM {shows} s \
+             JOIN {items} i ON i.show_id = s.show_id \
+             JOIN {orders} o ON o.order_id = i.order_id \
+             WHERE s.status = 'CANCELLED' AND o.status = 'PAID' LIMIT $1",
+            shows = SHOWS.live(self.backend),
+            items = ORDER_ITEMS.live(self.backend),
+            orders = ORDERS.live(self.backend),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("order_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Loads the items of all `orders` in one query.
     async fn attach_items(&self, orders: &mut [OrderRow]) -> Result<(), ProjectionError> {
         if orders.is_empty() {
@@ -192,6 +217,7 @@ fn order_row(row: &AnyRow) -> Result<OrderRow, ProjectionError> {
         "PAYMENT_FAILED" => OrderStatus::PaymentFailed,
         "CANCELLED" => OrderStatus::Cancelled,
         "EXPIRED" => OrderStatus::Expired,
+        "REFUNDED" => OrderStatus::Refunded,
         other => return Err(ProjectionError::Corrupt(format!("order status {other:?}"))),
     };
     Ok(OrderRow {

@@ -12,7 +12,7 @@ mod batch;
 pub(crate) use batch::Fold;
 
 use crate::fill::fold_batch;
-use crate::schema::RESERVATIONS;
+use crate::schema::{RESERVATIONS, SHOWS};
 use crate::{from_millis, millis, Projection, ProjectionError, ReadModel, Target};
 
 #[derive(Clone)]
@@ -81,6 +81,28 @@ impl Reservations {
         );
         let rows = sqlx::query(&sql)
             .bind(millis(now))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("reservation_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Live holds on cancelled shows, for the expirer to withdraw; driven
+    /// by the (few) cancelled shows and an index per show.
+    pub async fn live_on_cancelled_shows(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<String>, ProjectionError> {
+        let sql = format!(
+            "SELECT r.reservation_id FROM {shows} s JOIN {reservations} r ON r.show_id = s.show_id \
+             WHERE s.status = 'CANCELLED' AND r.status = 'ACTIVE' LIMIT $1",
+            shows = SHOWS.live(self.backend),
+            reservations = RESERVATIONS.live(self.backend),
+        );
+        let rows = sqlx::query(&sql)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
