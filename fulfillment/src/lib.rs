@@ -13,12 +13,16 @@
 //!   [`Scanner`] that gateways check door scans with.
 //! * `worker` — [`Fulfillment`], the handler of `order-paid` that issues
 //!   the tickets.
+//! * `testing` (feature `testing`) — PDF tickets read back: page text and
+//!   decoded QR codes.
 
 mod keys;
 mod pdf;
 mod published;
 mod qr;
 mod signer;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tickets;
 mod worker;
 

@@ -19,7 +19,10 @@ use tonic::transport::Channel;
 
 pub use ticketing_proto::v1;
 
+mod buying;
 mod probes;
+
+pub use buying::emails_in;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
