@@ -129,6 +129,9 @@ pub struct Scanner {
     pool: AnyPool,
     backend: Backend,
     state: Arc<Mutex<ScannerState>>,
+    /// Held while the table is read, so scans that meet an unknown key at
+    /// the same time wait for one reload instead of failing beside it.
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct ScannerState {
@@ -145,6 +148,7 @@ impl Scanner {
                 verifier: Arc::new(Verifier::default()),
                 loaded_at: None,
             })),
+            reloading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -152,13 +156,17 @@ impl Scanner {
     /// known yet makes the scanner read the table again (rate-limited).
     pub async fn verify(&self, payload: &str) -> Result<TicketClaim, ScanError> {
         let verifier = self.state().verifier.clone();
-        match verify_claim(&verifier, payload) {
-            Err(QrError::UnknownKid { .. }) if self.may_reload() => {
-                let verifier = self.reload().await?;
-                Ok(verify_claim(&verifier, payload)?)
-            }
-            other => Ok(other?),
+        let kid = match verify_claim(&verifier, payload) {
+            Err(QrError::UnknownKid { kid }) => kid,
+            other => return Ok(other?),
+        };
+        let _reloading = self.reloading.lock().await;
+        // Another scan may have reloaded while this one waited.
+        let mut verifier = self.state().verifier.clone();
+        if !verifier.knows(&kid) && self.may_reload() {
+            verifier = self.reload().await?;
         }
+        Ok(verify_claim(&verifier, payload)?)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ScannerState> {

@@ -1,8 +1,14 @@
-//! A real `ticketing serve` process for kill tests: started on a free port
-//! with the test secret, reachable over gRPC, and killed with SIGKILL.
+//! Real `ticketing` processes for black-box tests: `serve` started on free
+//! ports with the test secret — a gateway reachable over gRPC ([`Server`])
+//! or a role without one ([`Process`]) — killed with SIGKILL, also when
+//! the test panics; the CLI's other commands on the same database; and a
+//! buyer's journey over gRPC up to the emailed PDF.
+
+// Each test binary uses part of this.
+#![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use ticketing_proto::v1::catalog_service_client::CatalogServiceClient;
 use ticketing_proto::v1::identity_service_client::IdentityServiceClient;
@@ -10,6 +16,10 @@ use ticketing_proto::v1::*;
 use ticketing_tests::{authed, schedule_request, JWT_SECRET};
 use tonic::transport::Channel;
 
+mod journey;
+pub use journey::{email_pdf, kid_of, wait_for_emails, Customer};
+
+/// A `ticketing serve` process with a gRPC gateway; SIGKILLed when dropped.
 pub struct Server {
     child: Child,
     pub channel: Channel,
@@ -40,6 +50,16 @@ pub async fn start(url: &str, dir: &Path, hold_ttl: &str) -> Server {
 
 /// Starts the server with a fault injected (`TICKETING_FAULT`).
 pub async fn start_with(url: &str, dir: &Path, hold_ttl: &str, fault: Option<&str>) -> Server {
+    let mut envs = Vec::new();
+    if let Some(fault) = fault {
+        envs.push(("TICKETING_FAULT", fault));
+    }
+    start_serving(url, dir, &["--hold-ttl", hold_ttl], &envs).await
+}
+
+/// Starts `ticketing serve` with `extra` arguments (e.g. `--role gateway`)
+/// and environment, and waits until its gateway answers.
+pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
     let addr = free_addr();
     let mut command = ticketing(
         url,
@@ -52,14 +72,10 @@ pub async fn start_with(url: &str, dir: &Path, hold_ttl: &str, fault: Option<&st
             &addr,
             "--admin-addr",
             "127.0.0.1:0",
-            "--hold-ttl",
-            hold_ttl,
         ],
     );
+    command.args(extra).envs(envs.iter().copied());
     command.stdout(Stdio::null());
-    if let Some(fault) = fault {
-        command.env("TICKETING_FAULT", fault);
-    }
     let child = command.spawn().expect("spawn ticketing serve");
     for _ in 0..400 {
         if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
@@ -84,6 +100,14 @@ pub async fn start_with(url: &str, dir: &Path, hold_ttl: &str, fault: Option<&st
     }
     .kill();
     panic!("ticketing serve did not come up on {addr}");
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already gone after `kill`; a panicking test must not leave it running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Server {
@@ -123,6 +147,12 @@ impl Server {
     }
 
     pub async fn published_show(&self, url: &str, dir: &Path, seats: usize) -> String {
+        self.published_show_by(url, dir, seats).await.0
+    }
+
+    /// A show of `seats` seats published by a new organizer (made with
+    /// `ticketing users add`); returns the show id and the organizer's token.
+    pub async fn published_show_by(&self, url: &str, dir: &Path, seats: usize) -> (String, String) {
         let email = format!(
             "{}@example.com",
             ulid::Ulid::new().to_string().to_lowercase()
@@ -162,6 +192,108 @@ impl Server {
             .publish_show(authed(&organizer, publish))
             .await
             .expect("publish");
-        show.show_id
+        (show.show_id, organizer)
     }
+}
+
+/// Runs a `ticketing` command (not `serve`) on the database and data dir.
+pub fn cli(url: &str, dir: &Path, args: &[&str]) -> Output {
+    ticketing(url, dir, args).output().expect("run ticketing")
+}
+
+/// A `ticketing serve --role …` process without a gateway; SIGKILLed when
+/// dropped, so a failing test leaves nothing running.
+pub struct Process {
+    child: Child,
+    role: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// SIGKILL, as for [`Server::kill`].
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// Panics if the process has exited (a role that failed to start or died).
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("wait") {
+            panic!("ticketing serve --role {} exited: {status}", self.role);
+        }
+    }
+}
+
+/// Starts `ticketing serve --role ROLE` with `extra` arguments and waits
+/// until it is up: its admin port answers, which it opens only once the
+/// role's workers started (Kafka topics ensured, consumers subscribed).
+pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
+    let admin = free_addr();
+    let mut command = ticketing(
+        url,
+        dir,
+        &[
+            "serve",
+            "--log-format",
+            "text",
+            "--role",
+            role,
+            "--admin-addr",
+            &admin,
+        ],
+    );
+    command.args(extra).stdout(Stdio::null());
+    let mut process = Process {
+        child: command.spawn().expect("spawn ticketing serve"),
+        role: role.to_owned(),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !healthy(&admin) {
+        process.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--role {role} did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    process
+}
+
+/// Whether `GET /healthz` on `addr` answers 200.
+fn healthy(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut reply).is_ok()
+        && reply.starts_with("HTTP/1.1 200")
+}
+
+/// Brokers of the test Kafka (`TICKETING_TEST_KAFKA_BROKERS`, default
+/// 127.0.0.1:9092); the tests fail, never skip, without one.
+pub fn kafka_brokers() -> String {
+    let brokers =
+        std::env::var("TICKETING_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let first = brokers.split(',').next().unwrap_or_default().to_owned();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&first)
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("TICKETING_TEST_KAFKA_BROKERS={brokers:?} is not host:port"));
+    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        panic!(
+            "no Kafka-protocol broker at {brokers} ({e}): start one with scripts/kafka.sh \
+             (scripts/test does), or set TICKETING_TEST_KAFKA_BROKERS"
+        );
+    }
+    brokers
 }
