@@ -83,15 +83,16 @@ async fn login(
     Ok(response.into_inner().access_token)
 }
 
-/// The seating plan of the benchmark show; labels read `S01-R01-01`.
-fn plan() -> Vec<pb::SectionPlan> {
-    (1..=SECTIONS)
+/// A seating plan of `sections` × `rows` × `seats_per_row` seats at
+/// 50.00 EUR; labels read `S01-R01-01`.
+pub fn plan(sections: usize, rows: usize, seats_per_row: usize) -> Vec<pb::SectionPlan> {
+    (1..=sections)
         .map(|s| pb::SectionPlan {
             name: format!("S{s:02}"),
-            rows: (1..=ROWS)
+            rows: (1..=rows)
                 .map(|r| pb::RowPlan {
                     name: format!("R{r:02}"),
-                    seats: (1..=SEATS_PER_ROW)
+                    seats: (1..=seats_per_row)
                         .map(|n| pb::SeatPlan {
                             label: format!("S{s:02}-R{r:02}-{n:02}"),
                             price_minor: 5000,
@@ -109,7 +110,18 @@ pub async fn published_show(
     channel: &Channel,
     organizer: &str,
 ) -> anyhow::Result<(String, SeatSupply)> {
-    let sections = plan();
+    let (show_id, labels) =
+        show_on_sale(channel, organizer, plan(SECTIONS, ROWS, SEATS_PER_ROW)).await?;
+    Ok((show_id, SeatSupply::new(labels)))
+}
+
+/// Schedules and publishes a show of `sections`, waits until its seat map is
+/// projected, and returns its id with its seat labels in plan order.
+pub async fn show_on_sale(
+    channel: &Channel,
+    organizer: &str,
+    sections: Vec<pb::SectionPlan>,
+) -> anyhow::Result<(String, Vec<String>)> {
     let labels: Vec<String> = sections
         .iter()
         .flat_map(|s| &s.rows)
@@ -144,7 +156,7 @@ pub async fn published_show(
         .context("publishing the show")?;
     let seats = labels.len();
     wait_for_map(channel, &show.show_id, |map| map.seats.len() == seats).await?;
-    Ok((show.show_id, SeatSupply::new(labels)))
+    Ok((show.show_id, labels))
 }
 
 /// Waits until the seat map shows at least `taken` seats HELD or SOLD, and

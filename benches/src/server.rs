@@ -42,6 +42,10 @@ impl Backend {
 /// A running `ticketing serve` and the database it owns.
 pub struct Server {
     pub addr: String,
+    /// Where the engine keeps its SQLite file, key ring and mail outbox.
+    pub data_dir: PathBuf,
+    /// The URL the engine was started on.
+    pub database_url: String,
     child: Child,
     log: PathBuf,
     database: Option<String>,
@@ -105,8 +109,14 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawning {} serve", binary.display()))?;
+        let database_url = match &database {
+            Some(name) => postgres.url(name),
+            None => format!("sqlite://{}", data_dir.join("ticketing.db").display()),
+        };
         let mut server = Self {
             addr,
+            data_dir,
+            database_url,
             child,
             log,
             database,

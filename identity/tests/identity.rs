@@ -57,8 +57,21 @@ async fn round_trip(db: &TestDb) {
     assert_eq!(claims.role, Role::Customer);
     assert_eq!(claims.expires_at, token.expires_at);
 
-    let found = identity.user(&user.user_id).await.expect("by id");
-    assert_eq!(found, Some(user.clone()), "found by id, as registered");
+    let found = identity
+        .user(&user.user_id)
+        .await
+        .expect("by id")
+        .expect("found by id");
+    assert_eq!(
+        (
+            &found.user_id,
+            &found.email,
+            &found.display_name,
+            found.role
+        ),
+        (&user.user_id, &user.email, &user.display_name, user.role),
+        "found by id, as registered"
+    );
     let stranger = ticketing_identity::UserId::generate();
     assert_eq!(identity.user(&stranger).await.expect("by id"), None);
 

@@ -16,8 +16,7 @@ use ticketing_proto::v1::*;
 use ticketing_tests::{authed, schedule_request, JWT_SECRET};
 use tonic::transport::Channel;
 
-mod journey;
-pub use journey::{email_pdf, kid_of, wait_for_emails, Customer};
+pub mod journey;
 
 /// A `ticketing serve` process with a gRPC gateway; SIGKILLed when dropped.
 pub struct Server {
@@ -76,8 +75,11 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
     );
     command.args(extra).envs(envs.iter().copied());
     command.stdout(Stdio::null());
-    let child = command.spawn().expect("spawn ticketing serve");
+    let mut child = command.spawn().expect("spawn ticketing serve");
     for _ in 0..400 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("ticketing serve {extra:?} exited: {status}");
+        }
         if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
             .expect("uri")
             .connect()
@@ -206,6 +208,7 @@ pub fn cli(url: &str, dir: &Path, args: &[&str]) -> Output {
 pub struct Process {
     child: Child,
     role: String,
+    admin: String,
 }
 
 impl Drop for Process {
@@ -228,12 +231,27 @@ impl Process {
             panic!("ticketing serve --role {} exited: {status}", self.role);
         }
     }
+
+    /// Waits until the process is up: its admin port answers, which it
+    /// opens only once the role's workers started (Kafka topics ensured,
+    /// consumers subscribed). Panics after 60 s or if it exits.
+    pub async fn until_up(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !healthy(&self.admin) {
+            self.assert_running();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "--role {} did not come up",
+                self.role
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
-/// Starts `ticketing serve --role ROLE` with `extra` arguments and waits
-/// until it is up: its admin port answers, which it opens only once the
-/// role's workers started (Kafka topics ensured, consumers subscribed).
-pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
+/// Starts `ticketing serve --role ROLE` with `extra` arguments; see
+/// [`Process::until_up`] for when it is ready.
+pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
     let admin = free_addr();
     let mut command = ticketing(
         url,
@@ -249,19 +267,17 @@ pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Pr
         ],
     );
     command.args(extra).stdout(Stdio::null());
-    let mut process = Process {
+    Process {
         child: command.spawn().expect("spawn ticketing serve"),
         role: role.to_owned(),
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !healthy(&admin) {
-        process.assert_running();
-        assert!(
-            std::time::Instant::now() < deadline,
-            "--role {role} did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        admin,
     }
+}
+
+/// [`launch_role`], then [`Process::until_up`].
+pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
+    let mut process = launch_role(url, dir, role, extra);
+    process.until_up().await;
     process
 }
 

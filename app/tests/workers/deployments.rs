@@ -1,0 +1,170 @@
+//! One purchase against two deployments of the engine — `--role all` in
+//! one process, and every role a process of its own with the workers fed
+//! by Kafka — and the outcome both must give.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ticketing_event_store::{FeedPosition, Store};
+use ticketing_fulfillment::testing::page_qr_payloads;
+use ticketing_fulfillment::{published_keys, verify_claim, Verifier};
+use ticketing_proto::v1::fulfillment_service_client::FulfillmentServiceClient;
+use ticketing_proto::v1::{CheckInRequest, CheckInResult};
+use ticketing_tests::{authed, database_url, emails_in, Backend};
+
+use super::checkpoint;
+use super::support::journey::{email_pdf, wait_for_emails};
+use super::support::{cli, kafka_brokers, launch_role, start_serving, Process, Server};
+
+/// An engine deployment under test: its gateway, where its mail goes,
+/// and its processes (killed on drop, also when the test panics).
+struct Deployment {
+    gateway: Server,
+    outbox: PathBuf,
+    _processes: Vec<Process>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// `--role all` in one process, the workers reading the log in process.
+async fn role_all(url: &str) -> Deployment {
+    let dir = tempfile::tempdir().expect("data dir");
+    Deployment {
+        gateway: start_serving(url, dir.path(), &[], &[]).await,
+        outbox: dir.path().join("outbox"),
+        _processes: Vec::new(),
+        _dirs: vec![dir],
+    }
+}
+
+/// Every role its own process, started at once as an orchestrator would
+/// (after `ticketing migrate`),
+/// the workers in a Kafka consumer group each, on topics of this run's own.
+/// The fulfillment role alone has the key file; the notifier alone the outbox.
+async fn kafka_roles(url: &str) -> Deployment {
+    let brokers = kafka_brokers();
+    let prefix = format!("t{}.", ulid::Ulid::new().to_string().to_lowercase());
+    let kafka = ["--kafka-brokers", &brokers, "--kafka-topic-prefix", &prefix];
+    let dirs: Vec<_> = (0..4)
+        .map(|_| tempfile::tempdir().expect("data dir"))
+        .collect();
+    let dir = |i: usize| dirs[i].path();
+    // As compose's `migrate` service does: roles racing each other's
+    // migrations on a fresh database is `roles_started_at_once`'s concern.
+    let migrated = cli(url, dir(0), &["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let mut processes = vec![
+        launch_role(url, dir(0), "projector", &[]),
+        launch_role(url, dir(0), "expirer", &[]),
+        launch_role(url, dir(0), "relay", &kafka),
+        launch_role(url, dir(1), "fulfillment", &kafka),
+        launch_role(url, dir(2), "notifier", &kafka),
+    ];
+    let gateway = start_serving(url, dir(3), &["--role", "gateway"], &[]).await;
+    for process in &mut processes {
+        process.until_up().await;
+    }
+    Deployment {
+        gateway,
+        outbox: dir(2).join("outbox"),
+        _processes: processes,
+        _dirs: dirs,
+    }
+}
+
+/// Three buyers pay for 1, 2 and 3 seats: each order gets a ticket per
+/// seat whose payload verifies with the published keys and is admitted at
+/// the door once, and its buyer one email whose PDF carries those tickets.
+async fn purchase_gives_tickets_and_emails(url: &str, deployment: &Deployment) {
+    let server = &deployment.gateway;
+    let scratch = tempfile::tempdir().expect("dir");
+    let (show_id, organizer) = server.published_show_by(url, scratch.path(), 6).await;
+    let orders: [&[&str]; 3] = [&["A-1"], &["A-2", "A-3"], &["A-4", "A-5", "A-6"]];
+    let mut bought = Vec::new();
+    for (i, labels) in orders.into_iter().enumerate() {
+        let name = format!("Buyer {i}");
+        let customer = server.customer_named(&name).await;
+        let order = server.buy(&customer.token, &show_id, labels).await;
+        bought.push((name, customer, order.order_id, labels));
+    }
+    let store = Store::connect(url).await.expect("store");
+    let mut door = FulfillmentServiceClient::new(server.channel.clone());
+    let mut issued = BTreeMap::new();
+    for (name, customer, order_id, labels) in &bought {
+        let tickets = server
+            .wait_for_tickets(&customer.token, order_id, labels.len())
+            .await;
+        let mut seats: Vec<&str> = tickets.iter().map(|t| t.seat_label.as_str()).collect();
+        seats.sort();
+        assert_eq!(seats, *labels, "a ticket per seat");
+        let keys = published_keys(store.read_pool(), store.backend())
+            .await
+            .expect("keys");
+        let verifier =
+            Verifier::from_raw(keys.into_iter().map(|k| (k.kid, k.raw))).expect("verifier");
+        for ticket in &tickets {
+            let claim = verify_claim(&verifier, &ticket.qr_payload).expect("it verifies");
+            assert_eq!(claim.ticket_id().as_str(), ticket.ticket_id);
+            assert_eq!(claim.seat_label().as_str(), ticket.seat_label);
+            assert_eq!(ticket.holder_name, *name);
+            let scan = CheckInRequest {
+                qr_payload: ticket.qr_payload.clone(),
+                show_id: show_id.clone(),
+            };
+            let result = door
+                .check_in(authed(&organizer, scan))
+                .await
+                .expect("check in")
+                .into_inner()
+                .result;
+            assert_eq!(result, CheckInResult::Admitted as i32, "{ticket:?}");
+        }
+        let mut payloads: Vec<String> = tickets.into_iter().map(|t| t.qr_payload).collect();
+        payloads.sort();
+        issued.insert(customer.email.clone(), payloads);
+    }
+
+    let mut mailed = BTreeMap::new();
+    for eml in wait_for_emails(&deployment.outbox, bought.len()).await {
+        let (to, pdf) = email_pdf(&eml);
+        let mut scanned = page_qr_payloads(&pdf);
+        scanned.sort();
+        assert!(mailed.insert(to, scanned).is_none(), "one email per buyer");
+    }
+    assert_eq!(mailed, issued, "each buyer is mailed the order's tickets");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        emails_in(&deployment.outbox).len(),
+        bought.len(),
+        "no more mail"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_all_in_one_process() {
+    let url = database_url(Backend::Postgres).await;
+    let deployment = role_all(&url).await;
+    purchase_gives_tickets_and_emails(&url, &deployment).await;
+    let store = Store::connect(&url).await.expect("store");
+    for worker in ["worker:fulfillment", "worker:notifier"] {
+        assert!(
+            checkpoint(&store, worker).await > FeedPosition::START,
+            "{worker} read the log"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_roles_as_separate_processes() {
+    let url = database_url(Backend::Postgres).await;
+    let deployment = kafka_roles(&url).await;
+    purchase_gives_tickets_and_emails(&url, &deployment).await;
+    let store = Store::connect(&url).await.expect("store");
+    for worker in ["worker:fulfillment", "worker:notifier"] {
+        assert_eq!(
+            checkpoint(&store, worker).await,
+            FeedPosition::START,
+            "{worker} was fed by Kafka, not the log"
+        );
+    }
+}
