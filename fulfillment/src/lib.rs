@@ -32,7 +32,7 @@ pub use published::{
     migrate, publish as publish_keys, published as published_keys, PublishedError, PublishedKey,
     ScanError, Scanner,
 };
-pub use qr::{qr_code, sign_claim, verify_claim, QrError, TicketClaim, MAX_PAYLOAD_LEN};
+pub use qr::{qr_code, sign_claim, verify_claim, QrError, QrModules, TicketClaim, MAX_PAYLOAD_LEN};
 pub use signer::RingSigner;
 pub use tickets::{page, render_tickets};
 pub use worker::{Fulfillment, Holders};
@@ -40,5 +40,5 @@ pub use worker::{Fulfillment, Holders};
 /// The key type of [`PublicKey::key`], re-exported so callers use the same
 /// ed25519-dalek version as this crate.
 pub use ed25519_dalek::VerifyingKey;
-/// What [`qr_code`] returns, re-exported for the same reason.
-pub use qrcode::QrCode;
+/// What [`QrModules`] is made of, re-exported for the same reason.
+pub use qrcode::{Color, EcLevel, Version};

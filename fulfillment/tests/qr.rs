@@ -158,8 +158,9 @@ fn the_longest_payload_fits_a_version_10_code_at_level_m() {
     let payload = sign_claim(&ring, &claim(&"W".repeat(32), far_future));
 
     let code = qr_code(&payload).unwrap();
-    assert_eq!(code.error_correction_level(), EcLevel::M);
-    match code.version() {
+    assert_eq!(code.ec_level, EcLevel::M);
+    assert_eq!(code.colors.len(), code.width * code.width);
+    match code.version {
         Version::Normal(version) => assert!(version <= 10, "version {version} for {payload}"),
         other => panic!("unexpected {other:?}"),
     }

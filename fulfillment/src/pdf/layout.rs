@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use qrcode::{Color, QrCode};
+use qrcode::Color;
+
+use crate::qr::QrModules;
 
 use super::text::{fit, win_ansi, wrap, Font};
 
@@ -125,14 +127,14 @@ pub(super) fn page_content(page: &PageText<'_>) -> Vec<u8> {
 /// The QR code as a 1-bit DeviceGray image, one pixel per module plus the
 /// quiet zone; the page scales it up without smoothing, so edges stay sharp
 /// at any size. Returns the side in pixels and the rows, top first.
-pub(super) fn qr_image(code: &QrCode) -> (usize, Vec<u8>) {
-    let modules = code.width();
+pub(super) fn qr_image(code: &QrModules) -> (usize, Vec<u8>) {
+    let modules = code.width;
     let side = modules + 2 * QUIET_ZONE;
     let row_bytes = side.div_ceil(8);
     // 1 is white in DeviceGray: start white and clear the dark modules.
     let mut pixels = vec![0xFF; row_bytes * side];
-    for (index, color) in code.to_colors().into_iter().enumerate() {
-        if color == Color::Dark {
+    for (index, color) in code.colors.iter().enumerate() {
+        if *color == Color::Dark {
             let x = index % modules + QUIET_ZONE;
             let y = index / modules + QUIET_ZONE;
             pixels[y * row_bytes + x / 8] &= !(0x80 >> (x % 8));
