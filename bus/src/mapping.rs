@@ -44,9 +44,21 @@ pub async fn integration_events(
     store: &Store,
     batch: &[FeedEvent],
 ) -> Result<Vec<IntegrationEvent>, EnvelopeError> {
+    integration_events_of(store, batch, &TOPICS).await
+}
+
+/// The integration events of `batch` on `topics` only, in feed order: a
+/// worker's reader builds (and reads the streams for) just what its
+/// handler takes.
+pub async fn integration_events_of(
+    store: &Store,
+    batch: &[FeedEvent],
+    topics: &[Topic],
+) -> Result<Vec<IntegrationEvent>, EnvelopeError> {
     let published: Vec<(&FeedEvent, Topic)> = batch
         .iter()
         .filter_map(|event| route(&event.event).map(|topic| (event, topic)))
+        .filter(|(_, topic)| topics.contains(topic))
         .collect();
     // Every stream whose state an envelope needs, read once.
     let mut streams: Vec<(&str, &str)> = published

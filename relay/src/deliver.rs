@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
-use ticketing_bus::{deliver, Handler, IntegrationEvent};
+use ticketing_bus::{deliver, Handler, IntegrationEvent, Topic};
 use tokio::sync::watch;
 
 use crate::publisher::{PublishError, Publisher};
@@ -37,14 +37,14 @@ impl<H: Handler> Deliver<H> {
 }
 
 impl<H: Handler> Publisher for Deliver<H> {
+    fn topics(&self) -> &'static [Topic] {
+        self.handler.topics()
+    }
+
     async fn publish(&self, batch: &[IntegrationEvent]) -> Result<(), PublishError> {
-        let topics = self.handler.topics();
         let mut by_key: Vec<Vec<&IntegrationEvent>> = Vec::new();
         let mut slot: HashMap<&str, usize> = HashMap::new();
-        for event in batch
-            .iter()
-            .filter(|e| topics.iter().any(|t| t.name == e.topic))
-        {
+        for event in batch {
             let index = *slot.entry(event.key.as_str()).or_insert_with(|| {
                 by_key.push(Vec::new());
                 by_key.len() - 1

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use ticketing_bus::IntegrationEvent;
+use ticketing_bus::{IntegrationEvent, Topic, TOPICS};
 
 pub trait Publisher: Send + Sync + 'static {
     /// Delivers `batch`, in order per key; resolves after the acknowledgement.
@@ -21,6 +21,12 @@ pub trait Publisher: Send + Sync + 'static {
         &self,
         batch: &[IntegrationEvent],
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
+
+    /// The topics this destination takes; the relay builds no envelope of
+    /// any other. Every topic by default.
+    fn topics(&self) -> &'static [Topic] {
+        &TOPICS
+    }
 }
 
 /// A shared publisher publishes like the one it shares.
@@ -30,6 +36,10 @@ impl<P: Publisher> Publisher for Arc<P> {
         batch: &[IntegrationEvent],
     ) -> impl Future<Output = Result<(), PublishError>> + Send {
         P::publish(self, batch)
+    }
+
+    fn topics(&self) -> &'static [Topic] {
+        P::topics(self)
     }
 }
 

@@ -28,7 +28,7 @@ use ticketing_event_store::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use ticketing_bus::{integration_events, EnvelopeError, IntegrationEvent};
+use ticketing_bus::{integration_events_of, EnvelopeError, IntegrationEvent};
 
 use crate::publisher::{PublishError, Publisher};
 
@@ -123,7 +123,7 @@ impl<P: Publisher> Relay<P> {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(0);
         };
-        let events = integration_events(&self.store, &batch).await?;
+        let events = integration_events_of(&self.store, &batch, self.publisher.topics()).await?;
         let per_topic = count_per_topic(&events);
         let span = tracing::info_span!(
             "relay_publish",
