@@ -165,7 +165,8 @@ pub async fn spawn_notifier(
     };
     let wake = match &mail.smtp_url {
         Some(url) => {
-            let mailer = SmtpMailer::from_url(url, &mail.from)?;
+            let mailer =
+                SmtpMailer::from_url_with_timeout(url, &mail.from, mail.sender.send_timeout)?;
             tracing::info!(smtp = %mailer, "mailing tickets by SMTP");
             start(Mail::Smtp(mailer))
         }

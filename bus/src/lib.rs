@@ -11,8 +11,6 @@
 //! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
 //!   in-process adapter is the relay crate's `Deliver`), and
 //!   [`ensure_topics`].
-//! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
-//!   in-process adapter is the relay crate's `Deliver`).
 
 mod data;
 mod envelope;

@@ -87,10 +87,12 @@ impl Engine {
             let issued_at = self.clock.now();
             let tickets = self.load_tickets(&ids).await?;
             let mut appends = Vec::with_capacity(ids.len());
-            for (seat, mut ticket) in paid.seats.iter().zip(tickets) {
+            for ((seat, ticket_id), mut ticket) in paid.seats.iter().zip(&ids).zip(tickets) {
                 let plan = self.plan_index(&seat.show_id).await?;
-                let (section, row) = plan.place(&seat.seat_label).unwrap_or(("", ""));
-                let ticket_id = TicketId::for_seat(&paid.order_id, &seat.show_id, &seat.seat_label);
+                let (section, row) = plan
+                    .place(&seat.seat_label)
+                    .ok_or(CommandError::NotFound("seat in the show's plan"))?;
+                let ticket_id = ticket_id.clone();
                 let details = TicketDetails {
                     qr_payload: signer.sign(&ticket_id, &seat.show_id, &seat.seat_label, issued_at),
                     ticket_id,

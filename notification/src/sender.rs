@@ -16,12 +16,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::stream::{self, StreamExt};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::deliveries::{Deliveries, DeliveryError, DueDelivery, UnixMillis};
+
+/// How many deliveries of a batch are composed and sent at once.
+const CONCURRENT_SENDS: usize = 8;
 use crate::mailer::{MailError, Mailer, OutgoingMail};
 
 mod config;
@@ -144,27 +148,49 @@ impl<M: Mailer, C: Compose> Sender<M, C> {
             claimed: due.len(),
             ..StepReport::default()
         };
+        // A few at a time: composing renders a PDF and sending waits on the
+        // mail server, and one slow mail must not hold up the batch.
+        let attempts: Vec<_> = due
+            .into_iter()
+            .map(|delivery| async move {
+                let stopping = shutdown.is_some_and(|s| *s.borrow());
+                let lease_left = lease_ends.saturating_duration_since(Instant::now());
+                if stopping || lease_left <= self.config.send_timeout {
+                    return (delivery.order_id, Ok(Outcome::Unattempted));
+                }
+                let span = tracing::info_span!(
+                    "email_send",
+                    order_id = %delivery.order_id,
+                    attempt = delivery.attempts + 1,
+                );
+                let outcome = self.attempt(&delivery).instrument(span).await;
+                (delivery.order_id, outcome)
+            })
+            .collect();
+        let outcomes: Vec<_> = stream::iter(attempts)
+            .buffer_unordered(CONCURRENT_SENDS)
+            .collect()
+            .await;
         let mut unattempted = Vec::new();
-        for delivery in due {
-            let stopping = shutdown.is_some_and(|s| *s.borrow());
-            let lease_left = lease_ends.saturating_duration_since(Instant::now());
-            if stopping || lease_left <= self.config.send_timeout {
-                unattempted.push(delivery.order_id);
-                continue;
-            }
-            let span = tracing::info_span!(
-                "email_send",
-                order_id = %delivery.order_id,
-                attempt = delivery.attempts + 1,
-            );
-            match self.attempt(&delivery).instrument(span).await? {
-                Outcome::Sent => report.sent += 1,
-                Outcome::Retrying => report.retrying += 1,
-                Outcome::Failed => report.failed += 1,
+        // A delivery whose outcome could not be recorded keeps its lease and
+        // is tried again once it lapses; the others are recorded regardless.
+        let mut unrecorded = None;
+        for (order_id, outcome) in outcomes {
+            match outcome {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Retrying) => report.retrying += 1,
+                Ok(Outcome::Failed) => report.failed += 1,
+                Ok(Outcome::Unattempted) => unattempted.push(order_id),
+                Err(error) => {
+                    unrecorded.get_or_insert(error);
+                }
             }
         }
         report.released = unattempted.len();
         self.deliveries.release(&unattempted).await?;
+        if let Some(error) = unrecorded {
+            return Err(error);
+        }
         if let Ok(backlog) = self.deliveries.backlog().await {
             metrics::gauge!("ticketing_emails_queued").set(backlog as f64);
         }
@@ -241,6 +267,8 @@ enum Outcome {
     Sent,
     Retrying,
     Failed,
+    /// Not tried (stopping, or too little of the lease left): released.
+    Unattempted,
 }
 
 /// A failed compose or send, as the log records it.

@@ -10,7 +10,8 @@
 //!
 //! Two relays of one checkpoint never publish the same batch at once: on
 //! Postgres each batch runs inside a read-model transaction that first takes
-//! the advisory lock `relay:<shard>` and keeps it until the checkpoint is
+//! the advisory lock `<checkpoint>:<shard>` (`relay:0`, `worker:notifier:0`)
+//! and keeps it until the checkpoint is
 //! saved. That transaction only reads until then, so it has no transaction
 //! id and does not hold back the feed's `xmin` horizon while the broker
 //! answers. SQLite is one process's file, and its write lock would stop
