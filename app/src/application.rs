@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_aggregates::Clock;
 use ticketing_commands::{Engine, EngineConfig};
-use ticketing_event_store::Store;
+use ticketing_event_store::{Backend, Store};
 use ticketing_identity::{Identity, TokenConfig};
 use ticketing_payment::SimulatedProvider;
 use tokio::net::TcpListener;
@@ -101,13 +101,38 @@ pub struct Application {
 /// Connects and migrates; used by `serve`, `migrate` and `users`.
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     let store = Store::connect(url).await?;
-    store.migrate().await?;
-    ticketing_projections::migrate(store.read_pool(), store.backend()).await?;
-    ticketing_identity::migrate(store.read_pool(), store.backend()).await?;
-    ticketing_payment::migrate(store.read_pool(), store.backend()).await?;
-    ticketing_fulfillment::migrate(store.read_pool(), store.backend()).await?;
-    ticketing_notification::migrate(store.read_pool(), store.backend()).await?;
+    // Roles started together on a fresh database would race each other's
+    // `CREATE … IF NOT EXISTS` (they collide in the catalog): on Postgres one
+    // process migrates at a time, under a session lock of one connection.
+    let mut lock = match store.backend() {
+        Backend::Postgres => {
+            let mut conn = store.read_pool().acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(hashtext('ticketing:migrate'))")
+                .execute(&mut *conn)
+                .await?;
+            Some(conn)
+        }
+        Backend::Sqlite => None,
+    };
+    let migrated = migrate_all(&store).await;
+    if let Some(conn) = lock.as_mut() {
+        sqlx::query("SELECT pg_advisory_unlock(hashtext('ticketing:migrate'))")
+            .execute(&mut **conn)
+            .await?;
+    }
+    migrated?;
     Ok(store)
+}
+
+async fn migrate_all(store: &Store) -> anyhow::Result<()> {
+    store.migrate().await?;
+    let (pool, backend) = (store.read_pool(), store.backend());
+    ticketing_projections::migrate(pool, backend).await?;
+    ticketing_identity::migrate(pool, backend).await?;
+    ticketing_payment::migrate(pool, backend).await?;
+    ticketing_fulfillment::migrate(pool, backend).await?;
+    ticketing_notification::migrate(pool, backend).await?;
+    Ok(())
 }
 
 pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result<Identity> {

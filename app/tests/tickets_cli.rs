@@ -15,9 +15,12 @@ use ticketing_fulfillment::testing::page_qr_payloads;
 use ticketing_fulfillment::{verify_claim, Verifier};
 use ticketing_tests::{database_url, Backend};
 
+// Shared with other tests; not every helper is used here.
+#[allow(dead_code)]
 mod support;
 use support::journey::{email_pdf, kid_of, wait_for_emails, Customer};
-use support::{cli, start, Server};
+use support::processes::cli;
+use support::{start, Server};
 
 /// One key as `keys export-public` prints it.
 #[derive(Debug)]
@@ -195,7 +198,9 @@ async fn keys_verify_tickets_across_a_rotation(backend: Backend) {
 
     let rotated = cli(&url, dir, &["keys", "rotate"]);
     let printed = parse_keys(&succeeded("keys rotate", &rotated));
-    let new_kid = printed.last().expect("the active key").kid.clone();
+    let active: Vec<&Exported> = printed.iter().filter(|k| k.status == "active").collect();
+    assert_eq!(active.len(), 1, "one active key: {printed:?}");
+    let new_kid = active[0].kid.clone();
     assert_ne!(new_kid, old_kid, "a fresh key");
     assert!(String::from_utf8_lossy(&rotated.stderr).contains(&new_kid));
     assert_eq!(key_file_mode(dir), 0o600, "still owner-only after rotating");

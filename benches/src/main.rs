@@ -8,14 +8,13 @@
 
 mod contention;
 mod driver;
-mod fixture;
 mod phases;
-mod postgres;
 mod purchase;
 mod report;
-mod server;
 mod stats;
 mod throughput;
+
+use ticketing_benches::{fixture, postgres, server};
 
 use anyhow::{bail, Context};
 use clap::Parser;

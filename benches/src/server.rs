@@ -42,8 +42,6 @@ impl Backend {
 /// A running `ticketing serve` and the database it owns.
 pub struct Server {
     pub addr: String,
-    /// Where the engine keeps its SQLite file, key ring and mail outbox.
-    pub data_dir: PathBuf,
     /// The URL the engine was started on.
     pub database_url: String,
     child: Child,
@@ -115,7 +113,6 @@ impl Server {
         };
         let mut server = Self {
             addr,
-            data_dir,
             database_url,
             child,
             log,

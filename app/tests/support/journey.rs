@@ -3,6 +3,9 @@
 //! them (folded from the log), and the emails an outbox receives, with
 //! their PDF tickets.
 
+// Not every test binary uses all of this.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::time::Duration;
 

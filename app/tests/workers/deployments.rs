@@ -15,15 +15,16 @@ use ticketing_tests::{authed, database_url, emails_in, Backend};
 
 use super::checkpoint;
 use super::support::journey::{email_pdf, wait_for_emails};
-use super::support::{cli, kafka_brokers, launch_role, start_serving, Process, Server};
+use super::support::processes::{cli, kafka_brokers, launch_role, Process};
+use super::support::{start_serving, Server};
 
-/// An engine deployment under test: its gateway, where its mail goes,
-/// and its processes (killed on drop, also when the test panics).
+/// An engine deployment under test: its gateway, where its mail goes, its
+/// processes (killed on drop, also when the test panics) and data dirs.
 struct Deployment {
     gateway: Server,
     outbox: PathBuf,
     _processes: Vec<Process>,
-    _dirs: Vec<tempfile::TempDir>,
+    dirs: Vec<tempfile::TempDir>,
 }
 
 /// `--role all` in one process, the workers reading the log in process.
@@ -33,14 +34,14 @@ async fn role_all(url: &str) -> Deployment {
         gateway: start_serving(url, dir.path(), &[], &[]).await,
         outbox: dir.path().join("outbox"),
         _processes: Vec::new(),
-        _dirs: vec![dir],
+        dirs: vec![dir],
     }
 }
 
 /// Every role its own process, started at once as an orchestrator would
-/// (after `ticketing migrate`),
-/// the workers in a Kafka consumer group each, on topics of this run's own.
-/// The fulfillment role alone has the key file; the notifier alone the outbox.
+/// (after `ticketing migrate`), the workers in a Kafka consumer group each,
+/// on topics of this run's own. Data dirs: 0 projector, expirer and relay;
+/// 1 fulfillment (the key file); 2 notifier (the outbox); 3 gateway.
 async fn kafka_roles(url: &str) -> Deployment {
     let brokers = kafka_brokers();
     let prefix = format!("t{}.", ulid::Ulid::new().to_string().to_lowercase());
@@ -68,7 +69,7 @@ async fn kafka_roles(url: &str) -> Deployment {
         gateway,
         outbox: dir(2).join("outbox"),
         _processes: processes,
-        _dirs: dirs,
+        dirs,
     }
 }
 
@@ -105,6 +106,7 @@ async fn purchase_gives_tickets_and_emails(url: &str, deployment: &Deployment) {
         for ticket in &tickets {
             let claim = verify_claim(&verifier, &ticket.qr_payload).expect("it verifies");
             assert_eq!(claim.ticket_id().as_str(), ticket.ticket_id);
+            assert_eq!(claim.show_id().as_str(), show_id);
             assert_eq!(claim.seat_label().as_str(), ticket.seat_label);
             assert_eq!(ticket.holder_name, *name);
             let scan = CheckInRequest {
@@ -123,6 +125,13 @@ async fn purchase_gives_tickets_and_emails(url: &str, deployment: &Deployment) {
         payloads.sort();
         issued.insert(customer.email.clone(), payloads);
     }
+    let again = CheckInRequest {
+        qr_payload: issued.values().next().expect("tickets")[0].clone(),
+        show_id: show_id.clone(),
+    };
+    let result = door.check_in(authed(&organizer, again)).await;
+    let result = result.expect("check in").into_inner().result;
+    assert_eq!(result, CheckInResult::AlreadyUsed as i32, "admitted once");
 
     let mut mailed = BTreeMap::new();
     for eml in wait_for_emails(&deployment.outbox, bought.len()).await {
@@ -166,5 +175,9 @@ async fn kafka_roles_as_separate_processes() {
             FeedPosition::START,
             "{worker} was fed by Kafka, not the log"
         );
+    }
+    for i in [0, 2, 3] {
+        let keys = deployment.dirs[i].path().join("ticket-keys.json");
+        assert!(!keys.exists(), "only the fulfillment role holds the key");
     }
 }

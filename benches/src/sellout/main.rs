@@ -8,16 +8,9 @@
 //! within 60 s. See docs/benchmarks.md.
 
 mod buyers;
-// Shared with `ticketing-bench`, which uses the parts this binary does not.
-#[allow(dead_code)]
-#[path = "../fixture.rs"]
-mod fixture;
-#[allow(dead_code)]
-#[path = "../postgres.rs"]
-mod postgres;
-#[path = "../server.rs"]
-mod server;
 mod timeline;
+
+use ticketing_benches::{fixture, postgres, server};
 
 use anyhow::Context;
 use clap::Parser;

@@ -1,0 +1,128 @@
+//! `ticketing` processes other than a gateway [`Server`](super::Server):
+//! roles without a gateway ([`Process`]), started against the test Kafka
+//! broker ([`kafka_brokers`]) or none, and the CLI's one-shot commands.
+
+// Not every test binary uses all of this.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use super::{free_addr, ticketing};
+
+/// Runs a `ticketing` command (not `serve`) on the database and data dir.
+pub fn cli(url: &str, dir: &Path, args: &[&str]) -> Output {
+    ticketing(url, dir, args).output().expect("run ticketing")
+}
+
+/// A `ticketing serve --role …` process without a gateway; SIGKILLed when
+/// dropped, so a failing test leaves nothing running.
+pub struct Process {
+    child: Child,
+    role: String,
+    admin: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// SIGKILL, as for [`Server::kill`].
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// Panics if the process has exited (a role that failed to start or died).
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("wait") {
+            panic!("ticketing serve --role {} exited: {status}", self.role);
+        }
+    }
+
+    /// Waits until the process is up: its admin port answers, which it
+    /// opens only once the role's workers started (Kafka topics ensured,
+    /// consumers subscribed). Panics after 60 s or if it exits.
+    pub async fn until_up(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !healthy(&self.admin) {
+            self.assert_running();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "--role {} did not come up",
+                self.role
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Starts `ticketing serve --role ROLE` with `extra` arguments; see
+/// [`Process::until_up`] for when it is ready.
+pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
+    let admin = free_addr();
+    let mut command = ticketing(
+        url,
+        dir,
+        &[
+            "serve",
+            "--log-format",
+            "text",
+            "--role",
+            role,
+            "--admin-addr",
+            &admin,
+        ],
+    );
+    command.args(extra).stdout(Stdio::null());
+    Process {
+        child: command.spawn().expect("spawn ticketing serve"),
+        role: role.to_owned(),
+        admin,
+    }
+}
+
+/// [`launch_role`], then [`Process::until_up`].
+pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
+    let mut process = launch_role(url, dir, role, extra);
+    process.until_up().await;
+    process
+}
+
+/// Whether `GET /healthz` on `addr` answers 200.
+fn healthy(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut reply).is_ok()
+        && reply.starts_with("HTTP/1.1 200")
+}
+
+/// Brokers of the test Kafka (`TICKETING_TEST_KAFKA_BROKERS`, default
+/// 127.0.0.1:9092); the tests fail, never skip, without one.
+pub fn kafka_brokers() -> String {
+    let brokers =
+        std::env::var("TICKETING_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let first = brokers.split(',').next().unwrap_or_default().to_owned();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&first)
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("TICKETING_TEST_KAFKA_BROKERS={brokers:?} is not host:port"));
+    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        panic!(
+            "no Kafka-protocol broker at {brokers} ({e}): start one with scripts/kafka.sh \
+             (scripts/test does), or set TICKETING_TEST_KAFKA_BROKERS"
+        );
+    }
+    brokers
+}
