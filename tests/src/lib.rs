@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 pub use ticketing_proto::v1;
 
 mod buying;
+pub mod mail;
 mod probes;
 
 pub use buying::emails_in;

@@ -70,7 +70,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.seats % 50 == 0 && args.seats > 0,
+        args.seats.is_multiple_of(50) && args.seats > 0,
         "--seats must be a multiple of 50"
     );
     anyhow::ensure!((1..=10).contains(&args.max_seats), "--max-seats is 1-10");
