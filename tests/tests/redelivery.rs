@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::time::Duration;
 use ticketing_aggregates::{SystemClock, UserRef};
 use ticketing_bus::{Envelope, Handler, HandlerError, Topic};
 use ticketing_commands::{Engine, EngineConfig};
@@ -14,7 +15,6 @@ use ticketing_event_store::{delete_checkpoint, load_checkpoint, FeedPosition};
 use ticketing_fulfillment::{Fulfillment, Holders, KeyRing, RingSigner};
 use ticketing_notification::testing::SmtpSink;
 use ticketing_relay::{Deliver, Relay};
-use std::time::Duration;
 use ticketing_tests::mail::*;
 use ticketing_tests::v1::*;
 use ticketing_tests::*;
