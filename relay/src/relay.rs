@@ -83,16 +83,19 @@ impl<P: Publisher> Relay<P> {
     }
 
     /// Relays at most one batch of the feed; returns how many feed events
-    /// it moved past (published or not). Records the relay's metrics.
+    /// it moved past (published or not). Records the relay's metrics,
+    /// labelled with its checkpoint (`relay`, `worker:fulfillment`, …).
     pub async fn step(&self) -> Result<usize, RelayError> {
         let result = self.try_step().await;
         match &result {
             Ok(0) => {
-                metrics::gauge!("ticketing_relay_backlog_events").set(0.0);
+                metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
+                    .set(0.0);
             }
             Ok(_) => self.record_backlog().await,
             Err(_) => {
-                metrics::counter!("ticketing_relay_failures_total").increment(1);
+                metrics::counter!("ticketing_relay_failures_total", "checkpoint" => self.checkpoint.clone())
+                    .increment(1);
                 self.record_backlog().await;
             }
         }
@@ -142,7 +145,12 @@ impl<P: Publisher> Relay<P> {
         advance(&mut tx, backend, &self.checkpoint, last).await?;
         tx.commit().await?;
         for (topic, count) in per_topic {
-            metrics::counter!("ticketing_relay_published_total", "topic" => topic).increment(count);
+            metrics::counter!(
+                "ticketing_relay_published_total",
+                "checkpoint" => self.checkpoint.clone(),
+                "topic" => topic
+            )
+            .increment(count);
         }
         Ok(batch.len())
     }
@@ -163,7 +171,7 @@ impl<P: Publisher> Relay<P> {
     /// approximate under concurrent commits); a failed read skips a sample.
     async fn record_backlog(&self) {
         if let (Ok(head), Ok(at)) = (self.store.feed_head(SHARD).await, self.checkpoint().await) {
-            metrics::gauge!("ticketing_relay_backlog_events")
+            metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
                 .set((head.seq - at.seq).max(0) as f64);
         }
     }

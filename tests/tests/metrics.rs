@@ -1,7 +1,7 @@
 //! The admin port: `/metrics` exposes the engine's metrics (RPC latency by
 //! code, conflicts, holds expired, projection lag and events, relay backlog
-//! and published events) and they move when it works (scraped before and
-//! after a load); `/healthz` answers;
+//! and published events, tickets issued and emails sent) and they move when
+//! it works (scraped before and after a load); `/healthz` answers;
 //! `/readyz` is ready once the projectors have caught up.
 
 use std::time::Duration;
@@ -68,15 +68,24 @@ async fn metrics_move_when_the_engine_works() {
             .reserve_seats(authed(&customer, request))
             .await;
     }
-    // Without brokers the relay publishes to the in-process bus.
-    let relayed_created = r#"ticketing_relay_published_total{topic="reservation-created"}"#;
+    // A purchase: the in-process workers take its order-paid and
+    // ticket-issued envelopes, each relayed under the worker's checkpoint.
+    let buyer = app.customer().await;
+    let order = app.buy(&buyer, &show_id, &["A-10"]).await;
+    app.wait_for_tickets(&buyer, &order.order_id, 1).await;
+    let relayed_paid =
+        r#"ticketing_relay_published_total{checkpoint="worker:fulfillment",topic="order-paid"}"#;
+    let relayed_issued =
+        r#"ticketing_relay_published_total{checkpoint="worker:notifier",topic="ticket-issued"}"#;
     // Holds of 300 ms run out; the expirer takes them back.
     let mut after = String::new();
     for _ in 0..200 {
         after = get(app.admin_addr, "/metrics").await.1;
         if sample(&after, "ticketing_holds_expired_total")
             >= sample(&before, "ticketing_holds_expired_total") + 3.0
-            && sample(&after, relayed_created) >= sample(&before, relayed_created) + 3.0
+            && sample(&after, relayed_issued) >= sample(&before, relayed_issued) + 1.0
+            && sample(&after, "ticketing_emails_sent_total")
+                >= sample(&before, "ticketing_emails_sent_total") + 1.0
         {
             break;
         }
@@ -84,8 +93,8 @@ async fn metrics_move_when_the_engine_works() {
     }
     assert_eq!(
         sample(&after, reserve_ok) - sample(&before, reserve_ok),
-        3.0,
-        "{after}"
+        4.0,
+        "three holds and the purchase's: {after}"
     );
     assert_eq!(
         sample(&after, reserve_taken) - sample(&before, reserve_taken),
@@ -109,11 +118,27 @@ async fn metrics_move_when_the_engine_works() {
         after.contains("ticketing_projection_lag_events{projection=\"seat_map\"}"),
         "{after}"
     );
+    for relayed in [relayed_paid, relayed_issued] {
+        assert_eq!(
+            sample(&after, relayed) - sample(&before, relayed),
+            1.0,
+            "{relayed}: {after}"
+        );
+    }
+    for counter in [
+        "ticketing_tickets_issued_total",
+        "ticketing_emails_sent_total",
+    ] {
+        assert_eq!(
+            sample(&after, counter) - sample(&before, counter),
+            1.0,
+            "{counter}"
+        );
+    }
     assert!(
-        sample(&after, relayed_created) >= sample(&before, relayed_created) + 3.0,
-        "three ReservationCreated relayed: {after}"
+        after.contains(r#"ticketing_relay_backlog_events{checkpoint="worker:notifier"}"#),
+        "{after}"
     );
-    assert!(after.contains("ticketing_relay_backlog_events"), "{after}");
     assert!(
         after.contains("ticketing_rpc_duration_seconds_bucket")
             || after.contains("ticketing_rpc_duration_seconds{"),
