@@ -104,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETING_TICKET_KEY_FILE")]
     pub ticket_key_file: Option<std::path::PathBuf>,
     /// SMTP server for ticket emails, e.g. smtp://user:pass@mail:587?tls=required;
-    /// default: .eml files in <data-dir>/outbox.
+    /// default: .eml files in `<data-dir>/outbox`.
     #[arg(long, env = "TICKETING_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The sender of ticket emails.
