@@ -182,10 +182,13 @@ impl Server {
 
 fn command(binary: &Path) -> Command {
     let mut command = Command::new(binary);
-    // Warnings only: logging every call would measure the log writer.
+    // Warnings only: logging every call would measure the log writer
+    // (TICKETING_BENCH_SERVER_LOG sets another filter, e.g. to count the
+    // statements a run sends with `warn,sqlx::query=debug`).
+    let filter = std::env::var("TICKETING_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
     command
         .args(["--log-format", "text"])
-        .env("TICKETING_LOG", "warn")
+        .env("TICKETING_LOG", filter)
         .env("TICKETING_JWT_SECRET", JWT_SECRET);
     command
 }

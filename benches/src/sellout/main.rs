@@ -21,6 +21,9 @@ use std::time::Duration;
 use postgres::Postgres;
 use server::{Backend, Server};
 
+/// How long the pgbench baseline runs before each backend's sell-out.
+const BASELINE: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ticketing-sellout-bench",
@@ -48,6 +51,9 @@ struct Args {
     drain_timeout: Duration,
     #[arg(long, default_value = "target/release/ticketing")]
     ticketing_bin: PathBuf,
+    /// Keep the scratch directory (server logs, SQLite data, the outbox).
+    #[arg(long)]
+    keep: bool,
     #[arg(
         long,
         env = "TICKETING_BENCH_PG_URL",
@@ -82,18 +88,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let work_dir = std::env::temp_dir().join(format!("ticketing-sellout-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir)?;
-    let pg = Postgres::new(&args.pg_url, &work_dir);
+    let mut pg = Postgres::new(&args.pg_url, &work_dir);
+    pg.prepare_baseline().await?;
     let mut rows = Vec::new();
     for &backend in &args.backend {
+        // The machine's yardstick, taken right before: pgbench single-row
+        // inserts at as many clients as buyers.
+        let baseline = pg.baseline_tps(args.buyers, BASELINE).await?;
+        eprintln!("{}: pgbench {baseline:.0} tps", backend.name());
         let server = Server::start(&binary, backend, &pg, &work_dir).await?;
         let measured = sell_out(&args, backend, &server)
             .await
             .with_context(|| format!("server log tail:\n{}", server.log_tail()));
         let stopped = server.shutdown(&pg).await;
-        rows.push(measured?);
+        rows.push(measured?.with_baseline(baseline));
         stopped?;
     }
-    let _ = std::fs::remove_dir_all(&work_dir);
+    pg.drop_baseline().await?;
+    if args.keep {
+        eprintln!("kept {}", work_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
     println!("{}", timeline::render(&rows));
     Ok(())
 }

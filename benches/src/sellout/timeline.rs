@@ -27,6 +27,15 @@ pub struct Report {
     paid_to_ticket: Percentiles,
     ticket_to_email: Percentiles,
     paid_to_email: Percentiles,
+    /// pgbench single-row inserts per second, measured just before.
+    baseline_tps: f64,
+}
+
+impl Report {
+    pub fn with_baseline(mut self, tps: f64) -> Self {
+        self.baseline_tps = tps;
+        self
+    }
 }
 
 struct Percentiles {
@@ -160,6 +169,7 @@ pub async fn measure(
         paid_to_ticket: Percentiles::of(to_ticket),
         ticket_to_email: Percentiles::of(to_email),
         paid_to_email: Percentiles::of(end_to_end),
+        baseline_tps: 0.0,
     })
 }
 
@@ -172,8 +182,8 @@ async fn times(pool: &AnyPool, sql: &str) -> anyhow::Result<HashMap<String, i64>
 
 pub fn render(reports: &[Report]) -> String {
     let mut out = String::from(
-        "| backend | orders | seats | errors | sale | to last ticket | to last email | paid→ticket p50/p99 ms | ticket→email p50/p99 ms | paid→email p50/p99 ms | orders/s | target ≤ 60 s (Postgres) |\n\
-         |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n",
+        "| backend | orders | seats | errors | sale | to last ticket | to last email | paid→ticket p50/p99 ms | ticket→email p50/p99 ms | paid→email p50/p99 ms | orders/s | pgbench tps | ratio | target ≤ 60 s (Postgres) |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n",
     );
     for r in reports {
         let verdict = match r.backend {
@@ -181,8 +191,9 @@ pub fn render(reports: &[Report]) -> String {
             Backend::Postgres => "MISSED",
             Backend::Sqlite => "–",
         };
+        let rate = r.orders as f64 / r.to_last_email.as_secs_f64().max(0.001);
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {} / {} | {} / {} | {} / {} | {:.0} | {verdict} |\n",
+            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {} / {} | {} / {} | {} / {} | {rate:.0} | {:.0} | {:.4}× | {verdict} |\n",
             r.backend.name(),
             r.orders,
             r.seats,
@@ -196,7 +207,8 @@ pub fn render(reports: &[Report]) -> String {
             r.ticket_to_email.p99,
             r.paid_to_email.p50,
             r.paid_to_email.p99,
-            r.orders as f64 / r.to_last_email.as_secs_f64().max(0.001),
+            r.baseline_tps,
+            rate / r.baseline_tps.max(1.0),
         ));
     }
     out
