@@ -10,7 +10,7 @@ use ticketing_aggregates::{
 use ticketing_event_store::StreamAppend;
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
-use crate::load::{load, metadata, Loaded};
+use crate::load::{load, load_batch, metadata, whole, Loaded};
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 impl Engine {
@@ -29,7 +29,18 @@ impl Engine {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let until = now + ttl;
-            let reservation = load::<Reservation>(&self.store, reservation_id.as_str()).await?;
+            // The reservation and the customer's cart, then the order with
+            // the reservation's seats, then the order's other holds.
+            let mut read = load_batch(
+                &self.store,
+                &[
+                    whole::<Reservation>(reservation_id.as_str()),
+                    whole::<Cart>(customer.as_str()),
+                ],
+            )
+            .await?;
+            let reservation: Loaded<Reservation> = read.next()?;
+            let mut cart: Loaded<Cart> = read.next()?;
             let (show_id, labels) = match (
                 &reservation.aggregate.show_id,
                 &reservation.aggregate.customer,
@@ -41,13 +52,20 @@ impl Engine {
                 _ => return Err(CommandError::NotFound("reservation")),
             };
             let plan = self.plan_index(&show_id).await?;
-            let mut cart = load::<Cart>(&self.store, customer.as_str()).await?;
             let order_id = cart
                 .aggregate
                 .open
                 .clone()
                 .unwrap_or_else(OrderId::generate);
-            let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            let seat_ids: Vec<String> = labels.iter().map(|l| seat_id(&show_id, l)).collect();
+            let mut streams = vec![whole::<Order>(order_id.as_str())];
+            streams.extend(seat_ids.iter().map(|id| whole::<Seat>(id)));
+            let mut read = load_batch(&self.store, &streams).await?;
+            let mut order: Loaded<Order> = read.next()?;
+            let seats = seat_ids
+                .iter()
+                .map(|_| read.next())
+                .collect::<Result<Vec<Loaded<Seat>>, _>>()?;
             let seat_prices: Vec<i64> = labels
                 .iter()
                 .filter_map(|l| plan.seats.get(l))
@@ -55,7 +73,7 @@ impl Engine {
                 .collect();
             let item = OrderItem {
                 reservation_id: reservation_id.clone(),
-                show_id,
+                show_id: show_id.clone(),
                 price_minor: seat_prices.iter().sum(),
                 seat_prices,
                 seat_labels: labels,
@@ -72,12 +90,17 @@ impl Engine {
                 .await
                 .map_err(CommandError::internal)?;
             let mut appends = vec![order.append(&added, &meta)?, cart.append(&opened, &meta)?];
-            let mut expires_at = None;
-            for item in &order.aggregate.items {
-                let must_live = item.reservation_id == *reservation_id;
-                if let Some(extended) = self
-                    .extend(customer, item, until, now, must_live, &meta)
+            let mut holds = vec![(reservation, seats, true)];
+            holds.extend(
+                self.other_holds(&order.aggregate, reservation_id)
                     .await?
+                    .into_iter()
+                    .map(|(reservation, seats)| (reservation, seats, false)),
+            );
+            let mut expires_at = None;
+            for (reservation, seats, must_live) in holds {
+                if let Some(extended) =
+                    extend(customer, reservation, seats, until, now, must_live, &meta).await?
                 {
                     appends.extend(extended);
                     expires_at = Some(until);
@@ -96,48 +119,43 @@ impl Engine {
         Err(exhausted())
     }
 
-    /// The appends that extend one item's reservation and seats to `until`;
-    /// `None` for an item whose hold already ended (unless `must_live`, when
-    /// that is the caller's error).
-    async fn extend(
+    /// The reservations and seats of the order's items other than
+    /// `except`, in one read (none when there is no other item).
+    async fn other_holds(
         &self,
-        customer: &UserRef,
-        item: &OrderItem,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-        must_live: bool,
-        meta: &serde_json::Value,
-    ) -> Result<Option<Vec<StreamAppend>>, CommandError> {
-        let mut reservation =
-            load::<Reservation>(&self.store, item.reservation_id.as_str()).await?;
-        let command = ReservationCommand::Extend {
-            by: customer.clone(),
-            until,
-            now,
-        };
-        let events = match reservation.decide(command, &()).await {
-            Ok(events) => events,
-            Err(_) if !must_live => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        let mut appends = vec![reservation.append(&events, meta)?];
-        for label in &item.seat_labels {
-            let mut seat = load::<Seat>(&self.store, &seat_id(&item.show_id, label)).await?;
-            let command = SeatCommand::ExtendHold {
-                reservation: item.reservation_id.clone(),
-                until,
-                now,
-            };
-            let events =
-                seat.decide(command, &())
-                    .await
-                    .map_err(|_| CommandError::Precondition {
-                        reason: "RESERVATION_EXPIRED",
-                        message: format!("the hold on seat {label} has ended"),
-                    })?;
-            appends.push(seat.append(&events, meta)?);
+        order: &Order,
+        except: &ReservationId,
+    ) -> Result<Vec<(Loaded<Reservation>, Vec<Loaded<Seat>>)>, CommandError> {
+        let others: Vec<(&OrderItem, Vec<String>)> = order
+            .items
+            .iter()
+            .filter(|item| item.reservation_id != *except)
+            .map(|item| {
+                let seats = item
+                    .seat_labels
+                    .iter()
+                    .map(|label| seat_id(&item.show_id, label))
+                    .collect();
+                (item, seats)
+            })
+            .collect();
+        let mut streams = Vec::new();
+        for (item, seats) in &others {
+            streams.push(whole::<Reservation>(item.reservation_id.as_str()));
+            streams.extend(seats.iter().map(|id| whole::<Seat>(id)));
         }
-        Ok(Some(appends))
+        let mut read = load_batch(&self.store, &streams).await?;
+        others
+            .iter()
+            .map(|(_, seats)| {
+                let reservation = read.next()?;
+                let seats = seats
+                    .iter()
+                    .map(|_| read.next())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((reservation, seats))
+            })
+            .collect()
     }
 
     #[tracing::instrument(name = "command.remove_from_cart", skip_all, fields(order = %order_id))]
@@ -190,6 +208,50 @@ impl Engine {
         }
         Err(exhausted())
     }
+}
+
+/// The appends that extend one reservation and its seats (in the
+/// reservation's seat order) to `until`; `None` for a hold that already
+/// ended, unless `must_live`, when that is the caller's error.
+async fn extend(
+    customer: &UserRef,
+    mut reservation: Loaded<Reservation>,
+    seats: Vec<Loaded<Seat>>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    must_live: bool,
+    meta: &serde_json::Value,
+) -> Result<Option<Vec<StreamAppend>>, CommandError> {
+    let command = ReservationCommand::Extend {
+        by: customer.clone(),
+        until,
+        now,
+    };
+    let events = match reservation.decide(command, &()).await {
+        Ok(events) => events,
+        Err(_) if !must_live => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let Some(id) = reservation.aggregate.id.clone() else {
+        return Err(CommandError::NotFound("reservation"));
+    };
+    let mut appends = vec![reservation.append(&events, meta)?];
+    for (mut seat, label) in seats.into_iter().zip(&reservation.aggregate.seats) {
+        let command = SeatCommand::ExtendHold {
+            reservation: id.clone(),
+            until,
+            now,
+        };
+        let events = seat
+            .decide(command, &())
+            .await
+            .map_err(|_| CommandError::Precondition {
+                reason: "RESERVATION_EXPIRED",
+                message: format!("the hold on seat {label} has ended"),
+            })?;
+        appends.push(seat.append(&events, meta)?);
+    }
+    Ok(Some(appends))
 }
 
 /// The appends releasing every seat the reservation holds.

@@ -8,13 +8,15 @@
 //! the same key never charges twice.
 
 use ticketing_aggregates::{
-    ChargeOutcome, ChargeRequest, Order, OrderCommand, OrderId, OrderStatus, Payment,
-    PaymentCommand, PaymentId, PaymentRequest, ProviderError, UserRef,
+    Cart, CartCommand, ChargeOutcome, ChargeRequest, Order, OrderCommand, OrderId, OrderStatus,
+    Payment, PaymentCommand, PaymentId, PaymentRequest, ProviderError, Reservation,
+    ReservationStatus, ShowId, ShowStatus, UserRef,
 };
 
 use crate::cart::order_error;
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
-use crate::load::{load, metadata};
+use crate::load::{fold, load, load_batch, metadata, whole, Loaded};
+use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 /// Attempts per charge when the provider times out (same key each time).
@@ -55,7 +57,17 @@ impl Engine {
     ) -> Result<PaymentId, CommandError> {
         let meta = metadata("Checkout", customer.as_str());
         for _ in 0..MAX_ATTEMPTS {
-            let mut order = load::<Order>(&self.store, order_id.as_str()).await?;
+            // The order with the customer's cart, then its holds and shows.
+            let mut read = load_batch(
+                &self.store,
+                &[
+                    whole::<Order>(order_id.as_str()),
+                    whole::<Cart>(customer.as_str()),
+                ],
+            )
+            .await?;
+            let mut order: Loaded<Order> = read.next()?;
+            let mut cart: Loaded<Cart> = read.next()?;
             if order.aggregate.customer.as_ref() != Some(customer) {
                 return Err(CommandError::NotFound("order"));
             }
@@ -65,26 +77,7 @@ impl Engine {
                 return Ok(payment.clone());
             }
             let now = self.clock.now();
-            self.refuse_shows_off_sale(&order.aggregate, now).await?;
-            for item in &order.aggregate.items {
-                let reservation = load::<ticketing_aggregates::Reservation>(
-                    &self.store,
-                    item.reservation_id.as_str(),
-                )
-                .await?;
-                let live = reservation.aggregate.status
-                    == ticketing_aggregates::ReservationStatus::Active
-                    && reservation.aggregate.until.is_some_and(|until| until > now);
-                if !live {
-                    return Err(CommandError::Precondition {
-                        reason: "RESERVATION_EXPIRED",
-                        message: format!(
-                            "the hold of reservation {} has ended; remove it from the cart",
-                            item.reservation_id
-                        ),
-                    });
-                }
-            }
+            self.refuse_ended_holds(&order.aggregate, now).await?;
             let payment_id = PaymentId::generate();
             let started = order
                 .decide(
@@ -96,11 +89,9 @@ impl Engine {
                 )
                 .await
                 .map_err(order_error)?;
-            let mut cart =
-                load::<ticketing_aggregates::Cart>(&self.store, customer.as_str()).await?;
             let closed = cart
                 .decide(
-                    ticketing_aggregates::CartCommand::Close {
+                    CartCommand::Close {
                         order_id: order_id.clone(),
                     },
                     &(),
@@ -112,7 +103,8 @@ impl Engine {
                 .currency
                 .clone()
                 .ok_or(CommandError::NotFound("order"))?;
-            let mut payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
+            // A fresh payment: its stream is empty, nothing to read.
+            let mut payment = fold::<Payment>(payment_id.as_str(), Vec::new())?;
             let request = PaymentRequest {
                 payment_id: payment_id.clone(),
                 order_id: order_id.clone(),
@@ -136,20 +128,28 @@ impl Engine {
         Err(exhausted())
     }
 
-    /// A cancelled show or one that has begun sells nothing more: checkout
-    /// answers FAILED_PRECONDITION before any money is asked for.
-    async fn refuse_shows_off_sale(
+    /// Checkout answers FAILED_PRECONDITION before any money is asked for
+    /// when a hold of the order has ended, or its show is cancelled or has
+    /// begun; the holds and the shows are read in one round trip.
+    async fn refuse_ended_holds(
         &self,
         order: &Order,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), CommandError> {
-        let mut shows: Vec<&ticketing_aggregates::ShowId> =
-            order.items.iter().map(|item| &item.show_id).collect();
+        let mut shows: Vec<&ShowId> = order.items.iter().map(|item| &item.show_id).collect();
         shows.sort();
         shows.dedup();
+        let mut streams: Vec<_> = shows.iter().map(|show| show_tail(show)).collect();
+        streams.extend(
+            order
+                .items
+                .iter()
+                .map(|item| whole::<Reservation>(item.reservation_id.as_str())),
+        );
+        let mut read = load_batch(&self.store, &streams).await?;
         for show_id in shows {
-            let state = self.show_state(show_id).await?;
-            if state.status == ticketing_aggregates::ShowStatus::Cancelled {
+            let state = ShowState::after_scheduled(read.next_events()?)?;
+            if state.status == ShowStatus::Cancelled {
                 return Err(CommandError::Precondition {
                     reason: "SHOW_CANCELLED",
                     message: format!("show {show_id} is cancelled"),
@@ -159,6 +159,20 @@ impl Engine {
                 return Err(CommandError::Precondition {
                     reason: "SHOW_STARTED",
                     message: format!("show {show_id} has already started"),
+                });
+            }
+        }
+        for item in &order.items {
+            let reservation: Loaded<Reservation> = read.next()?;
+            let live = reservation.aggregate.status == ReservationStatus::Active
+                && reservation.aggregate.until.is_some_and(|until| until > now);
+            if !live {
+                return Err(CommandError::Precondition {
+                    reason: "RESERVATION_EXPIRED",
+                    message: format!(
+                        "the hold of reservation {} has ended; remove it from the cart",
+                        item.reservation_id
+                    ),
                 });
             }
         }

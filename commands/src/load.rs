@@ -1,10 +1,12 @@
 //! Folding a stream into its aggregate and turning decided events into an
 //! append, the way cqrs-es' own event store does for one stream.
 
+use std::collections::VecDeque;
+
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde_json::{json, Value};
-use ticketing_event_store::{NewEvent, SerializedEvent, Store, StreamAppend};
+use ticketing_event_store::{NewEvent, SerializedEvent, Store, StreamAppend, StreamRef};
 
 use crate::CommandError;
 
@@ -18,6 +20,60 @@ pub struct Loaded<A> {
 pub async fn load<A: Aggregate>(store: &Store, id: &str) -> Result<Loaded<A>, CommandError> {
     fold(id, store.load::<A>(id, 0).await?)
 }
+
+/// Streams read together, one round trip for all, taken back in the order
+/// they were asked for ([`Batch::next`]).
+pub struct Batch(VecDeque<(String, Vec<SerializedEvent>)>);
+
+/// Reads every stream of `streams` in one round trip.
+pub async fn load_batch(store: &Store, streams: &[StreamRef<'_>]) -> Result<Batch, CommandError> {
+    let loaded = if streams.is_empty() {
+        Vec::new()
+    } else {
+        store.load_streams(streams).await?
+    };
+    Ok(Batch(
+        streams
+            .iter()
+            .map(|s| s.aggregate_id.to_owned())
+            .zip(loaded)
+            .collect(),
+    ))
+}
+
+/// The whole stream of aggregate `A` with id `id`, for [`load_batch`].
+pub fn whole<A: Aggregate>(id: &str) -> StreamRef<'_> {
+    StreamRef {
+        aggregate_type: A::TYPE,
+        aggregate_id: id,
+        after_sequence: 0,
+    }
+}
+
+impl Batch {
+    /// The next stream's events as read.
+    pub fn next_events(&mut self) -> Result<Vec<SerializedEvent>, CommandError> {
+        let (_, events) = self
+            .0
+            .pop_front()
+            .ok_or_else(|| CommandError::internal(BatchExhausted))?;
+        Ok(events)
+    }
+
+    /// The next stream, folded into its aggregate; the caller asks in the
+    /// order it listed the streams.
+    pub fn next<A: Aggregate>(&mut self) -> Result<Loaded<A>, CommandError> {
+        let (id, events) = self
+            .0
+            .pop_front()
+            .ok_or_else(|| CommandError::internal(BatchExhausted))?;
+        fold(&id, events)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a batch of streams was read past its end")]
+struct BatchExhausted;
 
 /// The aggregate `id` as of `events`, its whole stream in sequence order.
 pub fn fold<A: Aggregate>(

@@ -9,13 +9,14 @@ use chrono::{DateTime, Utc};
 use ticketing_aggregates::{
     seat_id, ChargeOutcome, Order, OrderCommand, OrderStatus, Payment, PaymentCommand,
     PaymentRequest, RefundRequest, ReleaseReason, Reservation, ReservationCommand, Seat,
-    SeatCommand, ShowStatus,
+    SeatCommand, ShowId, ShowStatus,
 };
 use ticketing_event_store::{StreamAppend, StreamCondition};
 
 use crate::cart::{order_error, release_seats};
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
-use crate::load::{load, metadata, Loaded};
+use crate::load::{load, load_batch, metadata, whole, Loaded};
+use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 impl Engine {
@@ -29,8 +30,16 @@ impl Engine {
         let payment_id = &request.payment_id;
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let mut payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
-            let mut order = load::<Order>(&self.store, request.order_id.as_str()).await?;
+            let mut read = load_batch(
+                &self.store,
+                &[
+                    whole::<Payment>(payment_id.as_str()),
+                    whole::<Order>(request.order_id.as_str()),
+                ],
+            )
+            .await?;
+            let mut payment: Loaded<Payment> = read.next()?;
+            let mut order: Loaded<Order> = read.next()?;
             let (appends, conditions, refused) = match &outcome {
                 ChargeOutcome::Declined { reason } => {
                     let failed = payment
@@ -182,7 +191,8 @@ impl Engine {
 
     /// The appends that convert every reservation of the order and sell its
     /// seats, with a condition on each show (a sale never commits after its
-    /// show was cancelled); or why the sale is refused.
+    /// show was cancelled); or why the sale is refused. The shows, holds and
+    /// seats are read in one round trip.
     async fn sell(
         &self,
         order: &Loaded<Order>,
@@ -194,21 +204,36 @@ impl Engine {
             .order_id
             .clone()
             .ok_or(CommandError::NotFound("order"))?;
-        let mut appends = Vec::new();
-        let mut conditions: Vec<StreamCondition> = Vec::new();
-        for item in &order.aggregate.items {
-            if !conditions
-                .iter()
-                .any(|c| c.aggregate_id == item.show_id.as_str())
-            {
-                let show = self.show_state(&item.show_id).await?;
-                if show.status == ShowStatus::Cancelled {
-                    return Ok(Err(Refusal::ShowCancelled));
-                }
-                conditions.push(show.condition(&item.show_id));
+        let items = &order.aggregate.items;
+        let mut shows: Vec<&ShowId> = items.iter().map(|item| &item.show_id).collect();
+        shows.sort();
+        shows.dedup();
+        let seat_ids: Vec<Vec<String>> = items
+            .iter()
+            .map(|item| {
+                item.seat_labels
+                    .iter()
+                    .map(|label| seat_id(&item.show_id, label))
+                    .collect()
+            })
+            .collect();
+        let mut streams: Vec<_> = shows.iter().map(|show| show_tail(show)).collect();
+        for (item, seats) in items.iter().zip(&seat_ids) {
+            streams.push(whole::<Reservation>(item.reservation_id.as_str()));
+            streams.extend(seats.iter().map(|id| whole::<Seat>(id)));
+        }
+        let mut read = load_batch(&self.store, &streams).await?;
+        let mut conditions = Vec::with_capacity(shows.len());
+        for show_id in shows {
+            let show = ShowState::after_scheduled(read.next_events()?)?;
+            if show.status == ShowStatus::Cancelled {
+                return Ok(Err(Refusal::ShowCancelled));
             }
-            let mut reservation =
-                load::<Reservation>(&self.store, item.reservation_id.as_str()).await?;
+            conditions.push(show.condition(show_id));
+        }
+        let mut appends = Vec::new();
+        for (item, seats) in items.iter().zip(&seat_ids) {
+            let mut reservation: Loaded<Reservation> = read.next()?;
             let convert = ReservationCommand::Convert {
                 order_id: order_id.clone(),
                 now,
@@ -217,8 +242,8 @@ impl Engine {
                 return Ok(Err(Refusal::HoldEnded));
             };
             appends.push(reservation.append(&converted, meta)?);
-            for label in &item.seat_labels {
-                let mut seat = load::<Seat>(&self.store, &seat_id(&item.show_id, label)).await?;
+            for _ in seats {
+                let mut seat: Loaded<Seat> = read.next()?;
                 let sell = SeatCommand::Sell {
                     reservation: item.reservation_id.clone(),
                     now,

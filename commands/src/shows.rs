@@ -241,14 +241,6 @@ pub(crate) fn show_tail(show_id: &ShowId) -> StreamRef<'_> {
     }
 }
 
-impl Engine {
-    /// The show's current status (and the sequence to condition on).
-    pub(crate) async fn show_state(&self, show_id: &ShowId) -> Result<ShowState, CommandError> {
-        let mut loaded = self.store.load_streams(&[show_tail(show_id)]).await?;
-        ShowState::after_scheduled(loaded.pop().unwrap_or_default())
-    }
-}
-
 impl ShowCache {
     /// The cell of one show: concurrent first readers of a show wait for one
     /// load instead of each parsing its (possibly large) plan.

@@ -132,28 +132,22 @@ impl SimulatedProvider {
             "tok_declined" => (0, "card declined"),
             _ => (0, "unknown test card"),
         };
-        // The first request for a key decides; later ones only count.
-        let insert = format!(
-            "INSERT INTO {} (key, token, amount_minor, currency, succeeded, reason) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (key) DO NOTHING",
-            self.table
+        // The first request for a key decides; later ones only count. One
+        // statement either way.
+        let sql = format!(
+            "INSERT INTO {table} AS c (key, token, amount_minor, currency, succeeded, reason, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1) \
+             ON CONFLICT (key) DO UPDATE SET attempts = c.attempts + 1 \
+             RETURNING token, amount_minor, succeeded, reason, attempts",
+            table = self.table
         );
-        sqlx::query(&insert)
+        let row = sqlx::query(&sql)
             .bind(request.key.as_str())
             .bind(&request.token)
             .bind(request.amount_minor)
             .bind(request.currency.as_str())
             .bind(succeeded)
             .bind(reason)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        let update = format!(
-            "UPDATE {} SET attempts = attempts + 1 WHERE key = $1 RETURNING token, amount_minor, succeeded, reason, attempts",
-            self.table
-        );
-        let row = sqlx::query(&update)
-            .bind(request.key.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(unavailable)?;
