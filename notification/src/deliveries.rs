@@ -182,6 +182,7 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), DeliveryErr
                 status TEXT NOT NULL
                     CHECK (status IN ('pending', 'queued', 'sent', 'failed')),
                 tickets_expected BIGINT NOT NULL,
+                tickets_received BIGINT NOT NULL DEFAULT 0,
                 attempts BIGINT NOT NULL DEFAULT 0,
                 last_error TEXT,
                 next_attempt_at BIGINT,

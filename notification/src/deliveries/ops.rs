@@ -26,11 +26,10 @@ impl Deliveries {
         };
         let sql = format!(
             "SELECT d.order_id, d.customer_id, d.status, d.tickets_expected, \
-             (SELECT COUNT(*) FROM {tickets} t WHERE t.order_id = d.order_id) AS tickets_received, \
+             d.tickets_received, \
              d.attempts, d.last_error, d.next_attempt_at, d.claimed_until, \
              d.created_at, d.updated_at, d.sent_at \
              FROM {deliveries} d {filter} ORDER BY d.created_at DESC LIMIT $1",
-            tickets = self.tables.tickets,
             deliveries = self.tables.deliveries,
         );
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;

@@ -1,17 +1,41 @@
 //! Recording an order's tickets as they arrive, and queueing the order's
-//! mail in the transaction that completes it.
+//! mail in the statement that completes it.
 //!
-//! Every recorder of one order takes the lock on the order's delivery row
-//! before touching its tickets (Postgres: `SELECT … FOR UPDATE` after an
-//! `INSERT … ON CONFLICT DO NOTHING` that creates the row; SQLite: the
-//! database write lock), so the count of tickets it reads is the count
-//! every other recorder will see: exactly one of them moves the delivery
-//! to `queued`, whichever order the tickets come in.
+//! The delivery row counts the tickets it has received. A ticket is
+//! inserted at most once (its key is order and ticket), and only an insert
+//! that happened adds to the count; the count and the status move in one
+//! upsert of the delivery row, which serializes every recorder of the order
+//! on that row, so exactly one of them sees the count reach the expected
+//! number and moves the delivery to `queued`, whichever order the tickets
+//! come in. On Postgres both writes are one statement (a data-modifying
+//! CTE); SQLite, which has none, runs them in one write transaction.
 
 use sqlx::Row;
 use ticketing_event_store::Backend;
 
 use super::{stored_status, Deliveries, DeliveryError, DeliveryStatus, Recorded, UnixMillis};
+
+/// The upsert of the delivery row given `added`, how many tickets this
+/// call added (0 or 1; `WHERE true` keeps SQLite from reading the upsert's
+/// `ON` as a join's): a new row is pending, or queued at once when it needs
+/// no more; an existing row adds to its count and is queued by the ticket
+/// that completes it.
+fn upsert(deliveries: &str, added: &str, returning: &str) -> String {
+    let complete = format!("d.tickets_received + {added} >= d.tickets_expected");
+    format!(
+        "INSERT INTO {deliveries} AS d \
+         (order_id, customer_id, status, tickets_expected, tickets_received, attempts, next_attempt_at, created_at, updated_at) \
+         SELECT $1, $2, CASE WHEN {added} >= $4 THEN 'queued' ELSE 'pending' END, $4, {added}, 0, \
+                CASE WHEN {added} >= $4 THEN $6 END, $6, $6 \
+         WHERE true \
+         ON CONFLICT (order_id) DO UPDATE SET \
+             tickets_received = d.tickets_received + {added}, \
+             status = CASE WHEN d.status = 'pending' AND {complete} THEN 'queued' ELSE d.status END, \
+             next_attempt_at = CASE WHEN d.status = 'pending' AND {complete} THEN $6 ELSE d.next_attempt_at END, \
+             updated_at = CASE WHEN {added} > 0 THEN $6 ELSE d.updated_at END \
+         RETURNING {returning}status, tickets_received, tickets_expected"
+    )
+}
 
 impl Deliveries {
     /// Records ticket `ticket_id` of `order_id`, one of `tickets_expected`,
@@ -37,71 +61,67 @@ impl Deliveries {
             .map_err(|e| DeliveryError::Invalid(format!("ticket data: {e}")))?;
         let deliveries = self.tables.deliveries;
         let tickets = self.tables.tickets;
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-
-        let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
-            "INSERT INTO {deliveries} \
-             (order_id, customer_id, status, tickets_expected, attempts, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', $3, 0, $4, $4) ON CONFLICT (order_id) DO NOTHING"
-        ))
-        .bind(order_id)
-        .bind(customer_id)
-        .bind(tickets_expected)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(&format!(
-            "SELECT status, tickets_expected FROM {deliveries} WHERE order_id = $1{lock}"
-        ))
-        .bind(order_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let status = stored_status(&row)?;
-        let expected: i64 = row.try_get("tickets_expected")?;
-
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO {tickets} (order_id, ticket_id, data) VALUES ($1, $2, $3) \
+        let insert_ticket = format!(
+            "INSERT INTO {tickets} (order_id, ticket_id, data) VALUES ($1, $3, $5) \
              ON CONFLICT (order_id, ticket_id) DO NOTHING"
-        ))
-        .bind(order_id)
-        .bind(ticket_id)
-        .bind(data)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tx.commit().await?;
-            return Ok(Recorded::Duplicate);
-        }
-        if status != DeliveryStatus::Pending {
-            tx.commit().await?;
-            return Ok(Recorded::Late);
-        }
-
-        let received: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM {tickets} WHERE order_id = $1"
-        ))
-        .bind(order_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let recorded = if received >= expected {
-            sqlx::query(&format!(
-                "UPDATE {deliveries} SET status = 'queued', next_attempt_at = $2, updated_at = $2 \
-                 WHERE order_id = $1"
-            ))
-            .bind(order_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            Recorded::Ready
-        } else {
-            Recorded::Waiting { received, expected }
+        );
+        let (added, row) = match self.backend {
+            Backend::Postgres => {
+                let sql = format!(
+                    "WITH added AS ({insert_ticket} RETURNING 1), \
+                          n AS (SELECT count(*) AS n FROM added) \
+                     {}",
+                    upsert(
+                        deliveries,
+                        "(SELECT n FROM n)",
+                        "(SELECT n FROM n) AS added, "
+                    )
+                );
+                let row = sqlx::query(&sql)
+                    .bind(order_id)
+                    .bind(customer_id)
+                    .bind(ticket_id)
+                    .bind(tickets_expected)
+                    .bind(data)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                (row.try_get::<i64, _>("added")?, row)
+            }
+            Backend::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                let added = sqlx::query(&insert_ticket)
+                    .bind(order_id)
+                    .bind(customer_id)
+                    .bind(ticket_id)
+                    .bind(tickets_expected)
+                    .bind(&data)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let added = i64::try_from(added).unwrap_or(i64::MAX);
+                let row = sqlx::query(&upsert(deliveries, "$7", ""))
+                    .bind(order_id)
+                    .bind(customer_id)
+                    .bind(ticket_id)
+                    .bind(tickets_expected)
+                    .bind(&data)
+                    .bind(now)
+                    .bind(added)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                (added, row)
+            }
         };
-        tx.commit().await?;
-        Ok(recorded)
+        let status = stored_status(&row)?;
+        let received: i64 = row.try_get("tickets_received")?;
+        let expected: i64 = row.try_get("tickets_expected")?;
+        Ok(match status {
+            _ if added == 0 => Recorded::Duplicate,
+            DeliveryStatus::Pending => Recorded::Waiting { received, expected },
+            DeliveryStatus::Queued if received == expected => Recorded::Ready,
+            _ => Recorded::Late,
+        })
     }
 }
