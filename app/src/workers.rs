@@ -24,6 +24,9 @@ use tokio::task::JoinSet;
 
 use crate::application::{engine, identity, Role, Settings};
 
+/// Feed events an in-process worker reads per batch.
+const WORKER_BATCH: usize = 2048;
+
 /// Where mail goes.
 #[derive(Clone)]
 pub struct MailSettings {
@@ -114,8 +117,11 @@ async fn consume<H: Handler>(
         }
         _ => {
             let checkpoint = Deliver::<H>::checkpoint(handler.name());
+            // Large batches: a worker takes one topic in twenty events of
+            // the feed, and each batch costs a checkpoint round.
             let relay = Relay::new(store.clone(), Deliver::new(handler, stopped.clone()))
-                .with_checkpoint(checkpoint);
+                .with_checkpoint(checkpoint)
+                .with_batch_size(WORKER_BATCH);
             tasks.spawn(relay.run(stopped.clone()));
         }
     }
