@@ -41,8 +41,10 @@ impl Engine {
         if let Some(view) = self.replayed(idempotency).await? {
             return Ok(view);
         }
-        let payment_id = self.start_checkout(customer, order_id, token).await?;
-        self.resume_payment(&payment_id, idempotency).await
+        match self.begin_checkout(customer, order_id, token).await? {
+            Begun::New(request) => self.charge_and_settle(&request, idempotency).await,
+            Begun::Existing(payment_id) => self.resume_payment(&payment_id, idempotency).await,
+        }
     }
 
     /// Records CheckoutStarted and PaymentRequested, or finds the payment a
@@ -55,6 +57,20 @@ impl Engine {
         order_id: &OrderId,
         token: &str,
     ) -> Result<PaymentId, CommandError> {
+        Ok(
+            match self.begin_checkout(customer, order_id, token).await? {
+                Begun::New(request) => request.payment_id,
+                Begun::Existing(payment_id) => payment_id,
+            },
+        )
+    }
+
+    async fn begin_checkout(
+        &self,
+        customer: &UserRef,
+        order_id: &OrderId,
+        token: &str,
+    ) -> Result<Begun, CommandError> {
         let meta = metadata("Checkout", customer.as_str());
         for _ in 0..MAX_ATTEMPTS {
             // The order with the customer's cart, then its holds and shows.
@@ -74,7 +90,7 @@ impl Engine {
             if let (OrderStatus::Checkout | OrderStatus::Paid, Some(payment)) =
                 (order.aggregate.status, &order.aggregate.payment)
             {
-                return Ok(payment.clone());
+                return Ok(Begun::Existing(payment.clone()));
             }
             let now = self.clock.now();
             self.refuse_ended_holds(&order.aggregate, now).await?;
@@ -113,7 +129,7 @@ impl Engine {
                 token: token.to_owned(),
             };
             let requested = payment
-                .decide(PaymentCommand::Request(request), &())
+                .decide(PaymentCommand::Request(request.clone()), &())
                 .await
                 .map_err(CommandError::internal)?;
             let appends = [
@@ -122,7 +138,7 @@ impl Engine {
                 payment.append(&requested, &meta)?,
             ];
             if let Commit::Done = self.commit(&appends, &(), None).await? {
-                return Ok(payment_id);
+                return Ok(Begun::New(request));
             }
         }
         Err(exhausted())
@@ -187,17 +203,27 @@ impl Engine {
         payment_id: &PaymentId,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<OrderView, CommandError> {
+        let payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
+        let request = payment
+            .aggregate
+            .request
+            .ok_or(CommandError::NotFound("payment"))?;
+        self.charge_and_settle(&request, idempotency).await
+    }
+
+    /// Asks the provider for the money (again, with the payment's key) and
+    /// records the outcome.
+    async fn charge_and_settle(
+        &self,
+        request: &PaymentRequest,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<OrderView, CommandError> {
         let provider = self.provider.clone().ok_or_else(|| {
             CommandError::Unavailable(ticketing_event_store::StoreError::Other(
                 "no payment provider configured".into(),
             ))
         })?;
-        let payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
-        let request = payment
-            .aggregate
-            .request
-            .clone()
-            .ok_or(CommandError::NotFound("payment"))?;
+        let payment_id = &request.payment_id;
         let charge = ChargeRequest {
             key: payment_id.clone(),
             amount_minor: request.amount_minor,
@@ -227,6 +253,13 @@ impl Engine {
             tracing::error!("fault injection: aborting after the charge");
             std::process::abort();
         }
-        self.settle_payment(&request, outcome, idempotency).await
+        self.settle_payment(request, outcome, idempotency).await
     }
+}
+
+/// How a checkout began: a payment requested now, or the one a retried
+/// checkout had already started.
+enum Begun {
+    New(PaymentRequest),
+    Existing(PaymentId),
 }

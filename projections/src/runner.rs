@@ -118,6 +118,8 @@ impl<P: Projection> Projector<P> {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut waker = self.store.feed_waker();
         let mut backoff = Duration::from_millis(100);
+        // The lag costs two queries: sampled once a second, not per batch.
+        let mut lag_sampled: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             let name = self.projection.name().to_owned();
             let pause = match self.step().await {
@@ -128,7 +130,10 @@ impl<P: Projection> Projector<P> {
                 }
                 Ok(applied) => {
                     metrics::counter!("ticketing_projection_events_total", "projection" => name.clone()).increment(applied as u64);
-                    self.record_lag(name).await;
+                    if lag_sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                        lag_sampled = Some(std::time::Instant::now());
+                        self.record_lag(name).await;
+                    }
                     backoff = Duration::from_millis(100);
                     continue;
                 }

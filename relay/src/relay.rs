@@ -57,6 +57,9 @@ pub struct Relay<P> {
     checkpoint: String,
     batch_size: usize,
     idle_poll: Duration,
+    /// When the backlog (two queries) was last sampled: once a second at
+    /// most, not after every batch.
+    backlog_sampled: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl<P: Publisher> Relay<P> {
@@ -67,6 +70,7 @@ impl<P: Publisher> Relay<P> {
             checkpoint: CHECKPOINT.to_owned(),
             batch_size: 256,
             idle_poll: Duration::from_millis(500),
+            backlog_sampled: std::sync::Mutex::new(None),
         }
     }
 
@@ -170,6 +174,16 @@ impl<P: Publisher> Relay<P> {
     /// Events in the log beyond the checkpoint (global positions apart, so
     /// approximate under concurrent commits); a failed read skips a sample.
     async fn record_backlog(&self) {
+        {
+            let mut sampled = self
+                .backlog_sampled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if sampled.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *sampled = Some(std::time::Instant::now());
+        }
         if let (Ok(head), Ok(at)) = (self.store.feed_head(SHARD).await, self.checkpoint().await) {
             metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
                 .set((head.seq - at.seq).max(0) as f64);
