@@ -32,7 +32,9 @@ mod zone;
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
 pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, TicketId, UserRef};
 pub use money::{Currency, PriceMinor};
-pub use order::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus};
+pub use order::{
+    Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, MAX_ITEMS_PER_ORDER,
+};
 pub use payment::{
     Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentRequest, PaymentStatus,
 };

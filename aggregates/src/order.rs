@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Currency, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, UserRef};
 
+/// Most reservations in one order (each of at most the reservation limit
+/// of seats): everything an order costs to read, ticket and mail is bounded.
+pub const MAX_ITEMS_PER_ORDER: usize = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum OrderStatus {
     #[default]
@@ -163,6 +167,8 @@ pub enum OrderError {
     OtherPayment,
     #[error("only a paid order can be refunded")]
     NotRefundable,
+    #[error("an order holds at most {MAX_ITEMS_PER_ORDER} reservations")]
+    Full,
 }
 
 impl Aggregate for Order {
@@ -261,6 +267,9 @@ impl Order {
                     .iter()
                     .any(|i| i.reservation_id == item.reservation_id)
                 {
+                    if self.items.len() >= MAX_ITEMS_PER_ORDER {
+                        return Err(OrderError::Full);
+                    }
                     events.push(OrderEvent::ItemAdded(item));
                 }
                 Ok(events)

@@ -320,3 +320,27 @@ async fn only_a_paid_order_is_refunded_and_only_once() {
         .await
         .then_expect_error(OrderError::NotRefundable);
 }
+
+#[tokio::test]
+async fn an_order_holds_a_bounded_number_of_reservations() {
+    let mut full = opened();
+    full.truncate(1);
+    for n in 0..MAX_ITEMS_PER_ORDER {
+        let mut item = item(1);
+        item.reservation_id = ReservationId::generate();
+        item.seat_labels = vec![SeatLabel::parse("l", &format!("A-{n}")).unwrap()];
+        full.push(OrderEvent::ItemAdded(item));
+    }
+    let mut one_more = item(2);
+    one_more.reservation_id = ReservationId::generate();
+    TestFramework::<Order>::with(())
+        .given(full)
+        .when_async(OrderCommand::AddItem {
+            order_id: order_id(1),
+            customer: customer(1),
+            currency: eur(),
+            item: one_more,
+        })
+        .await
+        .then_expect_error(OrderError::Full);
+}

@@ -296,5 +296,6 @@ pub(crate) fn order_error(error: ticketing_aggregates::OrderError) -> CommandErr
         NotPayable => precondition("ORDER_NOT_PAYABLE"),
         OtherPayment => precondition("PAYMENT_IN_PROGRESS"),
         NotRefundable => precondition("ORDER_NOT_REFUNDABLE"),
+        Full => precondition("ORDER_FULL"),
     }
 }

@@ -8,11 +8,18 @@
 //! rolls back the whole append. An append never reads before it writes, so
 //! its transaction id is taken after the loads its decision used — that is
 //! what makes each stream's sequences rise in feed order.
+//!
+//! `fence.rs` orders the locks and checks of conditional appends (the SQL
+//! is in `sql.rs`); `url.rs` leaves TLS out on the loopback interface.
 
 mod feed;
+mod fence;
 mod sql;
+mod url;
 
+use fence::Fence;
 use sql::*;
+pub use url::plain_on_loopback;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,28 +232,6 @@ impl PgStore {
     }
 }
 
-/// `url` with `sslmode=disable` when it names this host and no `sslmode`:
-/// TLS to a server on the loopback interface protects nothing, and it cost
-/// about 7 % of the machine's CPU in the sell-out benchmark (both ends
-/// encrypt every round trip). An explicit `sslmode` is left alone.
-pub fn plain_on_loopback(url: &str) -> String {
-    let Some((_, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
-    if !loopback || url.contains("sslmode=") {
-        return url.to_owned();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}sslmode=disable")
-}
-
 /// An append flattened into one array per column for [`INSERT_EVENTS`].
 #[derive(Default)]
 struct EventColumns {
@@ -277,83 +262,6 @@ impl EventColumns {
             }
         }
         Ok(columns)
-    }
-}
-
-/// The arguments of `event_store.fence`: every written stream (expected
-/// `-1`: lock it) and every condition (its sequence: check it), sorted by
-/// stream so that concurrent appends take their locks in one order.
-struct Fence {
-    types: Vec<String>,
-    ids: Vec<String>,
-    expected: Vec<i64>,
-}
-
-impl Fence {
-    fn new(appends: &[StreamAppend], conditions: &[StreamCondition]) -> Result<Self, StoreError> {
-        let mut streams = std::collections::BTreeMap::new();
-        for condition in conditions {
-            let sequence = i64::try_from(condition.sequence).map_err(StoreError::other)?;
-            streams.insert(
-                (
-                    condition.aggregate_type.as_str(),
-                    condition.aggregate_id.as_str(),
-                ),
-                sequence,
-            );
-        }
-        // A written stream is checked by its expected sequence already.
-        for append in appends.iter().filter(|a| !a.events.is_empty()) {
-            streams.insert(
-                (append.aggregate_type.as_str(), append.aggregate_id.as_str()),
-                -1,
-            );
-        }
-        let mut fence = Fence {
-            types: Vec::with_capacity(streams.len()),
-            ids: Vec::with_capacity(streams.len()),
-            expected: Vec::with_capacity(streams.len()),
-        };
-        for ((aggregate_type, aggregate_id), expected) in streams {
-            fence.types.push(aggregate_type.to_owned());
-            fence.ids.push(aggregate_id.to_owned());
-            fence.expected.push(expected);
-        }
-        Ok(fence)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain_on_loopback;
-
-    #[test]
-    fn tls_is_left_out_on_loopback_only() {
-        for (url, plain) in [
-            (
-                "postgres://u@127.0.0.1:5432/db",
-                "postgres://u@127.0.0.1:5432/db?sslmode=disable",
-            ),
-            (
-                "postgres://u:p@localhost/db?x=1",
-                "postgres://u:p@localhost/db?x=1&sslmode=disable",
-            ),
-            (
-                "postgresql://[::1]:5432/db",
-                "postgresql://[::1]:5432/db?sslmode=disable",
-            ),
-            (
-                "postgres://u@db.example.com/db",
-                "postgres://u@db.example.com/db",
-            ),
-            (
-                "postgres://u@127.0.0.1/db?sslmode=require",
-                "postgres://u@127.0.0.1/db?sslmode=require",
-            ),
-            ("postgres://u@127.0.0.10/db", "postgres://u@127.0.0.10/db"),
-        ] {
-            assert_eq!(plain_on_loopback(url), plain, "{url}");
-        }
     }
 }
 
