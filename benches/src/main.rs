@@ -8,6 +8,7 @@
 
 mod contention;
 mod driver;
+mod freshness;
 mod phases;
 mod purchase;
 mod report;

@@ -3,11 +3,13 @@
 //! catch up with what the earlier runs wrote and Postgres settles inside
 //! the pgbench baseline, so no run pays for the one before it.
 
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 use crate::fixture::{self, SeatSupply};
+use crate::freshness::Freshness;
 use crate::postgres::Postgres;
 use crate::report::{BackendReport, ContentionRow, PurchaseRow, ThroughputRow};
 use crate::server::{Backend, Server};
@@ -52,6 +54,8 @@ struct Target<'a> {
     name: &'static str,
     pg: &'a Postgres,
     channels: Vec<Channel>,
+    /// A connection of its own for the WatchSeatMap stream.
+    watch_channel: Channel,
     tokens: Vec<String>,
     show_id: String,
     seats: Arc<SeatSupply>,
@@ -96,6 +100,7 @@ pub async fn measure(
     let mut target = Target {
         name,
         pg,
+        watch_channel: server.channel().await?,
         channels,
         tokens,
         show_id,
@@ -128,6 +133,7 @@ async fn reserve(
         let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
         eprintln!("{}: ReserveSeats at {clients} clients…", target.name);
         let t = &*target;
+        let watcher = Arc::new(Freshness::watch(t.watch_channel.clone(), &t.show_id).await?);
         let mut run = throughput::run(
             &t.channels,
             &t.tokens,
@@ -135,8 +141,15 @@ async fn reserve(
             &t.seats,
             clients,
             plan.duration,
+            &watcher,
         )
         .await?;
+        let watcher = Arc::into_inner(watcher).context("the clients still hold the watcher")?;
+        let freshness = watcher.finish().await?;
+        eprintln!(
+            "{}: seat-map freshness p50 {:.1} ms, p99 {:.1} ms, {} missing",
+            target.name, freshness.latency.p50_ms, freshness.latency.p99_ms, freshness.missing
+        );
         target.taken += run.warm_up_ok + run.tally.ok;
         let rate = run.per_second();
         eprintln!(
@@ -153,6 +166,7 @@ async fn reserve(
             pgbench_tps,
             ratio: rate / pgbench_tps,
             seats_exhausted: run.exhausted,
+            freshness,
         });
     }
     Ok(())

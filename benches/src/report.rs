@@ -6,6 +6,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use crate::freshness::Measured;
 use crate::server::Backend;
 use crate::stats::Latency;
 
@@ -60,6 +61,8 @@ pub struct ThroughputRow {
     pub pgbench_tps: f64,
     pub ratio: f64,
     pub seats_exhausted: bool,
+    /// From each OK answer to the seat's change on a WatchSeatMap stream.
+    pub freshness: Measured,
 }
 
 /// The whole flow: ReserveSeats, AddToCart, Checkout with `tok_visa`.
@@ -100,6 +103,14 @@ fn errors_cell(errors: &BTreeMap<String, u64>) -> String {
         .join(",")
 }
 
+/// p99 of the seat-map freshness, and how many changes never arrived.
+fn freshness_cell(measured: &Measured) -> String {
+    match measured.missing {
+        0 => format!("{:.1}", measured.latency.p99_ms),
+        missing => format!("{:.1} ({missing} lost)", measured.latency.p99_ms),
+    }
+}
+
 fn ran(summary: &Summary, phase: &str) -> bool {
     summary.phases.iter().any(|p| p == phase)
 }
@@ -122,13 +133,20 @@ pub fn render(summary: &Summary) -> String {
     if ran(summary, "reserve") {
         out.push_str("\nReserve throughput: ReserveSeats of one fresh seat per call\n");
         out.push_str(&format!(
-            "{:<9} {:>7} {:>10} {:>9} {:>9} {:>12} {:>7}  errors\n",
-            "backend", "clients", "reserve/s", "p50 ms", "p99 ms", "pgbench tps", "ratio"
+            "{:<9} {:>7} {:>10} {:>9} {:>9} {:>12} {:>7} {:>14}  errors\n",
+            "backend",
+            "clients",
+            "reserve/s",
+            "p50 ms",
+            "p99 ms",
+            "pgbench tps",
+            "ratio",
+            "fresh p99 ms"
         ));
         for report in &summary.backends {
             for row in &report.throughput {
                 out.push_str(&format!(
-                    "{:<9} {:>7} {:>10.0} {:>9.1} {:>9.1} {:>12.0} {:>6.2}x  {}{}\n",
+                    "{:<9} {:>7} {:>10.0} {:>9.1} {:>9.1} {:>12.0} {:>6.2}x {:>14}  {}{}\n",
                     report.backend.name(),
                     row.clients,
                     row.reservations_per_s,
@@ -136,6 +154,7 @@ pub fn render(summary: &Summary) -> String {
                     row.latency.p99_ms,
                     row.pgbench_tps,
                     row.ratio,
+                    freshness_cell(&row.freshness),
                     errors_cell(&row.errors),
                     exhausted_note(row.seats_exhausted),
                 ));

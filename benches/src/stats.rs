@@ -96,12 +96,7 @@ impl Tally {
     }
 
     pub fn latency(&mut self) -> Latency {
-        self.latencies.sort_unstable();
-        Latency {
-            p50_ms: percentile_ms(&self.latencies, 0.50),
-            p99_ms: percentile_ms(&self.latencies, 0.99),
-            max_ms: self.latencies.last().map_or(0.0, ms),
-        }
+        Latency::of(self.latencies.clone())
     }
 }
 
@@ -111,6 +106,18 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+impl Latency {
+    /// Percentiles of `samples`, in any order.
+    pub fn of(mut samples: Vec<Duration>) -> Latency {
+        samples.sort_unstable();
+        Latency {
+            p50_ms: percentile_ms(&samples, 0.50),
+            p99_ms: percentile_ms(&samples, 0.99),
+            max_ms: samples.last().map_or(0.0, ms),
+        }
+    }
 }
 
 fn ms(d: &Duration) -> f64 {

@@ -1,7 +1,8 @@
 //! The reserve phase: `clients` closed-loop clients, each calling
 //! ReserveSeats for one never-reserved seat, for a fixed duration. No two
 //! calls touch the same seat, so every call should succeed; the rate says
-//! how fast the engine appends a hold when nothing conflicts.
+//! how fast the engine appends a hold when nothing conflicts. Each OK
+//! answer is also timed against a WatchSeatMap stream (`freshness`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tonic::transport::Channel;
 
 use crate::driver::{self, Step};
 use crate::fixture::{authed, SeatSupply};
+use crate::freshness::Freshness;
 use crate::stats::Outcome;
 
 /// Runs `clients` concurrent loops for `duration`; client `i` uses
@@ -22,6 +24,7 @@ pub async fn run(
     seats: &Arc<SeatSupply>,
     clients: usize,
     duration: Duration,
+    freshness: &Arc<Freshness>,
 ) -> anyhow::Result<driver::Run<Reserver>> {
     let clients = (0..clients)
         .map(|i| Reserver {
@@ -29,6 +32,7 @@ pub async fn run(
             token: tokens[i % tokens.len()].clone(),
             show_id: show_id.to_owned(),
             seats: Arc::clone(seats),
+            freshness: Arc::clone(freshness),
         })
         .collect();
     driver::run(clients, duration).await
@@ -39,6 +43,7 @@ pub struct Reserver {
     token: String,
     show_id: String,
     seats: Arc<SeatSupply>,
+    freshness: Arc<Freshness>,
 }
 
 impl Step for Reserver {
@@ -53,6 +58,9 @@ impl Step for Reserver {
             Ok(request) => self.inventory.reserve_seats(request).await,
             Err(e) => Err(tonic::Status::internal(e.to_string())),
         };
+        if result.is_ok() {
+            self.freshness.answered(label);
+        }
         Some(Outcome::of(&result))
     }
 }

@@ -30,6 +30,7 @@ pub mod postgres;
 mod repository;
 pub mod sqlite;
 mod store;
+mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -1,9 +1,11 @@
 //! The Postgres adapter: schema, loads, appends and idempotency records on
 //! `event_store.*`; the global feed and its NOTIFY listener are in `feed.rs`.
 //!
-//! Loads go through postgres-es (pure event-store mode, no snapshots). Appends
-//! are type-erased and may span streams, so they run postgres-es's insert
-//! themselves, as one multi-row statement in one transaction; the events
+//! The schema is postgres-es's (pure event-store mode, no snapshots), and
+//! postgres-es streams whole aggregate types for replays. Loads and appends
+//! are our own statements, pinned to the primary key whatever the log's
+//! size (see `sql.rs`). Appends are type-erased and may span streams, so
+//! they run as one multi-row statement in one transaction; the events
 //! primary key turns a stale expected sequence into a unique violation, which
 //! rolls back the whole append. An append never reads before it writes, so
 //! its transaction id is taken after the loads its decision used — that is
@@ -29,6 +31,7 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
+use tokio::sync::watch;
 
 use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
 use crate::{
@@ -48,6 +51,8 @@ pub struct PgStore {
     repo: Arc<PostgresEventRepository>,
     read_pool: sqlx::AnyPool,
     waker: FeedWaker,
+    /// Bumped after each append; the announcer tells other processes.
+    appended: watch::Sender<u64>,
 }
 
 impl PgStore {
@@ -72,12 +77,15 @@ impl PgStore {
         let repo = PostgresEventRepository::new(pool.clone())
             .with_tables("event_store.events", "event_store.snapshots");
         let waker = FeedWaker::new();
-        feed::spawn_listener(&pool, waker.sender()).await?;
+        let origin = ulid::Ulid::new().to_string();
+        feed::spawn_listener(&pool, waker.sender(), origin.clone()).await?;
+        let appended = feed::spawn_announcer(&pool, origin);
         Ok(PgStore {
             pool,
             repo: Arc::new(repo),
             read_pool,
             waker,
+            appended,
         })
     }
 
@@ -110,19 +118,23 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn load<A: cqrs_es::Aggregate>(
+    /// One stream, through [`LOAD_STREAMS`]: postgres-es's own read writes
+    /// the sequence into its SQL text, so every distinct sequence was a new
+    /// statement to parse and plan, and its plan was not pinned to the
+    /// primary key.
+    pub(crate) async fn load(
         &self,
+        aggregate_type: &str,
         aggregate_id: &str,
         after_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        let loaded = if after_sequence == 0 {
-            self.repo.get_events::<A>(aggregate_id).await
-        } else {
-            self.repo
-                .get_last_events::<A>(aggregate_id, after_sequence)
-                .await
+        let stream = StreamRef {
+            aggregate_type,
+            aggregate_id,
+            after_sequence,
         };
-        loaded.map_err(from_persistence)
+        let mut loaded = self.load_streams(&[stream]).await?;
+        Ok(loaded.pop().unwrap_or_default())
     }
 
     pub(crate) async fn load_streams(
@@ -217,6 +229,7 @@ impl PgStore {
             }
         }
         self.waker.wake();
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 

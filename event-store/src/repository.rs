@@ -12,6 +12,7 @@ use cqrs_es::persist::{
 use cqrs_es::Aggregate;
 use serde_json::Value;
 
+use crate::store::Adapter;
 use crate::{NewEvent, SerializedEvent, Store, StoreError, StreamAppend};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +99,9 @@ impl PersistedEventRepository for Store {
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Store::Postgres(s) => Ok(s.stream_all_events::<A>().await?),
-            Store::Sqlite(s) => replay(s.load_type(A::TYPE).await?).await,
+        match self.adapter() {
+            Adapter::Postgres(s) => Ok(s.stream_all_events::<A>().await?),
+            Adapter::Sqlite(s) => replay(s.load_type(A::TYPE).await?).await,
         }
     }
 }

@@ -2,10 +2,11 @@
 //! database URL and forwards every call to it.
 //!
 //! The shared plumbing of both adapters lives here too: the read-model
-//! [`sqlx::AnyPool`] and the [`FeedWaker`] that tells feed readers new events
-//! may be readable.
+//! [`sqlx::AnyPool`], the [`FeedWaker`] that tells feed readers new events
+//! may be readable, and the [`Tail`] that reads the feed once for every
+//! reader in the process.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
+use crate::tail::{Fresh, Tail};
 use crate::{
     Backend, FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
     StreamCondition, StreamRef,
@@ -22,9 +24,17 @@ use crate::{
 /// itself [`StoreError::Unavailable`].
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The event store of one database, cheap to clone.
+/// The event store of one database, cheap to clone. Clones share one
+/// [`Tail`]: the process's one reader of the global feed.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    adapter: Adapter,
+    tail: Arc<Tail>,
+}
+
+/// The database behind a [`Store`].
+#[derive(Clone)]
+pub(crate) enum Adapter {
     Postgres(PgStore),
     Sqlite(SqliteStore),
 }
@@ -35,9 +45,11 @@ impl Store {
     /// it is missing.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            Ok(Store::new(Adapter::Postgres(PgStore::connect(url).await?)))
         } else if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Store::new(Adapter::Sqlite(
+                SqliteStore::connect(url).await?,
+            )))
         } else {
             Err(StoreError::Other(
                 "event-store URL must start with postgres:// or sqlite:".into(),
@@ -46,18 +58,18 @@ impl Store {
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Postgres(_) => Backend::Postgres,
-            Store::Sqlite(_) => Backend::Sqlite,
+        match &self.adapter {
+            Adapter::Postgres(_) => Backend::Postgres,
+            Adapter::Sqlite(_) => Backend::Sqlite,
         }
     }
 
     /// Creates the store's tables. Idempotent, and safe when several
     /// processes run it at once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Postgres(s) => s.migrate().await,
-            Store::Sqlite(s) => s.migrate().await,
+        match &self.adapter {
+            Adapter::Postgres(s) => s.migrate().await,
+            Adapter::Sqlite(s) => s.migrate().await,
         }
     }
 
@@ -65,9 +77,9 @@ impl Store {
     /// their checkpoint in one transaction of this pool, begun with
     /// [`Store::begin_read_model`].
     pub fn read_pool(&self) -> &sqlx::AnyPool {
-        match self {
-            Store::Postgres(s) => s.read_pool(),
-            Store::Sqlite(s) => s.read_pool(),
+        match &self.adapter {
+            Adapter::Postgres(s) => s.read_pool(),
+            Adapter::Sqlite(s) => s.read_pool(),
         }
     }
 
@@ -78,9 +90,9 @@ impl Store {
     pub async fn begin_read_model(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let tx = match self {
-            Store::Postgres(s) => s.read_pool().begin().await?,
-            Store::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
+        let tx = match &self.adapter {
+            Adapter::Postgres(s) => s.read_pool().begin().await?,
+            Adapter::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
         };
         Ok(tx)
     }
@@ -92,9 +104,9 @@ impl Store {
         aggregate_id: &str,
         after_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.load::<A>(aggregate_id, after_sequence).await,
-            Store::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
+        match &self.adapter {
+            Adapter::Postgres(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
+            Adapter::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
         }
     }
 
@@ -105,9 +117,9 @@ impl Store {
         &self,
         streams: &[StreamRef<'_>],
     ) -> Result<Vec<Vec<SerializedEvent>>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.load_streams(streams).await,
-            Store::Sqlite(s) => {
+        match &self.adapter {
+            Adapter::Postgres(s) => s.load_streams(streams).await,
+            Adapter::Sqlite(s) => {
                 let mut loaded = Vec::with_capacity(streams.len());
                 for stream in streams {
                     loaded.push(
@@ -135,14 +147,14 @@ impl Store {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         // SQLite keeps recorded_at as millisecond RFC 3339 text, which
         // compares as text; Postgres casts the bound to a timestamp.
-        let (table, bound, payload, precision) = match self {
-            Store::Postgres(_) => (
+        let (table, bound, payload, precision) = match &self.adapter {
+            Adapter::Postgres(_) => (
                 "event_store.events",
                 "CAST($3 AS timestamptz)",
                 "payload::text AS payload, metadata::text AS metadata",
                 "%.6f",
             ),
-            Store::Sqlite(_) => ("events", "$3", "payload, metadata", "%.3f"),
+            Adapter::Sqlite(_) => ("events", "$3", "payload, metadata", "%.3f"),
         };
         let sql = format!(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, {payload} FROM {table} \
@@ -206,9 +218,9 @@ impl Store {
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
-            Store::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
+        match &self.adapter {
+            Adapter::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
+            Adapter::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
         }
     }
 
@@ -221,38 +233,106 @@ impl Store {
         crate::find_idempotency(&mut conn, self.backend(), scope, key).await
     }
 
-    /// Up to `limit` events after `after`, in commit order. `shard` names the
-    /// feed partition (design.md §12); there is one, `0`, so it is not used
-    /// for reading yet.
+    /// Up to `limit` events after `after`, in commit order. Every event
+    /// committed before the call is returned by this call or the next ones:
+    /// at the head of what this process has read, the call reads the
+    /// database (one read shared with the calls waiting beside it). The
+    /// recent feed is answered from the process's [`Tail`]; older positions
+    /// (a catch-up, a rebuild) read the database directly.
+    ///
+    /// `shard` names the feed partition (design.md §12); there is one, `0`,
+    /// so it is not used for reading yet.
     pub async fn read_feed(
         &self,
         _shard: i32,
         after: FeedPosition,
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.read_feed(after, limit).await,
-            Store::Sqlite(s) => s.read_feed(after, limit).await,
-        }
+        self.tail
+            .read(&self.adapter, after, limit, Fresh::Yes)
+            .await
+    }
+
+    /// [`Store::read_feed`] for a reader that follows the feed: at the head
+    /// of what this process has read it answers nothing instead of asking
+    /// the database, and the reader waits with [`Store::feed_past`].
+    pub async fn follow_feed(
+        &self,
+        _shard: i32,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        self.tail.read(&self.adapter, after, limit, Fresh::No).await
+    }
+
+    /// Resolves once this process's feed reader has read an event after
+    /// `after`: a follower's cue to read again. The reader runs as long as
+    /// the store, woken by appends through this process, by other
+    /// processes' announcements (Postgres) and by a timer.
+    pub async fn feed_past(&self, after: FeedPosition) {
+        self.tail.past(&self.adapter, after).await
     }
 
     /// The position of the last event a [`Store::read_feed`] from the start
     /// would return, [`FeedPosition::START`] if none; for lag metrics.
     pub async fn feed_head(&self, _shard: i32) -> Result<FeedPosition, StoreError> {
-        match self {
-            Store::Postgres(s) => s.feed_head().await,
-            Store::Sqlite(s) => s.feed_head().await,
-        }
+        self.adapter.feed_head().await
     }
 
     /// Changes whenever new events may be readable: after every append through
-    /// this process and, on Postgres, on every commit announced by NOTIFY.
-    /// Wakeups can be missed (e.g. while the listener reconnects), so readers
-    /// also poll on a timer.
+    /// this process and, on Postgres, on every commit another process
+    /// announces. Wakeups can be missed (e.g. while the listener reconnects),
+    /// so readers also poll on a timer.
     pub fn feed_waker(&self) -> watch::Receiver<u64> {
+        self.adapter.waker().subscribe()
+    }
+
+    fn new(adapter: Adapter) -> Store {
+        Store {
+            adapter,
+            tail: Arc::new(Tail::default()),
+        }
+    }
+
+    /// This handle with a feed window of its own, of `capacity` events, so
+    /// tests can make followers fall behind it.
+    #[cfg(feature = "testing")]
+    pub fn with_feed_window(self, capacity: usize) -> Store {
+        Store {
+            adapter: self.adapter,
+            tail: Arc::new(Tail::with_capacity(capacity)),
+        }
+    }
+
+    pub(crate) fn adapter(&self) -> &Adapter {
+        &self.adapter
+    }
+}
+
+impl Adapter {
+    /// The feed as stored: no cache in between.
+    pub(crate) async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
         match self {
-            Store::Postgres(s) => s.waker().subscribe(),
-            Store::Sqlite(s) => s.waker().subscribe(),
+            Adapter::Postgres(s) => s.read_feed(after, limit).await,
+            Adapter::Sqlite(s) => s.read_feed(after, limit).await,
+        }
+    }
+
+    pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        match self {
+            Adapter::Postgres(s) => s.feed_head().await,
+            Adapter::Sqlite(s) => s.feed_head().await,
+        }
+    }
+
+    pub(crate) fn waker(&self) -> &FeedWaker {
+        match self {
+            Adapter::Postgres(s) => s.waker(),
+            Adapter::Sqlite(s) => s.waker(),
         }
     }
 }

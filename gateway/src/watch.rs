@@ -1,5 +1,7 @@
 //! `WatchSeatMap` streams: a show's seat map, then every change to one of its
 //! seats, read from the global feed, each with a resume token (`tx.seq`).
+//! Streams follow the process's one feed reader (`Store::follow_feed`), so
+//! once caught up they read memory, not the database.
 //!
 //! Consistency. A new stream reads the seat-map projector's checkpoint P
 //! *before* the read model, and tails the feed after P. The projector commits
@@ -23,7 +25,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use cqrs_es::Aggregate;
 use ticketing_aggregates::{Seat, SeatEvent, ShowId};
@@ -45,9 +46,6 @@ const SHARD: i32 = 0;
 const BATCH: usize = 256;
 /// Messages buffered per client, the kept slot included.
 const CAPACITY: usize = 256;
-/// How long an idle stream waits for a feed wake-up before reading anyway
-/// (wake-ups can be missed, see `Store::feed_waker`).
-const IDLE_POLL: Duration = Duration::from_millis(500);
 
 type Update = Result<pb::SeatMapUpdate, Status>;
 
@@ -147,9 +145,8 @@ async fn tail(
     mut stopped: Option<watch::Receiver<bool>>,
 ) {
     let prefix = format!("{show_id}/");
-    let mut waker = store.feed_waker();
     let last = 'stream: loop {
-        let batch = match store.read_feed(SHARD, from, BATCH).await {
+        let batch = match store.follow_feed(SHARD, from, BATCH).await {
             Ok(batch) => batch,
             Err(err) => break Err(AppError::from(ProjectionError::from(err)).into()),
         };
@@ -175,8 +172,7 @@ async fn tail(
         }
         if batch.len() < BATCH {
             tokio::select! {
-                _ = waker.changed() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = store.feed_past(from) => {}
                 _ = outbox.closed() => return,
                 _ = stopping(&mut stopped) => {
                     break Err(AppError::Unavailable(
@@ -241,6 +237,7 @@ fn update(kind: Kind) -> pb::SeatMapUpdate {
 mod tests {
     use super::*;
     use cqrs_es::DomainEvent;
+    use std::time::Duration;
     use ticketing_aggregates::{seat_id, ReservationId, SeatLabel};
     use ticketing_event_store::{testing::fresh_sqlite_url, NewEvent, StreamAppend};
     use tokio_stream::StreamExt;

@@ -59,6 +59,11 @@ impl<P: Projection> Projector<P> {
 
     /// Applies at most one batch; returns how many events it applied.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
+        Ok(self.step_at().await?.0)
+    }
+
+    /// [`Projector::step`], also returning the checkpoint it left.
+    async fn step_at(&self) -> Result<(usize, FeedPosition), ProjectionError> {
         let backend = self.store.backend();
         let name = self.projection.name();
         let mut tx = self.store.begin_read_model().await?;
@@ -71,7 +76,7 @@ impl<P: Projection> Projector<P> {
         let after = load_checkpoint(&mut tx, backend, name, SHARD).await?;
         let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok(0);
+            return Ok((0, after));
         };
         let span = tracing::info_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
         async {
@@ -82,7 +87,7 @@ impl<P: Projection> Projector<P> {
         }
         .instrument(span)
         .await?;
-        Ok(batch.len())
+        Ok((batch.len(), last))
     }
 
     /// Applies batches until the feed is drained.
@@ -112,30 +117,30 @@ impl<P: Projection> Projector<P> {
         }
     }
 
-    /// Runs until `shutdown` turns true: drains the feed, then sleeps until a
-    /// feed wake-up or the idle poll. Errors are logged and retried with
-    /// backoff, since a read model that stops is worse than one that lags.
+    /// Runs until `shutdown` turns true: applies a batch whenever the
+    /// process's feed reader is past the checkpoint, and on an idle poll.
+    /// Errors are logged and retried with backoff, since a read model that
+    /// stops is worse than one that lags.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut waker = self.store.feed_waker();
         let mut backoff = Duration::from_millis(100);
         // The lag costs two queries: sampled once a second, not per batch.
         let mut lag_sampled: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             let name = self.projection.name().to_owned();
-            let pause = match self.step().await {
-                Ok(0) => {
+            let (at, pause) = match self.step_at().await {
+                Ok((0, at)) => {
                     metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
                         .set(0.0);
-                    self.idle_poll
+                    (Some(at), self.idle_poll)
                 }
-                Ok(applied) => {
+                Ok((applied, at)) => {
                     metrics::counter!("ticketing_projection_events_total", "projection" => name.clone()).increment(applied as u64);
                     if lag_sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                         lag_sampled = Some(std::time::Instant::now());
                         self.record_lag(name).await;
                     }
                     backoff = Duration::from_millis(100);
-                    continue;
+                    (Some(at), self.idle_poll)
                 }
                 Err(error) => {
                     tracing::error!(projection = %name, error = %error, "projector batch failed; retrying");
@@ -152,11 +157,17 @@ impl<P: Projection> Projector<P> {
                         tracing::warn!(projection = %name, error = %unrecorded, "could not record the projector's error");
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
-                    backoff
+                    (None, backoff)
+                }
+            };
+            let more = async {
+                match at {
+                    Some(at) => self.store.feed_past(at).await,
+                    None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                _ = waker.changed() => {}
+                _ = more => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }

@@ -90,9 +90,14 @@ impl<P: Publisher> Relay<P> {
     /// it moved past (published or not). Records the relay's metrics,
     /// labelled with its checkpoint (`relay`, `worker:fulfillment`, …).
     pub async fn step(&self) -> Result<usize, RelayError> {
+        Ok(self.step_at().await?.0)
+    }
+
+    /// [`Relay::step`], also returning the checkpoint it left.
+    async fn step_at(&self) -> Result<(usize, FeedPosition), RelayError> {
         let result = self.try_step().await;
         match &result {
-            Ok(0) => {
+            Ok((0, _)) => {
                 metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
                     .set(0.0);
             }
@@ -106,7 +111,7 @@ impl<P: Publisher> Relay<P> {
         result
     }
 
-    async fn try_step(&self) -> Result<usize, RelayError> {
+    async fn try_step(&self) -> Result<(usize, FeedPosition), RelayError> {
         let backend = self.store.backend();
         // On Postgres: the locked transaction the checkpoint is read and
         // later saved in.
@@ -129,7 +134,7 @@ impl<P: Publisher> Relay<P> {
         };
         let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok(0);
+            return Ok((0, after));
         };
         let events = integration_events_of(&self.store, &batch, self.publisher.topics()).await?;
         let per_topic = count_per_topic(&events);
@@ -156,7 +161,7 @@ impl<P: Publisher> Relay<P> {
             )
             .increment(count);
         }
-        Ok(batch.len())
+        Ok((batch.len(), last))
     }
 
     /// Relays batches until the feed is drained; returns the checkpoint.
@@ -190,28 +195,28 @@ impl<P: Publisher> Relay<P> {
         }
     }
 
-    /// Runs until `shutdown` turns true: drains the feed, then sleeps until a
-    /// feed wake-up or the idle poll. Errors (broker or database down) are
-    /// logged and retried with backoff; the unacknowledged batch is published
-    /// again. Shutdown does not wait for the broker: a batch cut short is
-    /// simply published again by the next run.
+    /// Runs until `shutdown` turns true: relays a batch whenever the
+    /// process's feed reader is past the checkpoint, and on an idle poll.
+    /// Errors (broker or database down) are logged and retried with
+    /// backoff; the unacknowledged batch is published again. Shutdown does
+    /// not wait for the broker: a batch cut short is simply published again
+    /// by the next run.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut waker = self.store.feed_waker();
         let mut backoff = Duration::from_millis(100);
         loop {
             let step = tokio::select! {
-                step = self.step() => step,
+                step = self.step_at() => step,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
             match step {
-                Ok(0) => {
+                Ok((_, at)) => {
+                    backoff = Duration::from_millis(100);
                     tokio::select! {
-                        _ = waker.changed() => {}
+                        _ = self.store.feed_past(at) => {}
                         _ = tokio::time::sleep(self.idle_poll) => {}
                         _ = shutdown.wait_for(|stop| *stop) => return,
                     }
                 }
-                Ok(_) => backoff = Duration::from_millis(100),
                 Err(error) => {
                     tracing::error!(relay = %self.checkpoint, error = %error, "relay batch failed; retrying");
                     tokio::select! {

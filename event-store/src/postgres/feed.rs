@@ -1,5 +1,16 @@
-//! The Postgres global feed: events in commit order, and the LISTEN task that
-//! wakes readers.
+//! The Postgres global feed: events in commit order; the task that
+//! announces this process's appends to the others, and the LISTEN task that
+//! hears theirs.
+//!
+//! Announcements travel outside the appends: NOTIFY inside the appending
+//! transaction takes, at commit, a lock global to the cluster, so commits
+//! queued behind one another instead of overlapping their WAL flushes. An
+//! append now only bumps a local signal; one task per store sends
+//! `pg_notify` on its own connection, one at a time, so any number of
+//! appends during one announcement cost one more. The payload names the
+//! sending store, whose own listener skips it: its readers were woken in
+//! memory. Wake-ups are only hints (readers also poll), so the feed's
+//! ordering proof below does not depend on them.
 //!
 //! Events are ordered by `(tx_id, global_seq)` and only those of transactions
 //! below the snapshot's `xmin` are returned: every such transaction has ended,
@@ -14,6 +25,7 @@ use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
 use tokio::sync::watch;
 
+use super::sql::{FEED_HEAD, READ_FEED};
 use super::PgStore;
 use crate::{FeedEvent, FeedPosition, SerializedEvent, StoreError};
 
@@ -22,22 +34,6 @@ const CHANNEL: &str = "event_store_feed";
 
 /// How long the listener waits before reconnecting after an error.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
-
-const READ_FEED: &str = "
-SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
-       tx_id::text::bigint AS tx, global_seq, recorded_at
-  FROM event_store.events
- WHERE (tx_id, global_seq) > ($1::text::xid8, $2)
-   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY tx_id, global_seq
- LIMIT $3";
-
-const FEED_HEAD: &str = "
-SELECT tx_id::text::bigint AS tx, global_seq
-  FROM event_store.events
- WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY tx_id DESC, global_seq DESC
- LIMIT 1";
 
 impl PgStore {
     pub(crate) async fn read_feed(
@@ -89,14 +85,44 @@ fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
 }
 
 /// Starts listening before returning, so an append committed after
-/// `connect` returns is never missed by a healthy listener.
+/// `connect` returns is never missed by a healthy listener; `origin` is the
+/// payload of this store's own announcements, which it ignores.
 pub(super) async fn spawn_listener(
     pool: &PgPool,
     waker: watch::Sender<u64>,
+    origin: String,
 ) -> Result<(), StoreError> {
     let listener = subscribe(pool).await?;
-    tokio::spawn(listen(pool.clone(), listener, waker));
+    tokio::spawn(listen(pool.clone(), listener, waker, origin));
     Ok(())
+}
+
+/// Starts the task that announces appends: bump the returned sender after
+/// each commit. The task ends when every sender is dropped.
+pub(super) fn spawn_announcer(pool: &PgPool, origin: String) -> watch::Sender<u64> {
+    let (appended, rx) = watch::channel(0u64);
+    tokio::spawn(announce(pool.clone(), rx, origin));
+    appended
+}
+
+async fn announce(pool: PgPool, mut appended: watch::Receiver<u64>, origin: String) {
+    while appended.changed().await.is_ok() {
+        // Seen before sending: an append during the NOTIFY sends another.
+        appended.borrow_and_update();
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&origin)
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            if pool.is_closed() {
+                return;
+            }
+            // Other processes still poll; try again with the next append.
+            tracing::warn!(%error, "cannot announce appends to other processes");
+            tokio::time::sleep(RECONNECT_DELAY).await;
+        }
+    }
 }
 
 async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
@@ -109,13 +135,16 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 /// readers: a notification means new events, and a lost connection means
 /// notifications may have been missed. After an error the listener is
 /// replaced, because sqlx only reconnects by itself for some I/O errors.
-async fn listen(pool: PgPool, mut listener: PgListener, waker: watch::Sender<u64>) {
+async fn listen(pool: PgPool, mut listener: PgListener, waker: watch::Sender<u64>, origin: String) {
     loop {
         let received = tokio::select! {
             _ = waker.closed() => return,
             received = listener.try_recv() => received,
         };
-        waker.send_modify(|n| *n = n.wrapping_add(1));
+        let own = matches!(&received, Ok(Some(n)) if n.payload() == origin);
+        if !own {
+            waker.send_modify(|n| *n = n.wrapping_add(1));
+        }
         let Err(err) = received else { continue };
         tracing::warn!(error = %err, "event feed listener failed; reconnecting");
         loop {

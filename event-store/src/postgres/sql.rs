@@ -19,16 +19,10 @@ pub(super) const SCHEMA: &[&str] = &[
     PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 )"#,
     r#"CREATE INDEX IF NOT EXISTS events_feed_idx ON event_store.events (tx_id, global_seq)"#,
-    r#"CREATE OR REPLACE FUNCTION event_store.notify_feed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Delivered at commit, and collapsed to one per transaction.
-    PERFORM pg_notify('event_store_feed', '');
-    RETURN NULL;
-END
-$$"#,
-    r#"CREATE OR REPLACE TRIGGER events_notify_feed
-    AFTER INSERT ON event_store.events
-    FOR EACH STATEMENT EXECUTE FUNCTION event_store.notify_feed()"#,
+    // Appends used to NOTIFY from a trigger, inside their transaction; the
+    // store now announces them afterwards (see `feed.rs`).
+    r#"DROP TRIGGER IF EXISTS events_notify_feed ON event_store.events"#,
+    r#"DROP FUNCTION IF EXISTS event_store.notify_feed()"#,
     // The fence of an append (see `StreamCondition`): an exclusive advisory
     // lock on every stream it writes (expected = -1) and, for every
     // condition, a shared lock and then the check. Each statement of a
@@ -120,6 +114,25 @@ WITH appended AS (
 )
 INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($11, $12, $13, $14)";
 
+/// The feed after a position, in commit order: only transactions below the
+/// snapshot's `xmin` (see `feed.rs`), through `events_feed_idx`.
+pub(super) const READ_FEED: &str = "
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       tx_id::text::bigint AS tx, global_seq, recorded_at
+  FROM event_store.events
+ WHERE (tx_id, global_seq) > ($1::text::xid8, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_seq
+ LIMIT $3";
+
+/// The last position [`READ_FEED`] would return from the start.
+pub(super) const FEED_HEAD: &str = "
+SELECT tx_id::text::bigint AS tx, global_seq
+  FROM event_store.events
+ WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id DESC, global_seq DESC
+ LIMIT 1";
+
 #[cfg(test)]
 mod tests {
     //! The command path's reads stay index lookups on a log that grew after
@@ -176,5 +189,17 @@ mod tests {
         .await;
         assert!(!plan.contains("Seq Scan"), "{plan}");
         assert!(plan.contains("Index Scan using events_pkey"), "{plan}");
+    }
+
+    /// Followers and the tail read the feed after a recent position and ask
+    /// for the head (lag metrics): both walk `events_feed_idx` from an end.
+    #[tokio::test]
+    async fn reading_the_feed_never_scans_the_log() {
+        let plan = plan_after_growth(super::READ_FEED, "('0', 299000, 256)").await;
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(plan.contains("events_feed_idx"), "{plan}");
+        let plan = plan_after_growth(super::FEED_HEAD, "").await;
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(plan.contains("events_feed_idx"), "{plan}");
     }
 }

@@ -216,3 +216,68 @@ pub async fn feed_waker_changes_after_append(url: String) {
             .expect("waker open");
     }
 }
+
+/// Followers of the process's feed reader (`follow_feed` + `feed_past`)
+/// through a window of 16 events, so they keep falling behind it and
+/// reading the database, while writers commit out of transaction-id order:
+/// each sees exactly the feed a plain reader sees afterwards.
+pub async fn followers_see_the_whole_feed_through_a_small_window(url: String) {
+    const FOLLOWERS: usize = 3;
+    let store = open(&url).await.with_feed_window(16);
+    let target = Arc::new(AtomicUsize::new(usize::MAX));
+    let followers: Vec<_> = (0..FOLLOWERS)
+        .map(|f| {
+            let (store, target) = (store.clone(), target.clone());
+            tokio::spawn(async move {
+                let mut cursor = FeedPosition::START;
+                let mut seen: Vec<FeedEvent> = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while seen.len() < target.load(Ordering::SeqCst) {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "follower {f} stalled at {}",
+                        seen.len()
+                    );
+                    let page = store
+                        .follow_feed(0, cursor, 3 + f * 4)
+                        .await
+                        .expect("follow");
+                    match page.last() {
+                        Some(last) => cursor = last.position,
+                        None => {
+                            let _ = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                store.feed_past(cursor),
+                            )
+                            .await;
+                        }
+                    }
+                    seen.extend(page);
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(write(store.clone(), w)))
+        .collect();
+    let mut written = 0;
+    for w in writers {
+        written += w.await.expect("writer").len();
+    }
+    target.store(written, Ordering::SeqCst);
+
+    // A handle of its own reads the log from the database.
+    let plain = open(&url).await;
+    let feed: Vec<Key> = read_all(&plain, FeedPosition::START, 100)
+        .await
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(feed.len(), written);
+    for follower in followers {
+        let seen: Vec<Key> = follower.await.expect("follower").iter().map(key).collect();
+        assert_eq!(seen, feed, "a follower saw a different feed");
+    }
+}

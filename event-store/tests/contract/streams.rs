@@ -4,7 +4,7 @@
 
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use serde_json::json;
-use ticketing_event_store::{IdempotencyRecord, Store, StoreError};
+use ticketing_event_store::{Backend, IdempotencyRecord, StoreError};
 
 use crate::support::{open, seat_append, Seat};
 
@@ -194,7 +194,7 @@ pub async fn cqrs_repository_round_trip(url: String) {
 #[tokio::test]
 async fn sqlite_in_memory_url_shares_one_database() {
     let store = open("sqlite::memory:").await;
-    assert!(matches!(store, Store::Sqlite(_)));
+    assert_eq!(store.backend(), Backend::Sqlite);
     store
         .append(&[seat_append("m", 0, 1, 2)], None)
         .await

@@ -1,0 +1,260 @@
+//! [`Tail`]: the one reader of the global feed in a process. Projectors,
+//! relays, workers and seat-map streams all follow the same feed; instead of
+//! each reading it from the database after every wake-up, they read the
+//! tail's window of recent events from memory.
+//!
+//! **Why the window is the feed.** The window holds every feed event after
+//! its `base` up to its `head`, with nothing missing: it is only ever
+//! extended by reading the database's feed after its own head, so its
+//! events are exactly what [`Adapter::read_feed`] chained from `base` would
+//! return, and the store's proof that the feed skips nothing carries over.
+//! Eviction drops events from the front and moves `base` up to the last one
+//! dropped. A read after a position at or past `base` is therefore
+//! answered from the window; a read before it (a catch-up, a rebuild, an
+//! old resume token) goes to the database, which is always right.
+//!
+//! **Freshness.** A window can lag the database. A fresh read
+//! ([`Fresh::Yes`]) at the window's head refreshes it, but only with a
+//! database read that *began after the call did*: one already under way
+//! may have started before the caller's own commit. Concurrent fresh reads
+//! share one such refresh. A follower ([`Fresh::No`]) takes what the window
+//! has and waits on the head ([`Tail::past`]); a task, started with the
+//! first read, refreshes on every feed wake-up and on an idle timer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::store::Adapter;
+use crate::{FeedEvent, FeedPosition, StoreError};
+
+/// Events the window keeps: some seconds of a busy on-sale, so that every
+/// follower in the process reads from memory unless it falls that far
+/// behind (then it reads the database until it catches up).
+const CAPACITY: usize = 8_192;
+
+/// Events one database read of a refresh asks for.
+const REFRESH_BATCH: usize = 1_024;
+
+/// How often the reader task refreshes without a wake-up: wake-ups can be
+/// missed, and a transaction that writes no events can hold the feed back
+/// without announcing that it ended.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// Whether a read at the window's head must ask the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    Yes,
+    No,
+}
+
+pub(crate) struct Tail {
+    /// Events the window keeps ([`CAPACITY`] but in tests).
+    capacity: usize,
+    window: Mutex<Window>,
+    /// The window's head, for followers to wait on; `None` until the first
+    /// refresh placed the window.
+    head: watch::Sender<Option<FeedPosition>>,
+    /// Held while the database is read, so refreshes run one at a time.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Refreshes begun, and the number of the last one that succeeded.
+    begun: AtomicU64,
+    done: AtomicU64,
+    reader: OnceLock<()>,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail::with_capacity(CAPACITY)
+    }
+}
+
+impl Tail {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Tail {
+            capacity: capacity.max(1),
+            window: Mutex::new(Window::default()),
+            head: watch::channel(None).0,
+            refreshing: tokio::sync::Mutex::new(()),
+            begun: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            reader: OnceLock::new(),
+        }
+    }
+}
+
+/// Events after `base` up to `head`, contiguous in feed order; `placed` is
+/// false until the first refresh set `base` at the database's feed head.
+#[derive(Default)]
+struct Window {
+    placed: bool,
+    base: FeedPosition,
+    head: FeedPosition,
+    events: VecDeque<FeedEvent>,
+}
+
+/// What the window can say about a read after some position.
+enum Answer {
+    Events(Vec<FeedEvent>),
+    /// The position is before the window: only the database knows.
+    Before,
+    /// Not placed yet.
+    Unplaced,
+}
+
+impl Window {
+    fn after(&self, after: FeedPosition, limit: usize) -> Answer {
+        if !self.placed {
+            return Answer::Unplaced;
+        }
+        if after < self.base {
+            return Answer::Before;
+        }
+        let start = self.events.partition_point(|e| e.position <= after);
+        Answer::Events(self.events.range(start..).take(limit).cloned().collect())
+    }
+
+    fn extend(&mut self, events: Vec<FeedEvent>, capacity: usize) {
+        for event in events {
+            debug_assert!(event.position > self.head, "the feed moves forward");
+            self.head = event.position;
+            self.events.push_back(event);
+        }
+        while self.events.len() > capacity {
+            if let Some(dropped) = self.events.pop_front() {
+                self.base = dropped.position;
+            }
+        }
+    }
+}
+
+impl Tail {
+    pub(crate) async fn read(
+        self: &Arc<Self>,
+        adapter: &Adapter,
+        after: FeedPosition,
+        limit: usize,
+        fresh: Fresh,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        self.start_reader(adapter);
+        // Taken before looking: a refresh numbered above it began after
+        // this call did.
+        let ticket = self.begun.load(Ordering::SeqCst);
+        // Bound first: a guard in the match would live across its awaits.
+        let answer = self.window().after(after, limit);
+        match answer {
+            Answer::Before => return adapter.read_feed(after, limit).await,
+            Answer::Events(events) if !events.is_empty() || fresh == Fresh::No => {
+                return Ok(events)
+            }
+            Answer::Events(_) | Answer::Unplaced => {}
+        }
+        self.refresh_since(adapter, ticket).await?;
+        let answer = self.window().after(after, limit);
+        match answer {
+            Answer::Events(events) => Ok(events),
+            Answer::Before | Answer::Unplaced => adapter.read_feed(after, limit).await,
+        }
+    }
+
+    /// Resolves once the window's head is past `after`.
+    pub(crate) async fn past(self: &Arc<Self>, adapter: &Adapter, after: FeedPosition) {
+        self.start_reader(adapter);
+        let mut head = self.head.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = head.wait_for(|head| head.is_some_and(|h| h > after)).await;
+    }
+
+    fn window(&self) -> MutexGuard<'_, Window> {
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes sure a refresh that began after `ticket` was taken has
+    /// succeeded: waits for one under way to end, then runs one unless a
+    /// later one already did.
+    async fn refresh_since(&self, adapter: &Adapter, ticket: u64) -> Result<(), StoreError> {
+        let _only = self.refreshing.lock().await;
+        if self.done.load(Ordering::SeqCst) > ticket {
+            return Ok(());
+        }
+        let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.refresh(adapter).await?;
+        self.done.store(number, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reads the database's feed after the window's head, up to the
+    /// window's capacity. Runs under `refreshing`, so no other refresh
+    /// extends the window meanwhile.
+    async fn refresh(&self, adapter: &Adapter) -> Result<(), StoreError> {
+        let placed = self.window().placed;
+        if !placed {
+            let head = adapter.feed_head().await?;
+            let mut window = self.window();
+            window.placed = true;
+            window.base = head;
+            window.head = head;
+        }
+        let mut read = 0;
+        while read < self.capacity {
+            let from = self.window().head;
+            let batch = adapter.read_feed(from, REFRESH_BATCH).await?;
+            let full = batch.len() == REFRESH_BATCH;
+            read += batch.len();
+            let head = {
+                let mut window = self.window();
+                window.extend(batch, self.capacity);
+                window.head
+            };
+            self.head.send_if_modified(|known| {
+                let moved = *known != Some(head);
+                *known = Some(head);
+                moved
+            });
+            if !full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts, once, the task that refreshes on wake-ups and on a timer. It
+    /// holds the tail weakly and ends within [`IDLE_POLL`] of the last store
+    /// handle being dropped.
+    fn start_reader(self: &Arc<Self>, adapter: &Adapter) {
+        self.reader.get_or_init(|| {
+            let tail = Arc::downgrade(self);
+            tokio::spawn(follow(tail, adapter.clone()));
+        });
+    }
+}
+
+async fn follow(tail: Weak<Tail>, adapter: Adapter) {
+    let mut waker = adapter.waker().subscribe();
+    let mut backoff = IDLE_POLL;
+    loop {
+        let Some(strong) = tail.upgrade() else { return };
+        // Seen before reading: a wake-up during the read reads again.
+        waker.borrow_and_update();
+        let ticket = strong.begun.load(Ordering::SeqCst);
+        let pause = match strong.refresh_since(&adapter, ticket).await {
+            Ok(()) => {
+                backoff = IDLE_POLL;
+                IDLE_POLL
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the event feed failed; retrying");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff
+            }
+        };
+        drop(strong);
+        tokio::select! {
+            changed = waker.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
