@@ -30,7 +30,8 @@ type Times = Arc<Mutex<HashMap<String, Instant>>>;
 pub struct Freshness {
     answered: Times,
     arrived: Times,
-    stream: JoinHandle<anyhow::Result<()>>,
+    /// The stream's task, taken by [`Freshness::finish`].
+    stream: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
 }
 
 /// The freshness of one run.
@@ -79,7 +80,7 @@ impl Freshness {
         Ok(Freshness {
             answered: Arc::default(),
             arrived,
-            stream,
+            stream: Mutex::new(Some(stream)),
         })
     }
 
@@ -90,9 +91,15 @@ impl Freshness {
 
     /// Waits out late changes (up to [`GRACE`]), ends the stream and
     /// returns the percentiles.
-    pub async fn finish(self) -> anyhow::Result<Measured> {
+    pub async fn finish(&self) -> anyhow::Result<Measured> {
+        let stream = self
+            .stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .context("the run was already finished")?;
         let deadline = Instant::now() + GRACE;
-        while Instant::now() < deadline && !self.stream.is_finished() {
+        while Instant::now() < deadline && !stream.is_finished() {
             let complete = {
                 let arrived = lock(&self.arrived);
                 lock(&self.answered)
@@ -104,10 +111,10 @@ impl Freshness {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if self.stream.is_finished() {
-            self.stream.await.context("the watch task")??;
+        if stream.is_finished() {
+            stream.await.context("the watch task")??;
         } else {
-            self.stream.abort();
+            stream.abort();
         }
         let arrived = lock(&self.arrived);
         let mut missing = 0;

@@ -69,6 +69,11 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     pg_url: String,
+    /// Also measure each backend on a log first seeded with this many events
+    /// (e.g. 1000000): every phase runs once on an empty log and once on the
+    /// seeded one, so the report shows how cost grows with the log.
+    #[arg(long, default_value_t = 0)]
+    seed_events: usize,
     /// Also write the summary as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -125,7 +130,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     pg.prepare_baseline().await?;
     let phase_names = plan.phases.iter().map(|p| p.name().to_owned()).collect();
     let mut summary = Summary::new(args.duration.as_secs_f64(), phase_names);
-    let measured = measure_all(&plan, &binary, &backends, &pg, &work_dir, &mut summary).await;
+    let mut logs = vec![0];
+    if args.seed_events > 0 {
+        logs.push(args.seed_events);
+    }
+    let measured = measure_all(
+        &plan,
+        &binary,
+        &backends,
+        &logs,
+        &pg,
+        &work_dir,
+        &mut summary,
+    )
+    .await;
     let dropped = pg.drop_baseline().await;
     measured?;
     dropped?;
@@ -164,23 +182,26 @@ fn plan(args: &Args) -> Plan {
     }
 }
 
-/// Starts, measures and stops one server per backend in turn.
+/// Starts, measures and stops one server per backend and log size in turn.
 async fn measure_all(
     plan: &Plan,
     binary: &std::path::Path,
     backends: &[Backend],
+    logs: &[usize],
     pg: &Postgres,
     work_dir: &WorkDir,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     for &backend in backends {
-        let server = Server::start(binary, backend, pg, &work_dir.0).await?;
-        let measured = phases::measure(plan, backend, &server, pg)
-            .await
-            .with_context(|| format!("server log tail:\n{}", server.log_tail()));
-        let stopped = server.shutdown(pg).await;
-        summary.backends.push(measured?);
-        stopped?;
+        for &log_events in logs {
+            let server = Server::start_on_log(binary, backend, pg, &work_dir.0, log_events).await?;
+            let measured = phases::measure(plan, backend, log_events, &server, pg)
+                .await
+                .with_context(|| format!("server log tail:\n{}", server.log_tail()));
+            let stopped = server.shutdown(pg).await;
+            summary.backends.push(measured?);
+            stopped?;
+        }
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! catch up with what the earlier runs wrote and Postgres settles inside
 //! the pgbench baseline, so no run pays for the one before it.
 
-use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -84,6 +83,7 @@ impl Target<'_> {
 pub async fn measure(
     plan: &Plan,
     backend: Backend,
+    log_events: usize,
     server: &Server,
     pg: &Postgres,
 ) -> anyhow::Result<BackendReport> {
@@ -97,6 +97,7 @@ pub async fn measure(
     let organizer = fixture::organizer(&channels[0]).await?;
     eprintln!("{name}: scheduling and publishing the show…");
     let (show_id, seats) = fixture::published_show(&channels[0], &organizer).await?;
+    let peak_rss_after_show_mb = server.peak_rss_mb();
     let mut target = Target {
         name,
         pg,
@@ -110,9 +111,13 @@ pub async fn measure(
     };
     let mut report = BackendReport {
         backend,
+        log_events,
         throughput: Vec::new(),
         purchase: Vec::new(),
         contention: Vec::new(),
+        peak_rss_after_show_mb: None,
+        peak_rss_mb: None,
+        seats_taken: 0,
     };
     for phase in &plan.phases {
         match phase {
@@ -121,6 +126,9 @@ pub async fn measure(
             Phase::Contention => race(plan, &mut target, &mut report).await?,
         }
     }
+    report.peak_rss_after_show_mb = peak_rss_after_show_mb;
+    report.peak_rss_mb = server.peak_rss_mb();
+    report.seats_taken = target.taken;
     Ok(report)
 }
 
@@ -144,7 +152,6 @@ async fn reserve(
             &watcher,
         )
         .await?;
-        let watcher = Arc::into_inner(watcher).context("the clients still hold the watcher")?;
         let freshness = watcher.finish().await?;
         eprintln!(
             "{}: seat-map freshness p50 {:.1} ms, p99 {:.1} ms, {} missing",

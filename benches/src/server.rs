@@ -14,7 +14,10 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
+use ticketing_event_store::Store;
+
 use crate::postgres::Postgres;
+use crate::seed::{seed, Purchases};
 
 /// Shared by `users add` and `serve` so the organizer's password hash and
 /// every token are made with the same secret; at least 32 bytes.
@@ -58,7 +61,20 @@ impl Server {
         postgres: &Postgres,
         work_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let data_dir = work_dir.join(backend.name());
+        Self::start_on_log(binary, backend, postgres, work_dir, 0).await
+    }
+
+    /// [`Server::start`] on a log first seeded with `events` events
+    /// ([`crate::seed`], without purchases), the way a sale well under way
+    /// would have it.
+    pub async fn start_on_log(
+        binary: &Path,
+        backend: Backend,
+        postgres: &Postgres,
+        work_dir: &Path,
+        events: usize,
+    ) -> anyhow::Result<Self> {
+        let data_dir = work_dir.join(format!("{}-{events}", backend.name()));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let database = match backend {
@@ -69,6 +85,21 @@ impl Server {
             }
             Backend::Sqlite => None,
         };
+        let database_url = match &database {
+            Some(name) => postgres.url(name),
+            None => format!("sqlite://{}", data_dir.join("ticketing.db").display()),
+        };
+        if events > 0 {
+            let started = std::time::Instant::now();
+            let store = Store::connect(&database_url).await?;
+            store.migrate().await?;
+            let written = seed(&store, events, Purchases::None).await?;
+            eprintln!(
+                "{}: seeded {written} events in {:.1?}",
+                backend.name(),
+                started.elapsed()
+            );
+        }
         let mut db_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
         if let Some(name) = &database {
             db_args.extend(["--database-url".to_owned(), postgres.url(name)]);
@@ -107,10 +138,6 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawning {} serve", binary.display()))?;
-        let database_url = match &database {
-            Some(name) => postgres.url(name),
-            None => format!("sqlite://{}", data_dir.join("ticketing.db").display()),
-        };
         let mut server = Self {
             addr,
             database_url,
@@ -160,6 +187,16 @@ impl Server {
             })
             .await;
         matches!(check, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32)
+    }
+
+    /// The server's peak resident memory so far (`VmHWM`), in MB (10^6
+    /// bytes); `None` where `/proc` does not tell.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024.0 / 1e6)
     }
 
     /// The last lines the server logged, to explain a failure.

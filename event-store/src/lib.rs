@@ -36,7 +36,7 @@ pub mod testing;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
 pub use idempotency::{find_idempotency, insert_idempotency};
-pub use store::Store;
+pub use store::{Store, WriteTurn};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,16 @@
 //! (`AUTOINCREMENT`) is handed out in commit order: the feed is simply
 //! `global_seq` order, with `tx` always 0. Readers use a separate pool and,
 //! in WAL mode, never block the writer.
+//!
+//! SQLite has one write lock per file, and a connection that finds it taken
+//! sleeps in its busy handler (1 ms, 2 ms, 5 ms, … up to 100 ms) before
+//! trying again. The appends and the read models' transactions of one
+//! process therefore take a [`WriteTurn`] first, an in-process queue that
+//! hands the lock over without sleeping; other processes (the CLI) still
+//! meet the busy handler.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -15,7 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use crate::store::{connect_read_pool, FeedWaker, ACQUIRE_TIMEOUT};
+use crate::store::{connect_read_pool, FeedWaker, WriteTurn, ACQUIRE_TIMEOUT};
 use crate::{
     FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
     StreamCondition,
@@ -67,6 +75,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     read_pool: sqlx::AnyPool,
     waker: FeedWaker,
+    /// Whose turn it is to write (see [`crate::WriteTurn`]).
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -114,6 +124,7 @@ impl SqliteStore {
             readers,
             read_pool,
             waker: FeedWaker::new(),
+            turn: Arc::default(),
         })
     }
 
@@ -123,6 +134,13 @@ impl SqliteStore {
 
     pub(crate) fn waker(&self) -> &FeedWaker {
         &self.waker
+    }
+
+    /// Waits for this process's turn to write.
+    pub(crate) async fn write_turn(&self) -> WriteTurn {
+        WriteTurn {
+            _held: Arc::clone(&self.turn).lock_owned().await,
+        }
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -181,7 +199,10 @@ impl SqliteStore {
         let insert =
             format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         // The write lock is taken first, so no append can move a condition's
-        // stream between its check and this commit.
+        // stream between its check and this commit; the turn first of all,
+        // so this process's writers queue here instead of in SQLite's
+        // sleeping busy handler.
+        let _turn = self.write_turn().await;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for condition in conditions {
             let current: i64 = sqlx::query_scalar(

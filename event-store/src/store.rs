@@ -83,6 +83,18 @@ impl Store {
         }
     }
 
+    /// On SQLite, waits for this process's turn to write and holds it until
+    /// the returned [`WriteTurn`] is dropped: take it before
+    /// [`Store::begin_read_model`] and keep it past the commit, so writers
+    /// queue in memory instead of polling SQLite's lock. On Postgres,
+    /// where writers do not exclude each other, there is no turn.
+    pub async fn write_turn(&self) -> Option<WriteTurn> {
+        match &self.adapter {
+            Adapter::Postgres(_) => None,
+            Adapter::Sqlite(s) => Some(s.write_turn().await),
+        }
+    }
+
     /// Begins a read-model transaction on [`Store::read_pool`]. On SQLite it
     /// takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
     /// transaction that reads its checkpoint and then writes would fail with
@@ -335,6 +347,11 @@ impl Adapter {
             Adapter::Sqlite(s) => s.waker(),
         }
     }
+}
+
+/// One writer's turn at an SQLite database, from [`Store::write_turn`].
+pub struct WriteTurn {
+    pub(crate) _held: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// Wakes feed readers. The store keeps one receiver so that the Postgres

@@ -9,7 +9,8 @@
 //! events are exactly what [`Adapter::read_feed`] chained from `base` would
 //! return, and the store's proof that the feed skips nothing carries over.
 //! Eviction drops events from the front and moves `base` up to the last one
-//! dropped. A read after a position at or past `base` is therefore
+//! dropped; a bulky event (a large seating plan) is never kept: the window
+//! restarts right after it. A read after a position at or past `base` is therefore
 //! answered from the window; a read before it (a catch-up, a rebuild, an
 //! old resume token) goes to the database, which is always right.
 //!
@@ -121,6 +122,14 @@ impl Window {
         for event in events {
             debug_assert!(event.position > self.head, "the feed moves forward");
             self.head = event.position;
+            if bulky(&event.event.payload) {
+                // Not kept: every follower would clone it. The window
+                // restarts after it, and followers before it read the
+                // database, as they would for any evicted event.
+                self.events.clear();
+                self.base = event.position;
+                continue;
+            }
             self.events.push_back(event);
         }
         while self.events.len() > capacity {
@@ -129,6 +138,30 @@ impl Window {
             }
         }
     }
+}
+
+/// JSON values (objects, arrays, scalars) above which an event's payload
+/// is not kept in the window: a ShowScheduled of a 100,000-seat plan is
+/// some 400,000, tens of megabytes once parsed.
+const BULKY_NODES: usize = 20_000;
+
+/// Whether `payload` has more than [`BULKY_NODES`] values; stops counting
+/// there, so the check costs little whatever the payload.
+fn bulky(payload: &serde_json::Value) -> bool {
+    let mut pending = vec![payload];
+    let mut seen = 0;
+    while let Some(value) = pending.pop() {
+        seen += 1;
+        if seen > BULKY_NODES {
+            return true;
+        }
+        match value {
+            serde_json::Value::Array(items) => pending.extend(items),
+            serde_json::Value::Object(fields) => pending.extend(fields.values()),
+            _ => {}
+        }
+    }
+    false
 }
 
 impl Tail {
@@ -256,5 +289,86 @@ async fn follow(tail: Weak<Tail>, adapter: Adapter) {
             changed = waker.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SerializedEvent;
+    use serde_json::json;
+
+    fn event(seq: i64, payload: serde_json::Value) -> FeedEvent {
+        FeedEvent {
+            position: FeedPosition { tx: 0, seq },
+            global_seq: seq,
+            recorded_at: chrono::Utc::now(),
+            event: SerializedEvent::new(
+                format!("s{seq}"),
+                1,
+                "Seat".into(),
+                "SeatHeld".into(),
+                "1".into(),
+                payload,
+                json!({}),
+            ),
+        }
+    }
+
+    fn seqs(answer: Answer) -> Option<Vec<i64>> {
+        match answer {
+            Answer::Events(events) => Some(events.iter().map(|e| e.position.seq).collect()),
+            Answer::Before | Answer::Unplaced => None,
+        }
+    }
+
+    fn placed() -> Window {
+        Window {
+            placed: true,
+            ..Window::default()
+        }
+    }
+
+    #[test]
+    fn eviction_moves_the_base_so_older_reads_go_to_the_database() {
+        let mut window = placed();
+        window.extend((1..=5).map(|n| event(n, json!({}))).collect(), 3);
+        assert_eq!(window.base, FeedPosition { tx: 0, seq: 2 });
+        assert_eq!(
+            seqs(window.after(FeedPosition { tx: 0, seq: 2 }, 10)),
+            Some(vec![3, 4, 5])
+        );
+        assert_eq!(
+            seqs(window.after(FeedPosition { tx: 0, seq: 3 }, 1)),
+            Some(vec![4])
+        );
+        assert!(matches!(
+            window.after(FeedPosition { tx: 0, seq: 1 }, 10),
+            Answer::Before
+        ));
+    }
+
+    #[test]
+    fn a_bulky_event_is_not_kept_and_the_window_restarts_after_it() {
+        let plan: Vec<_> = (0..BULKY_NODES).map(|n| json!({ "seat": n })).collect();
+        let mut window = placed();
+        window.extend(
+            vec![
+                event(1, json!({})),
+                event(2, json!(plan)),
+                event(3, json!({})),
+            ],
+            10,
+        );
+        assert_eq!(window.head, FeedPosition { tx: 0, seq: 3 });
+        assert_eq!(
+            seqs(window.after(FeedPosition { tx: 0, seq: 2 }, 10)),
+            Some(vec![3])
+        );
+        assert!(matches!(
+            window.after(FeedPosition { tx: 0, seq: 1 }, 10),
+            Answer::Before
+        ));
+        assert!(!bulky(&json!({ "seats": (0..1000).collect::<Vec<_>>() })));
     }
 }

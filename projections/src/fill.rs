@@ -106,6 +106,7 @@ async fn batch_by_batch(
         let Some(last) = batch.last().map(|e| e.position) else {
             break;
         };
+        let _turn = store.write_turn().await;
         let mut tx = store.begin_read_model().await?;
         shadow.apply_batch(&mut tx, &batch).await?;
         save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, last).await?;
@@ -152,6 +153,7 @@ async fn write<F: Carry>(
     fold: F,
     at: FeedPosition,
 ) -> Result<(), ProjectionError> {
+    let _turn = store.write_turn().await;
     let mut tx = store.begin_read_model().await?;
     fold.write(&mut tx, target).await?;
     save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, at).await?;

@@ -66,6 +66,7 @@ impl<P: Projection> Projector<P> {
     async fn step_at(&self) -> Result<(usize, FeedPosition), ProjectionError> {
         let backend = self.store.backend();
         let name = self.projection.name();
+        let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
         if backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")

@@ -147,6 +147,11 @@ impl<P: Publisher> Relay<P> {
         if !events.is_empty() {
             self.publisher.publish(&events).instrument(span).await?;
         }
+        // SQLite only: the short transaction that saves the checkpoint.
+        let _turn = match locked {
+            Some(_) => None,
+            None => self.store.write_turn().await,
+        };
         let mut tx = match locked {
             Some(tx) => tx,
             None => self.store.begin_read_model().await?,

@@ -3,18 +3,18 @@
 //! (style.md rule 7: only same-run ratios compare on these machines).
 //!
 //! Per backend it seeds a fresh database with about a million real events
-//! (`seed.rs`), then for each read model: reads the whole log with a plain
+//! (`ticketing_benches::seed`), then for each read model: reads the whole log with a plain
 //! streamed `SELECT` (and, on Postgres, `COPY … TO STDOUT` through psql),
 //! then rebuilds the model with the same code as `ticketing projections
 //! rebuild`, and reports events/s of each and their ratio. The issue's
 //! target: a rebuild reaches at least half the raw read rate.
 
 mod measure;
-mod seed;
 
 use anyhow::Context;
 use clap::Parser;
 use std::time::Instant;
+use ticketing_benches::seed;
 use ticketing_event_store::Store;
 use ticketing_projections::ReadModel;
 
@@ -86,7 +86,7 @@ async fn run(db: &measure::Database, events: usize, models: &[ReadModel]) -> any
     store.migrate().await?;
     ticketing_projections::migrate(store.read_pool(), store.backend()).await?;
     let started = Instant::now();
-    let written = seed::seed(&store, events).await?;
+    let written = seed::seed(&store, events, seed::Purchases::Some).await?;
     eprintln!(
         "{}: seeded {written} events in {:.1} s",
         db.backend,
