@@ -26,7 +26,9 @@ pub const CONTENTION_SEATS: usize = 3;
 /// Argon2 makes Register and Login deliberately slow; a few at a time keep
 /// setup short without starving the server.
 const SIGNUP_CONCURRENCY: usize = 4;
-const SEAT_MAP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Long enough for the projectors of a server started on a seeded log
+/// (`--seed-events`) to fold it before the show appears.
+const SEAT_MAP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Attaches a bearer token.
 pub fn authed<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
