@@ -25,7 +25,7 @@ use crate::{
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The event store of one database, cheap to clone. Clones share one
-/// [`Tail`]: the process's one reader of the global feed.
+/// `Tail` (`tail.rs`): the process's one reader of the global feed.
 #[derive(Clone)]
 pub struct Store {
     adapter: Adapter,
@@ -249,7 +249,7 @@ impl Store {
     /// committed before the call is returned by this call or the next ones:
     /// at the head of what this process has read, the call reads the
     /// database (one read shared with the calls waiting beside it). The
-    /// recent feed is answered from the process's [`Tail`]; older positions
+    /// recent feed is answered from the process's `Tail`; older positions
     /// (a catch-up, a rebuild) read the database directly.
     ///
     /// `shard` names the feed partition (design.md §12); there is one, `0`,
