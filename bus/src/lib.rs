@@ -11,12 +11,16 @@
 //! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
 //!   in-process adapter is the relay crate's `Deliver`), and
 //!   [`ensure_topics`].
+//! * `testing.rs` (feature `testing`) — the test broker, for every crate's
+//!   tests.
 
 mod data;
 mod envelope;
 mod handler;
 mod kafka;
 mod mapping;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use data::{
     OrderPaidData, PaidItem, PaymentFailedData, PaymentSucceededData, ReservationData,

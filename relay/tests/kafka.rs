@@ -9,8 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::kafka::{brokers, consume, topic_prefix};
+use common::kafka::{consume, topic_prefix};
 use common::{purchase_flow, store};
+use ticketing_bus::testing::kafka_brokers as brokers;
 use ticketing_bus::{Envelope, Handler, HandlerError, Topic, TOPICS};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::FeedPosition;

@@ -20,8 +20,33 @@ pub mod processes;
 
 /// A `ticketing serve` process with a gRPC gateway; SIGKILLed when dropped.
 pub struct Server {
-    child: Child,
+    child: Spawned,
     pub channel: Channel,
+}
+
+/// A child process that is SIGKILLed and reaped when dropped, so a
+/// panicking test never leaves it running.
+pub struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Already gone after `sigkill`.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Spawned {
+    /// SIGKILL: no shutdown hook, no flush, no rollback but the database's.
+    pub fn sigkill(mut self) {
+        self.0.kill().expect("kill -9");
+        self.0.wait().expect("reap");
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().expect("wait")
+    }
 }
 
 fn free_addr() -> String {
@@ -75,9 +100,9 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
     );
     command.args(extra).envs(envs.iter().copied());
     command.stdout(Stdio::null());
-    let mut child = command.spawn().expect("spawn ticketing serve");
+    let mut child = Spawned(command.spawn().expect("spawn ticketing serve"));
     for _ in 0..400 {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.exited() {
             panic!("ticketing serve {extra:?} exited: {status}");
         }
         if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
@@ -104,19 +129,10 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
     panic!("ticketing serve did not come up on {addr}");
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Already gone after `kill`; a panicking test must not leave it running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
     /// SIGKILL: no shutdown hook, no flush, no rollback but the database's.
-    pub fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
+    pub fn kill(self) {
+        self.child.sigkill();
     }
 
     async fn login(&self, email: &str) -> String {

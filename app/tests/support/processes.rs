@@ -1,15 +1,16 @@
 //! `ticketing` processes other than a gateway [`Server`](super::Server):
 //! roles without a gateway ([`Process`]), started against the test Kafka
-//! broker ([`kafka_brokers`]) or none, and the CLI's one-shot commands.
+//! broker (`ticketing_bus::testing::kafka_brokers`) or none, and the CLI's
+//! one-shot commands.
 
 // Not every test binary uses all of this.
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use super::{free_addr, ticketing};
+use super::{free_addr, ticketing, Spawned};
 
 /// Runs a `ticketing` command (not `serve`) on the database and data dir.
 pub fn cli(url: &str, dir: &Path, args: &[&str]) -> Output {
@@ -19,28 +20,20 @@ pub fn cli(url: &str, dir: &Path, args: &[&str]) -> Output {
 /// A `ticketing serve --role …` process without a gateway; SIGKILLed when
 /// dropped, so a failing test leaves nothing running.
 pub struct Process {
-    child: Child,
+    child: Spawned,
     role: String,
     admin: String,
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Process {
-    /// SIGKILL, as for [`Server::kill`].
-    pub fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
+    /// SIGKILL, as for [`Server::kill`](super::Server::kill).
+    pub fn kill(self) {
+        self.child.sigkill();
     }
 
     /// Panics if the process has exited (a role that failed to start or died).
     pub fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("wait") {
+        if let Some(status) = self.child.exited() {
             panic!("ticketing serve --role {} exited: {status}", self.role);
         }
     }
@@ -81,7 +74,7 @@ pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process
     );
     command.args(extra).stdout(Stdio::null());
     Process {
-        child: command.spawn().expect("spawn ticketing serve"),
+        child: Spawned(command.spawn().expect("spawn ticketing serve")),
         role: role.to_owned(),
         admin,
     }
@@ -106,23 +99,4 @@ fn healthy(addr: &str) -> bool {
     stream.write_all(request.as_bytes()).is_ok()
         && stream.read_to_string(&mut reply).is_ok()
         && reply.starts_with("HTTP/1.1 200")
-}
-
-/// Brokers of the test Kafka (`TICKETING_TEST_KAFKA_BROKERS`, default
-/// 127.0.0.1:9092); the tests fail, never skip, without one.
-pub fn kafka_brokers() -> String {
-    let brokers =
-        std::env::var("TICKETING_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let first = brokers.split(',').next().unwrap_or_default().to_owned();
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&first)
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("TICKETING_TEST_KAFKA_BROKERS={brokers:?} is not host:port"));
-    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        panic!(
-            "no Kafka-protocol broker at {brokers} ({e}): start one with scripts/kafka.sh \
-             (scripts/test does), or set TICKETING_TEST_KAFKA_BROKERS"
-        );
-    }
-    brokers
 }

@@ -15,8 +15,9 @@ use ticketing_tests::{authed, database_url, emails_in, Backend};
 
 use super::checkpoint;
 use super::support::journey::{email_pdf, wait_for_emails};
-use super::support::processes::{cli, kafka_brokers, launch_role, Process};
+use super::support::processes::{cli, launch_role, Process};
 use super::support::{start_serving, Server};
+use ticketing_bus::testing::kafka_brokers;
 
 /// An engine deployment under test: its gateway, where its mail goes, its
 /// processes (killed on drop, also when the test panics) and data dirs.

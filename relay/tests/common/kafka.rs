@@ -1,29 +1,12 @@
-//! The test broker (`TICKETING_TEST_KAFKA_BROKERS`, default 127.0.0.1:9092)
-//! and a consumer that reads a test's own topics from the start.
+//! Topics of a test's own on the test broker
+//! (`ticketing_bus::testing::kafka_brokers`), and a consumer that reads them
+//! from the start.
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use std::time::Duration;
 use ticketing_relay::{Envelope, TOPICS};
-
-/// Brokers of the test Kafka; the tests fail, never skip, without one.
-pub fn brokers() -> String {
-    let brokers =
-        std::env::var("TICKETING_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let first = brokers.split(',').next().unwrap_or_default().to_owned();
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&first)
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("TICKETING_TEST_KAFKA_BROKERS={brokers:?} is not host:port"));
-    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        panic!(
-            "no Kafka-protocol broker at {brokers} ({e}): start one with scripts/kafka.sh \
-             (scripts/test does), or set TICKETING_TEST_KAFKA_BROKERS"
-        );
-    }
-    brokers
-}
 
 /// A topic namespace of this test's own, so tests never see each other's messages.
 pub fn topic_prefix() -> String {
