@@ -57,6 +57,18 @@ impl FeedPosition {
     pub const START: FeedPosition = FeedPosition { tx: 0, seq: 0 };
 }
 
+/// How [`Store::read_feed_as`] reads at the head of what this process's
+/// feed reader has read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedRead {
+    /// Asks the database, so every commit made before the call is seen
+    /// ([`Store::read_feed`]): for `step` and `catch_up`.
+    Fresh,
+    /// Answers from the feed reader only ([`Store::follow_feed`]): for a
+    /// loop woken by [`Store::feed_past`].
+    Follow,
+}
+
 /// One event as the global feed delivers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedEvent {

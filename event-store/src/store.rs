@@ -14,10 +14,10 @@ use tokio::sync::watch;
 
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
-use crate::tail::{Fresh, Tail};
+use crate::tail::Tail;
 use crate::{
-    Backend, FeedEvent, FeedPosition, IdempotencyRecord, SerializedEvent, StoreError, StreamAppend,
-    StreamCondition, StreamRef,
+    Backend, FeedEvent, FeedPosition, FeedRead, IdempotencyRecord, SerializedEvent, StoreError,
+    StreamAppend, StreamCondition, StreamRef,
 };
 
 /// How long a caller waits for a pooled connection before the store reports
@@ -256,12 +256,11 @@ impl Store {
     /// so it is not used for reading yet.
     pub async fn read_feed(
         &self,
-        _shard: i32,
+        shard: i32,
         after: FeedPosition,
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        self.tail
-            .read(&self.adapter, after, limit, Fresh::Yes)
+        self.read_feed_as(FeedRead::Fresh, shard, after, limit)
             .await
     }
 
@@ -270,11 +269,24 @@ impl Store {
     /// the database, and the reader waits with [`Store::feed_past`].
     pub async fn follow_feed(
         &self,
+        shard: i32,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        self.read_feed_as(FeedRead::Follow, shard, after, limit)
+            .await
+    }
+
+    /// [`Store::read_feed`] or [`Store::follow_feed`], as `how` says, for a
+    /// reader that does both.
+    pub async fn read_feed_as(
+        &self,
+        how: FeedRead,
         _shard: i32,
         after: FeedPosition,
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        self.tail.read(&self.adapter, after, limit, Fresh::No).await
+        self.tail.read(&self.adapter, after, limit, how).await
     }
 
     /// Resolves once this process's feed reader has read an event after

@@ -15,10 +15,10 @@
 //! old resume token) goes to the database, which is always right.
 //!
 //! **Freshness.** A window can lag the database. A fresh read
-//! ([`Fresh::Yes`]) at the window's head refreshes it, but only with a
+//! ([`FeedRead::Fresh`]) at the window's head refreshes it, but only with a
 //! database read that *began after the call did*: one already under way
 //! may have started before the caller's own commit. Concurrent fresh reads
-//! share one such refresh. A follower ([`Fresh::No`]) takes what the window
+//! share one such refresh. A follower ([`FeedRead::Follow`]) takes what the window
 //! has and waits on the head ([`Tail::past`]); a task, started with the
 //! first read, refreshes on every feed wake-up and on an idle timer.
 
@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::store::Adapter;
-use crate::{FeedEvent, FeedPosition, StoreError};
+use crate::{FeedEvent, FeedPosition, FeedRead, StoreError};
 
 /// Events the window keeps: some seconds of a busy on-sale, so that every
 /// follower in the process reads from memory unless it falls that far
@@ -44,13 +44,6 @@ const REFRESH_BATCH: usize = 1_024;
 /// missed, and a transaction that writes no events can hold the feed back
 /// without announcing that it ended.
 const IDLE_POLL: Duration = Duration::from_millis(250);
-
-/// Whether a read at the window's head must ask the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fresh {
-    Yes,
-    No,
-}
 
 pub(crate) struct Tail {
     /// Events the window keeps ([`CAPACITY`] but in tests).
@@ -170,7 +163,7 @@ impl Tail {
         adapter: &Adapter,
         after: FeedPosition,
         limit: usize,
-        fresh: Fresh,
+        how: FeedRead,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         self.start_reader(adapter);
         // Taken before looking: a refresh numbered above it began after
@@ -180,7 +173,7 @@ impl Tail {
         let answer = self.window().after(after, limit);
         match answer {
             Answer::Before => return adapter.read_feed(after, limit).await,
-            Answer::Events(events) if !events.is_empty() || fresh == Fresh::No => {
+            Answer::Events(events) if !events.is_empty() || how == FeedRead::Follow => {
                 return Ok(events)
             }
             Answer::Events(_) | Answer::Unplaced => {}

@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use std::future::Future;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, Store,
+    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -59,11 +59,11 @@ impl<P: Projection> Projector<P> {
 
     /// Applies at most one batch; returns how many events it applied.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
-        Ok(self.step_at().await?.0)
+        Ok(self.step_at(FeedRead::Fresh).await?.0)
     }
 
     /// [`Projector::step`], also returning the checkpoint it left.
-    async fn step_at(&self) -> Result<(usize, FeedPosition), ProjectionError> {
+    async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), ProjectionError> {
         let backend = self.store.backend();
         let name = self.projection.name();
         let _turn = self.store.write_turn().await;
@@ -75,7 +75,10 @@ impl<P: Projection> Projector<P> {
                 .await?;
         }
         let after = load_checkpoint(&mut tx, backend, name, SHARD).await?;
-        let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
+        let batch = self
+            .store
+            .read_feed_as(read, SHARD, after, self.batch_size)
+            .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((0, after));
         };
@@ -128,7 +131,9 @@ impl<P: Projection> Projector<P> {
         let mut lag_sampled: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             let name = self.projection.name().to_owned();
-            let (at, pause) = match self.step_at().await {
+            // The process's feed reader polls by itself, so an idle poll
+            // here need not ask the database for the feed again.
+            let (at, pause) = match self.step_at(FeedRead::Follow).await {
                 Ok((0, at)) => {
                     metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
                         .set(0.0);

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedPosition, Store, StoreError,
+    load_checkpoint, save_checkpoint, Backend, FeedPosition, FeedRead, Store, StoreError,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -90,12 +90,12 @@ impl<P: Publisher> Relay<P> {
     /// it moved past (published or not). Records the relay's metrics,
     /// labelled with its checkpoint (`relay`, `worker:fulfillment`, …).
     pub async fn step(&self) -> Result<usize, RelayError> {
-        Ok(self.step_at().await?.0)
+        Ok(self.step_at(FeedRead::Fresh).await?.0)
     }
 
     /// [`Relay::step`], also returning the checkpoint it left.
-    async fn step_at(&self) -> Result<(usize, FeedPosition), RelayError> {
-        let result = self.try_step().await;
+    async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), RelayError> {
+        let result = self.try_step(read).await;
         match &result {
             Ok((0, _)) => {
                 metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
@@ -111,7 +111,7 @@ impl<P: Publisher> Relay<P> {
         result
     }
 
-    async fn try_step(&self) -> Result<(usize, FeedPosition), RelayError> {
+    async fn try_step(&self, read: FeedRead) -> Result<(usize, FeedPosition), RelayError> {
         let backend = self.store.backend();
         // On Postgres: the locked transaction the checkpoint is read and
         // later saved in.
@@ -132,7 +132,10 @@ impl<P: Publisher> Relay<P> {
                 load_checkpoint(&mut conn, backend, &self.checkpoint, SHARD).await?
             }
         };
-        let batch = self.store.read_feed(SHARD, after, self.batch_size).await?;
+        let batch = self
+            .store
+            .read_feed_as(read, SHARD, after, self.batch_size)
+            .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((0, after));
         };
@@ -147,11 +150,9 @@ impl<P: Publisher> Relay<P> {
         if !events.is_empty() {
             self.publisher.publish(&events).instrument(span).await?;
         }
-        // SQLite only: the short transaction that saves the checkpoint.
-        let _turn = match locked {
-            Some(_) => None,
-            None => self.store.write_turn().await,
-        };
+        // SQLite only (no turn on Postgres): the short transaction that
+        // saves the checkpoint.
+        let _turn = self.store.write_turn().await;
         let mut tx = match locked {
             Some(tx) => tx,
             None => self.store.begin_read_model().await?,
@@ -210,7 +211,9 @@ impl<P: Publisher> Relay<P> {
         let mut backoff = Duration::from_millis(100);
         loop {
             let step = tokio::select! {
-                step = self.step_at() => step,
+                // The process's feed reader polls by itself, so an idle
+                // poll here need not ask the database for the feed again.
+                step = self.step_at(FeedRead::Follow) => step,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
             match step {
