@@ -29,4 +29,4 @@ pub use data::{
 pub use envelope::*;
 pub use handler::{deliver, Handler, HandlerError};
 pub use kafka::{ensure_topics, KafkaConsumer, KafkaConsumerConfig, KafkaConsumerError};
-pub use mapping::{integration_events, integration_events_of};
+pub use mapping::{integration_events, integration_events_of, publishes};

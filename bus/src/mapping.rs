@@ -39,6 +39,11 @@ fn route(event: &SerializedEvent) -> Option<Topic> {
     Some(topic)
 }
 
+/// Whether `event` becomes an integration event on one of `topics`.
+pub fn publishes(event: &FeedEvent, topics: &[Topic]) -> bool {
+    route(&event.event).is_some_and(|topic| topics.contains(&topic))
+}
+
 /// The integration events of `batch`, in feed order.
 pub async fn integration_events(
     store: &Store,

@@ -14,10 +14,14 @@
 //! * `sqlite.rs` — SQLite (sqlx): one writer, so rowid order is commit order.
 //! * `store.rs` — the [`Store`] handle that picks an adapter from the URL.
 //! * `repository.rs` — [`Store`] as a cqrs-es `PersistedEventRepository`.
+//! * `skip.rs` — [`Skip`]: followers pass over events they do not read
+//!   without a transaction per batch.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
 //!
 //! Both pass the same contract suite in `tests/contract/`.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 pub use cqrs_es::persist::SerializedEvent;
@@ -28,6 +32,7 @@ mod checkpoint;
 mod idempotency;
 pub mod postgres;
 mod repository;
+mod skip;
 pub mod sqlite;
 mod store;
 mod tail;
@@ -36,6 +41,7 @@ pub mod testing;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
 pub use idempotency::{find_idempotency, insert_idempotency};
+pub use skip::{Skip, MAX_SKIP_AGE};
 pub use store::{Store, WriteTurn};
 
 /// Which database a [`Store`] talks to.
@@ -77,7 +83,9 @@ pub struct FeedEvent {
     /// The event's global position (`global_seq`), unique across the log.
     pub global_seq: i64,
     pub recorded_at: DateTime<Utc>,
-    pub event: SerializedEvent,
+    /// The event as stored, shared: every follower of a process gets the
+    /// same one from its feed reader, so handing it out copies nothing.
+    pub event: Arc<SerializedEvent>,
 }
 
 /// A stream to load and the sequence to load after (0: from its start).

@@ -277,7 +277,7 @@ impl SqliteStore {
                     },
                     global_seq,
                     recorded_at: row.try_get("recorded_at")?,
-                    event: serialized_event(row)?,
+                    event: std::sync::Arc::new(serialized_event(row)?),
                 })
             })
             .collect()

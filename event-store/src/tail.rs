@@ -9,7 +9,8 @@
 //! events are exactly what [`Adapter::read_feed`] chained from `base` would
 //! return, and the store's proof that the feed skips nothing carries over.
 //! Eviction drops events from the front and moves `base` up to the last one
-//! dropped; a bulky event (a large seating plan) is never kept: the window
+//! dropped, as many as keep the window within its count and its byte
+//! budget; an event bigger than the whole budget is never kept: the window
 //! restarts right after it. A read after a position at or past `base` is therefore
 //! answered from the window; a read before it (a catch-up, a rebuild, an
 //! old resume token) goes to the database, which is always right.
@@ -48,6 +49,8 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 pub(crate) struct Tail {
     /// Events the window keeps ([`CAPACITY`] but in tests).
     capacity: usize,
+    /// Bytes they may weigh ([`BUDGET_BYTES`] but in tests).
+    budget: usize,
     window: Mutex<Window>,
     /// The window's head, for followers to wait on; `None` until the first
     /// refresh placed the window.
@@ -70,6 +73,7 @@ impl Tail {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Tail {
             capacity: capacity.max(1),
+            budget: BUDGET_BYTES,
             window: Mutex::new(Window::default()),
             head: watch::channel(None).0,
             refreshing: tokio::sync::Mutex::new(()),
@@ -82,12 +86,14 @@ impl Tail {
 
 /// Events after `base` up to `head`, contiguous in feed order; `placed` is
 /// false until the first refresh set `base` at the database's feed head.
+/// `bytes` is the estimated size of the kept events ([`weight`]).
 #[derive(Default)]
 struct Window {
     placed: bool,
     base: FeedPosition,
     head: FeedPosition,
-    events: VecDeque<FeedEvent>,
+    events: VecDeque<(FeedEvent, usize)>,
+    bytes: usize,
 }
 
 /// What the window can say about a read after some position.
@@ -107,54 +113,80 @@ impl Window {
         if after < self.base {
             return Answer::Before;
         }
-        let start = self.events.partition_point(|e| e.position <= after);
-        Answer::Events(self.events.range(start..).take(limit).cloned().collect())
+        let start = self.events.partition_point(|(e, _)| e.position <= after);
+        Answer::Events(
+            self.events
+                .range(start..)
+                .take(limit)
+                .map(|(e, _)| e.clone())
+                .collect(),
+        )
     }
 
-    fn extend(&mut self, events: Vec<FeedEvent>, capacity: usize) {
+    /// Appends `events`, then drops the oldest until at most `capacity`
+    /// events of at most `budget` bytes are kept.
+    fn extend(&mut self, events: Vec<FeedEvent>, capacity: usize, budget: usize) {
         for event in events {
             debug_assert!(event.position > self.head, "the feed moves forward");
             self.head = event.position;
-            if bulky(&event.event.payload) {
-                // Not kept: every follower would clone it. The window
-                // restarts after it, and followers before it read the
-                // database, as they would for any evicted event.
+            let bytes = weight(&event.event.payload, budget).saturating_add(EVENT_BYTES);
+            if bytes > budget {
+                // Too big to keep at all. The window restarts after it, and
+                // followers before it read the database, as they would for
+                // any evicted event.
                 self.events.clear();
+                self.bytes = 0;
                 self.base = event.position;
                 continue;
             }
-            self.events.push_back(event);
+            self.bytes += bytes;
+            self.events.push_back((event, bytes));
         }
-        while self.events.len() > capacity {
-            if let Some(dropped) = self.events.pop_front() {
+        while self.events.len() > capacity || self.bytes > budget {
+            if let Some((dropped, bytes)) = self.events.pop_front() {
                 self.base = dropped.position;
+                self.bytes -= bytes;
             }
         }
     }
 }
 
-/// JSON values (objects, arrays, scalars) above which an event's payload
-/// is not kept in the window: a ShowScheduled of a 100,000-seat plan is
-/// some 400,000, tens of megabytes once parsed.
-const BULKY_NODES: usize = 20_000;
+/// What the kept events may weigh: a ShowScheduled of the largest plan
+/// (100,000 seats) fits beside a full window of ordinary events, so the
+/// followers of a process share one parsed copy of it instead of each
+/// reading and parsing its own.
+const BUDGET_BYTES: usize = 48 << 20;
 
-/// Whether `payload` has more than [`BULKY_NODES`] values; stops counting
-/// there, so the check costs little whatever the payload.
-fn bulky(payload: &serde_json::Value) -> bool {
+/// An event's fixed part (ids, metadata, the feed position), estimated.
+const EVENT_BYTES: usize = 512;
+
+/// The heap a parsed `payload` takes, estimated from serde_json's layout
+/// (a `Value` is 32 bytes; an object is a B-tree of up to 11 entries per
+/// node); stops counting past `cap`, so the estimate costs little whatever
+/// the payload.
+fn weight(payload: &serde_json::Value, cap: usize) -> usize {
+    use serde_json::Value;
+    const VALUE: usize = 32;
+    const NODE: usize = 11 * (24 + VALUE) + 16;
     let mut pending = vec![payload];
-    let mut seen = 0;
+    let mut total = 0usize;
     while let Some(value) = pending.pop() {
-        seen += 1;
-        if seen > BULKY_NODES {
-            return true;
-        }
+        total += VALUE;
         match value {
-            serde_json::Value::Array(items) => pending.extend(items),
-            serde_json::Value::Object(fields) => pending.extend(fields.values()),
-            _ => {}
+            Value::String(text) => total += text.len(),
+            Value::Array(items) => pending.extend(items),
+            Value::Object(fields) => {
+                total += NODE * fields.len().div_ceil(11);
+                total += fields.keys().map(String::len).sum::<usize>();
+                pending.extend(fields.values());
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+        if total > cap {
+            return total;
         }
     }
-    false
+    total
 }
 
 impl Tail {
@@ -232,7 +264,7 @@ impl Tail {
             read += batch.len();
             let head = {
                 let mut window = self.window();
-                window.extend(batch, self.capacity);
+                window.extend(batch, self.capacity, self.budget);
                 window.head
             };
             self.head.send_if_modified(|known| {
@@ -296,7 +328,7 @@ mod tests {
             position: FeedPosition { tx: 0, seq },
             global_seq: seq,
             recorded_at: chrono::Utc::now(),
-            event: SerializedEvent::new(
+            event: Arc::new(SerializedEvent::new(
                 format!("s{seq}"),
                 1,
                 "Seat".into(),
@@ -304,7 +336,7 @@ mod tests {
                 "1".into(),
                 payload,
                 json!({}),
-            ),
+            )),
         }
     }
 
@@ -325,7 +357,11 @@ mod tests {
     #[test]
     fn eviction_moves_the_base_so_older_reads_go_to_the_database() {
         let mut window = placed();
-        window.extend((1..=5).map(|n| event(n, json!({}))).collect(), 3);
+        window.extend(
+            (1..=5).map(|n| event(n, json!({}))).collect(),
+            3,
+            BUDGET_BYTES,
+        );
         assert_eq!(window.base, FeedPosition { tx: 0, seq: 2 });
         assert_eq!(
             seqs(window.after(FeedPosition { tx: 0, seq: 2 }, 10)),
@@ -341,17 +377,26 @@ mod tests {
         ));
     }
 
+    /// A payload of `seats` objects shaped like a seating plan's seats.
+    fn plan(seats: usize) -> serde_json::Value {
+        let seats: Vec<_> = (0..seats)
+            .map(|n| json!({ "label": format!("A{n}"), "price_minor": 5000 }))
+            .collect();
+        json!({ "ShowScheduled": { "plan": { "sections": [{ "name": "A", "rows": [{ "name": "1", "seats": seats }] }] } } })
+    }
+
     #[test]
-    fn a_bulky_event_is_not_kept_and_the_window_restarts_after_it() {
-        let plan: Vec<_> = (0..BULKY_NODES).map(|n| json!({ "seat": n })).collect();
+    fn an_event_over_the_whole_budget_is_not_kept_and_the_window_restarts_after_it() {
+        let budget = weight(&plan(100), usize::MAX);
         let mut window = placed();
         window.extend(
             vec![
                 event(1, json!({})),
-                event(2, json!(plan)),
+                event(2, plan(100)),
                 event(3, json!({})),
             ],
             10,
+            budget,
         );
         assert_eq!(window.head, FeedPosition { tx: 0, seq: 3 });
         assert_eq!(
@@ -362,6 +407,27 @@ mod tests {
             window.after(FeedPosition { tx: 0, seq: 1 }, 10),
             Answer::Before
         ));
-        assert!(!bulky(&json!({ "seats": (0..1000).collect::<Vec<_>>() })));
+    }
+
+    #[test]
+    fn the_byte_budget_evicts_the_oldest_events_and_moves_the_base() {
+        let each = weight(&plan(100), usize::MAX) + EVENT_BYTES;
+        let mut window = placed();
+        window.extend((1..=4).map(|n| event(n, plan(100))).collect(), 10, 2 * each);
+        assert_eq!(window.bytes, 2 * each);
+        assert_eq!(window.base, FeedPosition { tx: 0, seq: 2 });
+        assert_eq!(
+            seqs(window.after(FeedPosition { tx: 0, seq: 2 }, 10)),
+            Some(vec![3, 4])
+        );
+    }
+
+    #[test]
+    fn the_weight_grows_with_the_payload_and_stops_counting_past_the_cap() {
+        let small = weight(&plan(10), usize::MAX);
+        let large = weight(&plan(1_000), usize::MAX);
+        assert!(large > 50 * small, "{small} vs {large}");
+        // Stops soon after the cap: one value past it at most.
+        assert!(weight(&plan(1_000), 1_000) < 2_000);
     }
 }

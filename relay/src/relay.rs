@@ -18,18 +18,22 @@
 //! every append while the broker answers: there the checkpoint is read
 //! without a lock and saved in a short `BEGIN IMMEDIATE` transaction that
 //! never moves it backwards.
+//!
+//! Between batches the relay passes over events on none of its topics in
+//! memory ([`Skip`]): the fulfillment worker costs no transaction while
+//! only seats are being held.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::AnyConnection;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedPosition, FeedRead, Store, StoreError,
+    load_checkpoint, save_checkpoint, Backend, FeedPosition, FeedRead, Skip, Store, StoreError,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use ticketing_bus::{integration_events_of, EnvelopeError, IntegrationEvent};
+use ticketing_bus::{integration_events_of, publishes, EnvelopeError, IntegrationEvent};
 
 use crate::publisher::{PublishError, Publisher};
 
@@ -90,12 +94,17 @@ impl<P: Publisher> Relay<P> {
     /// it moved past (published or not). Records the relay's metrics,
     /// labelled with its checkpoint (`relay`, `worker:fulfillment`, …).
     pub async fn step(&self) -> Result<usize, RelayError> {
-        Ok(self.step_at(FeedRead::Fresh).await?.0)
+        Ok(self.step_at(FeedRead::Fresh, None).await?.0)
     }
 
-    /// [`Relay::step`], also returning the checkpoint it left.
-    async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), RelayError> {
-        let result = self.try_step(read).await;
+    /// [`Relay::step`] from after `skip` if it still applies, also
+    /// returning the checkpoint it left.
+    async fn step_at(
+        &self,
+        read: FeedRead,
+        skip: Option<Skip>,
+    ) -> Result<(usize, FeedPosition), RelayError> {
+        let result = self.try_step(read, skip).await;
         match &result {
             Ok((0, _)) => {
                 metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())
@@ -111,12 +120,16 @@ impl<P: Publisher> Relay<P> {
         result
     }
 
-    async fn try_step(&self, read: FeedRead) -> Result<(usize, FeedPosition), RelayError> {
+    async fn try_step(
+        &self,
+        read: FeedRead,
+        skip: Option<Skip>,
+    ) -> Result<(usize, FeedPosition), RelayError> {
         let backend = self.store.backend();
         // On Postgres: the locked transaction the checkpoint is read and
         // later saved in.
         let mut locked = None;
-        let after = match backend {
+        let saved = match backend {
             Backend::Postgres => {
                 let mut tx = self.store.begin_read_model().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -132,11 +145,15 @@ impl<P: Publisher> Relay<P> {
                 load_checkpoint(&mut conn, backend, &self.checkpoint, SHARD).await?
             }
         };
+        let after = skip.map_or(saved, |skip| skip.resume(saved));
         let batch = self
             .store
             .read_feed_as(read, SHARD, after, self.batch_size)
             .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
+            if after != saved {
+                self.save(locked, after).await?;
+            }
             return Ok((0, after));
         };
         let events = integration_events_of(&self.store, &batch, self.publisher.topics()).await?;
@@ -150,15 +167,7 @@ impl<P: Publisher> Relay<P> {
         if !events.is_empty() {
             self.publisher.publish(&events).instrument(span).await?;
         }
-        // SQLite only (no turn on Postgres): the short transaction that
-        // saves the checkpoint.
-        let _turn = self.store.write_turn().await;
-        let mut tx = match locked {
-            Some(tx) => tx,
-            None => self.store.begin_read_model().await?,
-        };
-        advance(&mut tx, backend, &self.checkpoint, last).await?;
-        tx.commit().await?;
+        self.save(locked, last).await?;
         for (topic, count) in per_topic {
             metrics::counter!(
                 "ticketing_relay_published_total",
@@ -168,6 +177,23 @@ impl<P: Publisher> Relay<P> {
             .increment(count);
         }
         Ok((batch.len(), last))
+    }
+
+    /// Saves the checkpoint `to`, in `locked` (Postgres) or in a short
+    /// transaction of its own taken in turn (SQLite).
+    async fn save(
+        &self,
+        locked: Option<sqlx::Transaction<'static, sqlx::Any>>,
+        to: FeedPosition,
+    ) -> Result<(), RelayError> {
+        let _turn = self.store.write_turn().await;
+        let mut tx = match locked {
+            Some(tx) => tx,
+            None => self.store.begin_read_model().await?,
+        };
+        advance(&mut tx, self.store.backend(), &self.checkpoint, to).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Relays batches until the feed is drained; returns the checkpoint.
@@ -209,21 +235,28 @@ impl<P: Publisher> Relay<P> {
     /// by the next run.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
+        let mut skip = None;
+        let topics = self.publisher.topics();
         loop {
             let step = tokio::select! {
                 // The process's feed reader polls by itself, so an idle
                 // poll here need not ask the database for the feed again.
-                step = self.step_at(FeedRead::Follow) => step,
+                step = self.step_at(FeedRead::Follow, skip.take()) => step,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
             match step {
                 Ok((_, at)) => {
                     backoff = Duration::from_millis(100);
+                    // Events on no topic of this relay are passed over in
+                    // memory, without a transaction (see `Skip`).
+                    let mut passed = Skip::at(at);
                     tokio::select! {
-                        _ = self.store.feed_past(at) => {}
-                        _ = tokio::time::sleep(self.idle_poll) => {}
+                        _ = self.store.skip_unwanted(&mut passed, self.batch_size, self.idle_poll, |event| {
+                            publishes(event, topics)
+                        }) => {}
                         _ = shutdown.wait_for(|stop| *stop) => return,
                     }
+                    skip = Some(passed);
                 }
                 Err(error) => {
                     tracing::error!(relay = %self.checkpoint, error = %error, "relay batch failed; retrying");

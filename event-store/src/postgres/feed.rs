@@ -72,7 +72,7 @@ fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
         },
         global_seq,
         recorded_at: row.try_get("recorded_at")?,
-        event: SerializedEvent::new(
+        event: std::sync::Arc::new(SerializedEvent::new(
             row.try_get("aggregate_id")?,
             usize::try_from(sequence).map_err(StoreError::other)?,
             row.try_get("aggregate_type")?,
@@ -80,7 +80,7 @@ fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
             row.try_get("event_version")?,
             row.try_get("payload")?,
             row.try_get("metadata")?,
-        ),
+        )),
     })
 }
 

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use ticketing_event_store::{Backend, FeedEvent, FeedPosition, Store, StoreError, StreamAppend};
+use ticketing_event_store::{
+    Backend, FeedEvent, FeedPosition, Skip, Store, StoreError, StreamAppend,
+};
 
 use crate::support::{open, seat_append, Seat};
 
@@ -280,4 +282,62 @@ pub async fn followers_see_the_whole_feed_through_a_small_window(url: String) {
         let seen: Vec<Key> = follower.await.expect("follower").iter().map(key).collect();
         assert_eq!(seen, feed, "a follower saw a different feed");
     }
+}
+
+/// `skip_unwanted` passes over the events a follower refuses, from memory,
+/// and stops before the first one it wants; with nothing new it returns
+/// after the idle wait, keeping what it passed.
+pub async fn skip_passes_over_unwanted_events_and_stops_at_a_wanted_one(url: String) {
+    let store = open(&url).await;
+    store
+        .append(&[seat_append("seat-0", 0, 0, 1)], None)
+        .await
+        .expect("first");
+    let start = store
+        .read_feed(0, FeedPosition::START, 10)
+        .await
+        .expect("read")[0]
+        .position;
+    for n in 1..=5 {
+        store
+            .append(&[seat_append("seat-1", n - 1, n, 1)], None)
+            .await
+            .expect("unwanted");
+    }
+    let feed = read_all(&store, start, 10).await;
+    assert_eq!(feed.len(), 5);
+    let wanted = |e: &FeedEvent| e.event.aggregate_id == "seat-2";
+
+    let mut skip = Skip::at(start);
+    let idle = Duration::from_millis(200);
+    let waited = tokio::time::Instant::now();
+    store.skip_unwanted(&mut skip, 2, idle, wanted).await;
+    assert!(waited.elapsed() >= idle, "returned before going idle");
+    assert_eq!(skip.position(), feed[4].position, "all five passed over");
+    assert_eq!(skip.resume(start), feed[4].position);
+
+    store
+        .append(
+            &[
+                seat_append("seat-1", 5, 6, 1),
+                seat_append("seat-2", 0, 7, 1),
+            ],
+            None,
+        )
+        .await
+        .expect("wanted");
+    let passed = skip.position();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        store.skip_unwanted(&mut skip, 10, Duration::from_secs(60), wanted),
+    )
+    .await
+    .expect("returns as soon as a wanted event is there");
+    assert_eq!(
+        skip.position(),
+        passed,
+        "a batch holding a wanted event is left for the step to read"
+    );
+    let next = read_all(&store, skip.position(), 10).await;
+    assert!(next.iter().any(wanted), "{next:?}");
 }

@@ -42,6 +42,7 @@ on_both_backends!(
     feed::feed_delivers_every_event_once_in_commit_order,
     feed::feed_waker_changes_after_append,
     feed::followers_see_the_whole_feed_through_a_small_window,
+    feed::skip_passes_over_unwanted_events_and_stops_at_a_wanted_one,
     checkpoints::checkpoint_commits_with_its_transaction,
     conditions::conditions_refuse_a_stream_that_moved,
     conditions::a_condition_and_a_writer_never_overlap,
