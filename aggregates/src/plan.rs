@@ -29,10 +29,40 @@ pub struct Row {
     pub seats: Vec<PlannedSeat>,
 }
 
+/// Stored as a pair, `["A-12", 5000]`: a plan holds up to
+/// [`MAX_SEATS_PER_SHOW`] of them, and as a JSON object each took about
+/// six times the memory once parsed (a map per seat). ShowScheduled of
+/// version 1 stored objects, `{"label": …, "price_minor": …}`; both are read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "(SeatLabel, PriceMinor)", from = "StoredSeat")]
 pub struct PlannedSeat {
     pub label: SeatLabel,
     pub price_minor: PriceMinor,
+}
+
+impl From<PlannedSeat> for (SeatLabel, PriceMinor) {
+    fn from(seat: PlannedSeat) -> Self {
+        (seat.label, seat.price_minor)
+    }
+}
+
+/// A seat as either version of ShowScheduled stored it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredSeat {
+    Pair(SeatLabel, PriceMinor),
+    Object {
+        label: SeatLabel,
+        price_minor: PriceMinor,
+    },
+}
+
+impl From<StoredSeat> for PlannedSeat {
+    fn from(stored: StoredSeat) -> Self {
+        let (StoredSeat::Pair(label, price_minor) | StoredSeat::Object { label, price_minor }) =
+            stored;
+        PlannedSeat { label, price_minor }
+    }
 }
 
 /// Unvalidated plan as a user sends it.

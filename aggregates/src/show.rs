@@ -75,8 +75,14 @@ impl DomainEvent for ShowEvent {
         .to_owned()
     }
 
+    /// ShowScheduled is at 2 since its seats are stored as pairs (see
+    /// [`crate::PlannedSeat`]); the others are at 1.
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            ShowEvent::ShowScheduled(_) => "2",
+            ShowEvent::ShowPublished {} | ShowEvent::ShowCancelled {} => "1",
+        }
+        .to_owned()
     }
 }
 

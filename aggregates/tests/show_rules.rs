@@ -143,3 +143,27 @@ async fn a_cancelled_show_cannot_be_published_and_cancelling_again_is_a_no_op() 
         .await
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn show_scheduled_stores_seats_as_pairs_at_version_2_and_still_reads_version_1() {
+    let event = ShowEvent::ShowScheduled(details());
+    assert_eq!(cqrs_es::DomainEvent::event_version(&event), "2");
+    let stored = serde_json::to_value(&event).unwrap();
+    assert_eq!(
+        stored["ShowScheduled"]["plan"]["sections"][0]["rows"][0]["seats"],
+        serde_json::json!([["A-1", 5000]])
+    );
+    // The same event as version 1 wrote it: each seat an object.
+    let mut v1 = stored.clone();
+    v1["ShowScheduled"]["plan"]["sections"][0]["rows"][0]["seats"] =
+        serde_json::json!([{ "label": "A-1", "price_minor": 5000 }]);
+    let read: ShowEvent = serde_json::from_value(v1).unwrap();
+    assert_eq!(read, event);
+    let read: ShowEvent = serde_json::from_value(stored).unwrap();
+    assert_eq!(read, event);
+    // A pair is still validated like the object was.
+    let bad = serde_json::json!(["A 1", 5000]);
+    assert!(serde_json::from_value::<PlannedSeat>(bad).is_err());
+    let negative = serde_json::json!(["A-1", -5]);
+    assert!(serde_json::from_value::<PlannedSeat>(negative).is_err());
+}

@@ -41,7 +41,7 @@ pub struct Record {
 
 impl Record {
     pub fn of(event: FeedEvent) -> Result<Record, upcast::UpcastError> {
-        let stored = event.event;
+        let stored = std::sync::Arc::unwrap_or_clone(event.event);
         let (event_version, payload) =
             upcast::upcast(&stored.event_type, &stored.event_version, stored.payload)?;
         Ok(Record {

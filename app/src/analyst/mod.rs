@@ -34,7 +34,7 @@ pub use export::{ExportArgs, ExportFormat};
 pub use filter::{parse_time, AggregateKind, FilterArgs};
 pub use replay::ReplayArgs;
 pub use stats::StatsArgs;
-pub use upcast::{upcast, UpcastError, CURRENT_VERSION};
+pub use upcast::{current_version, upcast, UpcastError};
 
 /// `ticketing events …`
 #[derive(Debug, Subcommand)]
