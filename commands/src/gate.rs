@@ -21,6 +21,8 @@ struct Slot {
     lock: Arc<tokio::sync::Mutex<()>>,
     /// The seat's deadline as last seen (`None` = sold), and when we saw it.
     taken: Option<(Option<DateTime<Utc>>, Instant)>,
+    /// The seat's stream has events: this process saw it taken.
+    written: bool,
 }
 
 pub struct SeatGate {
@@ -61,7 +63,19 @@ impl SeatGate {
     /// Remembers that the seat is held until `until` (`None`: sold).
     pub fn mark_taken(&self, seat_id: &str, until: Option<DateTime<Utc>>) {
         let mut slots = self.slots();
-        slots.entry(seat_id.to_owned()).or_default().taken = Some((until, Instant::now()));
+        let slot = slots.entry(seat_id.to_owned()).or_default();
+        slot.taken = Some((until, Instant::now()));
+        slot.written = true;
+    }
+
+    /// Whether this process knows that any of the seats' streams has
+    /// events (it saw the seat taken; a release does not undo that). A seat
+    /// it knows nothing of may still have been held by another process.
+    pub fn any_written(&self, seat_ids: &[String]) -> bool {
+        let slots = self.slots();
+        seat_ids
+            .iter()
+            .any(|id| slots.get(id).is_some_and(|slot| slot.written))
     }
 
     pub fn forget(&self, seat_id: &str) {
@@ -112,6 +126,8 @@ mod tests {
         assert!(!gate.is_taken("s/A-2", now), "a deadline reached is free");
         gate.forget("s/A-1");
         assert!(!gate.is_taken("s/A-1", now));
+        assert!(gate.any_written(&["s/A-0".into(), "s/A-1".into()]));
+        assert!(!gate.any_written(&["s/A-0".into()]), "never seen taken");
         gate.mark_taken("s/A-3", None);
         assert!(gate.is_taken("s/A-3", now));
         tokio::time::sleep(Duration::from_millis(60)).await;

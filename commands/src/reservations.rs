@@ -59,11 +59,28 @@ impl Engine {
             aggregate_id: id,
             after_sequence: 0,
         }));
+        // First, if it can, the hold decides without a read: on the show's
+        // status as this process last saw it and on seats no hold of this
+        // process has touched, guessed to have no events yet. Both are
+        // checked by the append (the show's condition, the seats' expected
+        // sequences), so a wrong guess costs a conflict and a read, never a
+        // wrong hold; a refusal on a guess is not trusted either.
+        let mut guess = plan
+            .known_state()
+            .filter(|_| !self.gate.any_written(&seat_ids));
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let until = now + ttl;
-            let mut loaded = self.store.load_streams(&streams).await?.into_iter();
-            let state = ShowState::after_scheduled(loaded.next().unwrap_or_default())?;
+            let guessed = guess.take();
+            let (state, seats) = match guessed {
+                Some(state) => (state, vec![Vec::new(); seat_ids.len()]),
+                None => {
+                    let mut loaded = self.store.load_streams(&streams).await?.into_iter();
+                    let state = ShowState::after_scheduled(loaded.next().unwrap_or_default())?;
+                    plan.remember(state);
+                    (state, loaded.collect())
+                }
+            };
             let show = ShowFacts {
                 show_id: show_id.clone(),
                 status: state.status,
@@ -71,7 +88,7 @@ impl Engine {
                 seats: plan.seats.clone(),
             };
             let mut reservation = Reservation::default();
-            let created = crate::load::decide(
+            let decided = crate::load::decide(
                 &mut reservation,
                 ReservationCommand::Create {
                     reservation_id: reservation_id.clone(),
@@ -84,14 +101,19 @@ impl Engine {
                 },
                 &(),
             )
-            .await?;
+            .await;
+            let created = match decided {
+                Ok(created) => created,
+                Err(_) if guessed.is_some() => continue,
+                Err(refused) => return Err(refused.into()),
+            };
             let mut appends = vec![append::<Reservation>(
                 reservation_id.as_str(),
                 0,
                 &created,
                 &meta,
             )?];
-            for ((label, id), events) in labels.iter().zip(&seat_ids).zip(loaded) {
+            for ((label, id), events) in labels.iter().zip(&seat_ids).zip(seats) {
                 let mut seat = fold::<Seat>(id, events)?;
                 let hold = SeatCommand::Hold {
                     reservation: reservation_id.clone(),

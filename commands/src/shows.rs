@@ -40,9 +40,20 @@ pub(crate) struct PlanIndex {
     pub places: Arc<HashMap<SeatLabel, (usize, usize)>>,
     pub currency: Currency,
     pub show: Arc<ShowDetails>,
+    /// The show's status as this process last read it, for holds that
+    /// decide without a read (their append's condition checks it).
+    last_state: Arc<Mutex<Option<ShowState>>>,
 }
 
 impl PlanIndex {
+    pub fn known_state(&self) -> Option<ShowState> {
+        *self.last_state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn remember(&self, state: ShowState) {
+        *self.last_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+    }
+
     /// The section and row names of `label`.
     pub fn place(&self, label: &SeatLabel) -> Option<(&str, &str)> {
         let &(section, row) = self.places.get(label)?;
@@ -181,6 +192,7 @@ impl Engine {
                     places: Arc::new(places),
                     currency: details.currency.clone(),
                     show: Arc::new(details),
+                    last_state: Arc::default(),
                 })
             })
             .await;
