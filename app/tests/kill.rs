@@ -156,6 +156,83 @@ async fn futures_count(
     ok
 }
 
+/// SQLite commits the appends that wait for its write lock together, in
+/// one transaction (group commit). With `TICKETING_FAULT=mid-batch` the
+/// process aborts inside the first batch of two or more appends, after
+/// their inserts and before the commit: a crash in the middle of a batch.
+/// Every acknowledged reservation is whole in the log, nothing of the cut
+/// batch is, and the restarted engine sells its seats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_in_the_middle_of_a_batch() {
+    const BURST: usize = 40;
+    let url = database_url(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("ticketing-kill-{}", ulid::Ulid::new()));
+    let mut server = support::start_with(&url, &dir, "30m", Some("mid-batch")).await;
+    let show_id = server.published_show(&url, &dir, BURST + 2).await;
+    let customer = server.customer().await;
+    let reserve = |label: String| {
+        let mut client = InventoryServiceClient::new(server.channel.clone());
+        let request = authed(
+            &customer,
+            ReserveSeatsRequest {
+                show_id: show_id.clone(),
+                seat_labels: vec![label],
+            },
+        );
+        async move { client.reserve_seats(request).await }
+    };
+    // One at a time, each a batch of its own: acknowledged.
+    for label in ["A-1", "A-2"] {
+        reserve(label.into()).await.expect("a batch of one commits");
+    }
+    // Together: they queue for the lock, and the first batch of two or
+    // more ends the process before its commit.
+    let calls: Vec<_> = (3..BURST + 3)
+        .map(|i| tokio::spawn(reserve(format!("A-{i}"))))
+        .collect();
+    let answered = futures_count(calls).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.exited().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process did not crash in a batch"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = Store::connect(&url).await.expect("reconnect");
+    let whole = assert_reservations_whole(&store).await;
+    assert!(
+        whole >= 2 + answered,
+        "every acknowledged reservation is in the log ({whole} < 2 + {answered})"
+    );
+    assert!(answered < BURST, "the crash came before the burst ended");
+
+    let held: HashSet<String> = log(&store)
+        .await
+        .into_iter()
+        .filter(|(kind, _, event)| kind == "Seat" && event == "SeatHeld")
+        .map(|(_, id, _)| id.split_once('/').expect("seat").1.to_owned())
+        .collect();
+    drop(server);
+    let server = start(&url, &dir, "30m").await;
+    let customer = server.customer().await;
+    let mut inventory = InventoryServiceClient::new(server.channel.clone());
+    for label in (3..BURST + 3)
+        .map(|i| format!("A-{i}"))
+        .filter(|l| !held.contains(l))
+    {
+        let request = ReserveSeatsRequest {
+            show_id: show_id.clone(),
+            seat_labels: vec![label],
+        };
+        inventory
+            .reserve_seats(authed(&customer, request))
+            .await
+            .expect("a seat of the cut batch is free");
+    }
+    server.kill();
+}
+
 async fn deadline_passes_while_down(backend: Backend) {
     let url = database_url(backend).await;
     let dir = std::env::temp_dir().join(format!("ticketing-kill-{}", ulid::Ulid::new()));

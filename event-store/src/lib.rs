@@ -14,6 +14,8 @@
 //! * `sqlite.rs` — SQLite (sqlx): one writer, so rowid order is commit order.
 //! * `store.rs` — the [`Store`] handle that picks an adapter from the URL.
 //! * `repository.rs` — [`Store`] as a cqrs-es `PersistedEventRepository`.
+//! * `group.rs` — group commit: concurrent appends commit as one batch,
+//!   each with its own outcome (`sqlite/batch.rs`, `postgres/batch.rs`).
 //! * `skip.rs` — [`Skip`]: followers pass over events they do not read
 //!   without a transaction per batch.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
@@ -29,6 +31,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 
 mod checkpoint;
+mod group;
 mod idempotency;
 pub mod postgres;
 mod repository;
@@ -42,6 +45,8 @@ pub mod testing;
 pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
 pub use idempotency::{find_idempotency, insert_idempotency};
 pub use skip::{Skip, MAX_SKIP_AGE};
+#[cfg(feature = "testing")]
+pub use store::Batched;
 pub use store::{Store, WriteTurn};
 
 /// Which database a [`Store`] talks to.

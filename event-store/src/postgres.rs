@@ -12,8 +12,11 @@
 //! what makes each stream's sequences rise in feed order.
 //!
 //! `fence.rs` orders the locks and checks of conditional appends (the SQL
-//! is in `sql.rs`); `url.rs` leaves TLS out on the loopback interface.
+//! is in `sql.rs`); `batch.rs` commits concurrent appends as one
+//! statement (group commit); `url.rs` leaves TLS out on the loopback
+//! interface.
 
+mod batch;
 mod feed;
 mod fence;
 mod sql;
@@ -53,6 +56,9 @@ pub struct PgStore {
     waker: FeedWaker,
     /// Bumped after each append; the announcer tells other processes.
     appended: watch::Sender<u64>,
+    /// Appends waiting for the next batch, and the committers (`batch.rs`).
+    queue: Arc<crate::group::Queue>,
+    committers: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgStore {
@@ -86,6 +92,8 @@ impl PgStore {
             read_pool,
             waker,
             appended,
+            queue: Arc::default(),
+            committers: Arc::new(tokio::sync::Semaphore::new(batch::COMMITTERS)),
         })
     }
 
@@ -175,7 +183,37 @@ impl PgStore {
         Ok(loaded)
     }
 
+    /// Commits the append alone if a committer is free, else in the next
+    /// batch (`batch.rs`), from a task of its own so a caller that goes
+    /// away cannot leave its job half-queued. `hold` (tests) commits alone,
+    /// holding the transaction open a while.
     pub(crate) async fn append(
+        &self,
+        appends: &[StreamAppend],
+        conditions: &[StreamCondition],
+        idempotency: Option<&IdempotencyRecord>,
+        hold: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        if hold.is_some() {
+            return self
+                .append_alone(appends, conditions, idempotency, hold)
+                .await;
+        }
+        let (job, answer) = crate::group::Job::new(appends, conditions, idempotency);
+        let store = self.clone();
+        tokio::spawn(async move { store.enqueue(job).await });
+        crate::group::answer(answer).await
+    }
+
+    /// Wakes this process's feed readers and has the announcer tell the
+    /// others: events were appended.
+    fn appended(&self) {
+        self.waker.wake();
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// One append as one statement (so one transaction).
+    async fn append_alone(
         &self,
         appends: &[StreamAppend],
         conditions: &[StreamCondition],
@@ -228,8 +266,7 @@ impl PgStore {
                 tx.commit().await?;
             }
         }
-        self.waker.wake();
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.appended();
         Ok(())
     }
 

@@ -12,7 +12,10 @@
 //! trying again. The appends and the read models' transactions of one
 //! process therefore take a [`WriteTurn`] first, an in-process queue that
 //! hands the lock over without sleeping; other processes (the CLI) still
-//! meet the busy handler.
+//! meet the busy handler. Appends that queue for the turn together commit
+//! together, each with its own outcome (`sqlite/batch.rs`).
+
+mod batch;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -77,6 +80,8 @@ pub struct SqliteStore {
     waker: FeedWaker,
     /// Whose turn it is to write (see [`crate::WriteTurn`]).
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// Appends waiting for the next batch.
+    queue: Arc<crate::group::Queue>,
 }
 
 impl SqliteStore {
@@ -125,6 +130,7 @@ impl SqliteStore {
             read_pool,
             waker: FeedWaker::new(),
             turn: Arc::default(),
+            queue: Arc::default(),
         })
     }
 
@@ -186,6 +192,9 @@ impl SqliteStore {
         rows.iter().map(serialized_event).collect()
     }
 
+    /// Commits the append in the next batch (see `sqlite/batch.rs`), from a
+    /// task of its own, so a caller that goes away cannot leave its job
+    /// half-queued. `hold` (tests) commits alone, holding the lock a while.
     pub(crate) async fn append(
         &self,
         appends: &[StreamAppend],
@@ -196,13 +205,34 @@ impl SqliteStore {
         if appends.iter().all(|a| a.events.is_empty()) && idempotency.is_none() {
             return Ok(());
         }
+        if hold.is_some() {
+            let _turn = self.write_turn().await;
+            let appended = self
+                .append_in_turn(appends, conditions, idempotency, hold)
+                .await;
+            if appended.is_ok() {
+                self.waker.wake();
+            }
+            return appended;
+        }
+        let (job, answer) = crate::group::Job::new(appends, conditions, idempotency);
+        let store = self.clone();
+        tokio::spawn(async move { store.enqueue(job).await });
+        crate::group::answer(answer).await
+    }
+
+    /// One append in a transaction of its own; the caller holds the turn.
+    async fn append_in_turn(
+        &self,
+        appends: &[StreamAppend],
+        conditions: &[StreamCondition],
+        idempotency: Option<&IdempotencyRecord>,
+        hold: Option<Duration>,
+    ) -> Result<(), StoreError> {
         let insert =
             format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         // The write lock is taken first, so no append can move a condition's
-        // stream between its check and this commit; the turn first of all,
-        // so this process's writers queue here instead of in SQLite's
-        // sleeping busy handler.
-        let _turn = self.write_turn().await;
+        // stream between its check and this commit.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for condition in conditions {
             let current: i64 = sqlx::query_scalar(
@@ -249,7 +279,6 @@ impl SqliteStore {
             tokio::time::sleep(hold).await;
         }
         tx.commit().await?;
-        self.waker.wake();
         Ok(())
     }
 
@@ -323,6 +352,19 @@ where
         serde_json::from_str(&payload)?,
         serde_json::from_str(&metadata)?,
     ))
+}
+
+/// A test hook: with `TICKETING_FAULT=mid-batch` the process aborts inside
+/// a batch of two or more appends, after their inserts and before the
+/// commit; the kill tests use it to put a crash in the middle of a batch.
+pub(crate) fn crash_in_batch(jobs: usize) {
+    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let armed = *FAULT
+        .get_or_init(|| std::env::var("TICKETING_FAULT").is_ok_and(|fault| fault == "mid-batch"));
+    if armed && jobs >= 2 {
+        tracing::error!(jobs, "fault injection: aborting in the middle of a batch");
+        std::process::abort();
+    }
 }
 
 /// SQLITE_BUSY and its extended codes, as sqlx reports them.

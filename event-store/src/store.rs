@@ -12,6 +12,8 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use tokio::sync::watch;
 
+#[cfg(feature = "testing")]
+pub use crate::group::Batched;
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::tail::Tail;
@@ -221,6 +223,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.append_with(appends, conditions, None, Some(hold))
             .await
+    }
+
+    /// Appends, each with its conditions and idempotency record, committed
+    /// as one batch, as concurrent appends are; one outcome per append, in
+    /// order. For tests of what a batch does with a conflict in it.
+    #[cfg(feature = "testing")]
+    pub async fn append_as_one_batch(
+        &self,
+        appends: &[Batched],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        match &self.adapter {
+            Adapter::Postgres(s) => s.append_as_one_batch(appends).await,
+            Adapter::Sqlite(s) => s.append_as_one_batch(appends).await,
+        }
     }
 
     async fn append_with(

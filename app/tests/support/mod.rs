@@ -135,6 +135,12 @@ impl Server {
         self.child.sigkill();
     }
 
+    /// The exit status, if the process has exited (crashed) by itself.
+    #[allow(dead_code)]
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.exited()
+    }
+
     async fn login(&self, email: &str) -> String {
         let mut identity = IdentityServiceClient::new(self.channel.clone());
         let login = LoginRequest {

@@ -53,6 +53,70 @@ BEGIN
     RETURN true;
 END
 $$"#,
+    // A batch of appends (see `batch.rs`), each all or nothing on its own.
+    // Every stream of the batch is locked first, in one byte order (the
+    // order `fence` is called with), exclusively if a job writes it; then
+    // the jobs are decided in order, each check reading with a fresh
+    // snapshot that also sees the jobs inserted before it. Returns which
+    // jobs committed.
+    r#"CREATE OR REPLACE FUNCTION event_store.append_batch(
+    jobs int,
+    st_from int[], st_to int[], st_types text[], st_ids text[], st_expected bigint[], st_writes boolean[],
+    ev_from int[], ev_to int[], ev_types text[], ev_ids text[], ev_seqs bigint[],
+    ev_event_types text[], ev_versions text[], ev_payloads jsonb[], ev_metadata jsonb[],
+    idem int[], idem_scopes text[], idem_keys text[], idem_hashes text[], idem_responses jsonb[])
+RETURNS boolean[] LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ok boolean[] := array_fill(true, ARRAY[jobs]);
+    stream record;
+    head bigint;
+    r int;
+BEGIN
+    FOR stream IN
+        SELECT t, i, bool_or(w) AS writes
+          FROM unnest(st_types, st_ids, st_writes) AS s(t, i, w)
+         GROUP BY t, i
+         ORDER BY t COLLATE "C", i COLLATE "C"
+    LOOP
+        IF stream.writes THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(stream.t || '/' || stream.i, 0));
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(hashtextextended(stream.t || '/' || stream.i, 0));
+        END IF;
+    END LOOP;
+    FOR j IN 1 .. jobs LOOP
+        FOR k IN st_from[j] .. st_to[j] LOOP
+            SELECT coalesce((SELECT sequence FROM event_store.events
+                              WHERE aggregate_type = st_types[k] AND aggregate_id = st_ids[k]
+                              ORDER BY sequence DESC LIMIT 1), 0)
+              INTO head;
+            IF (st_writes[k] AND head > st_expected[k])
+               OR (NOT st_writes[k] AND head <> st_expected[k]) THEN
+                ok[j] := false;
+                EXIT;
+            END IF;
+        END LOOP;
+        r := idem[j];
+        IF ok[j] AND r > 0 AND EXISTS (SELECT 1 FROM event_store.idempotency
+                                         WHERE scope = idem_scopes[r] AND key = idem_keys[r]) THEN
+            ok[j] := false;
+        END IF;
+        IF ok[j] THEN
+            INSERT INTO event_store.events
+                (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+            SELECT * FROM unnest(ev_types[ev_from[j]:ev_to[j]], ev_ids[ev_from[j]:ev_to[j]],
+                                 ev_seqs[ev_from[j]:ev_to[j]], ev_event_types[ev_from[j]:ev_to[j]],
+                                 ev_versions[ev_from[j]:ev_to[j]], ev_payloads[ev_from[j]:ev_to[j]],
+                                 ev_metadata[ev_from[j]:ev_to[j]]);
+            IF r > 0 THEN
+                INSERT INTO event_store.idempotency (scope, key, request_hash, response)
+                VALUES (idem_scopes[r], idem_keys[r], idem_hashes[r], idem_responses[r]);
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN ok;
+END
+$$"#,
     r#"CREATE TABLE IF NOT EXISTS event_store.checkpoints (
     name text NOT NULL,
     shard int NOT NULL,
@@ -102,6 +166,10 @@ SELECT k.stream_index, e.aggregate_type, e.aggregate_id, e.sequence, e.event_typ
        AND e.sequence > k.after_sequence
      ORDER BY e.aggregate_type, e.aggregate_id, e.sequence) e
  ORDER BY k.stream_index, e.sequence";
+
+/// A batch of appends in one statement, so one transaction (see `batch.rs`).
+pub(super) const APPEND_BATCH: &str = "
+SELECT event_store.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
 /// Events and the idempotency record in one statement (so one transaction).
 pub(super) const INSERT_EVENTS_AND_IDEMPOTENCY: &str = "

@@ -39,6 +39,7 @@ on_both_backends!(
     streams::cqrs_repository_round_trip,
     streams::concurrent_migrations_succeed,
     streams::load_streams_reads_many_streams_at_once,
+    streams::a_conflict_in_a_batch_fails_alone,
     feed::feed_delivers_every_event_once_in_commit_order,
     feed::feed_waker_changes_after_append,
     feed::followers_see_the_whole_feed_through_a_small_window,

@@ -4,7 +4,7 @@
 
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use serde_json::json;
-use ticketing_event_store::{Backend, IdempotencyRecord, StoreError};
+use ticketing_event_store::{Backend, IdempotencyRecord, StoreError, StreamCondition};
 
 use crate::support::{open, seat_append, Seat};
 
@@ -258,4 +258,104 @@ pub async fn load_streams_reads_many_streams_at_once(url: String) {
     assert_eq!(payload_ns(&loaded[2]), [2, 3]);
     assert!(loaded[2].iter().all(|e| e.aggregate_id == "a"));
     assert!(store.load_streams(&[]).await.expect("nothing").is_empty());
+}
+
+/// A batch (SQLite commits concurrent appends as one): a stale append, a
+/// second append to a stream an earlier one of the batch wrote, and a taken
+/// idempotency key each fail alone while their neighbours commit whole.
+pub async fn a_conflict_in_a_batch_fails_alone(url: String) {
+    let store = open(&url).await;
+    store
+        .append(&[seat_append("seat-a", 0, 0, 2)], Some(&record("taken")))
+        .await
+        .expect("seed");
+    let show_at = |sequence| StreamCondition {
+        aggregate_type: <Seat as cqrs_es::Aggregate>::TYPE.into(),
+        aggregate_id: "show".into(),
+        sequence,
+    };
+    let batch = vec![
+        (
+            vec![seat_append("seat-b", 0, 10, 2)],
+            vec![],
+            Some(record("b")),
+        ),
+        // Stale: seat-a is at 2.
+        (
+            vec![
+                seat_append("seat-c", 0, 20, 1),
+                seat_append("seat-a", 1, 21, 1),
+            ],
+            vec![],
+            None,
+        ),
+        // Its condition holds: "show" has no events.
+        (
+            vec![seat_append("seat-d", 0, 30, 1)],
+            vec![show_at(0)],
+            None,
+        ),
+        // seat-b moved past 0 earlier in this very batch.
+        (vec![seat_append("seat-b", 0, 40, 1)], vec![], None),
+        (
+            vec![seat_append("seat-e", 0, 50, 1)],
+            vec![],
+            Some(record("taken")),
+        ),
+        (
+            vec![seat_append("seat-a", 2, 60, 1)],
+            vec![],
+            Some(record("a")),
+        ),
+        // "show" is written in this batch, then a condition on it fails.
+        (vec![seat_append("show", 0, 70, 1)], vec![], None),
+        (
+            vec![seat_append("seat-f", 0, 80, 1)],
+            vec![show_at(0)],
+            None,
+        ),
+    ];
+    let outcomes = store
+        .append_as_one_batch(&batch)
+        .await
+        .expect("the batch commits");
+    let conflicts: Vec<bool> = outcomes
+        .iter()
+        .map(|o| matches!(o, Err(StoreError::Conflict)))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [false, true, false, true, true, false, false, true],
+        "{outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .zip(&conflicts)
+        .all(|(o, c)| o.is_ok() != *c));
+    let ns = |id: &'static str| {
+        let store = store.clone();
+        async move { payload_ns(&store.load::<Seat>(id, 0).await.expect("load")) }
+    };
+    assert_eq!(
+        ns("seat-a").await,
+        [0, 1, 60],
+        "the stale one wrote nothing"
+    );
+    assert_eq!(ns("seat-b").await, [10, 11]);
+    assert!(
+        ns("seat-c").await.is_empty(),
+        "all or nothing: not half of it"
+    );
+    assert_eq!(ns("seat-d").await, [30]);
+    assert!(ns("seat-e").await.is_empty(), "the taken key wrote nothing");
+    assert!(
+        ns("seat-f").await.is_empty(),
+        "the failed condition wrote nothing"
+    );
+    assert_eq!(ns("show").await, [70]);
+    let scope = record("a").scope;
+    for key in ["a", "b"] {
+        let stored = store.idempotency(&scope, key).await.expect("read");
+        assert_eq!(stored, Some(record(key)), "{key}");
+    }
 }

@@ -1,0 +1,85 @@
+//! Group commit, the part both adapters share: appends queue as [`Job`]s,
+//! and whoever gets to commit next takes every queued job and commits them
+//! together, each with its own outcome (`sqlite/batch.rs`,
+//! `postgres/batch.rs`). Nobody is answered before the commit, so a crash
+//! at any instant of a batch loses only appends nobody was told about.
+
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use crate::{IdempotencyRecord, StoreError, StreamAppend, StreamCondition};
+
+/// An append as `Store::append_as_one_batch` takes it: streams,
+/// conditions, idempotency record.
+#[cfg(feature = "testing")]
+pub type Batched = (
+    Vec<StreamAppend>,
+    Vec<StreamCondition>,
+    Option<IdempotencyRecord>,
+);
+
+/// One append waiting for its batch.
+pub(crate) struct Job {
+    pub(crate) appends: Vec<StreamAppend>,
+    pub(crate) conditions: Vec<StreamCondition>,
+    pub(crate) idempotency: Option<IdempotencyRecord>,
+    pub(crate) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl Job {
+    /// The job of an append, and where its answer will arrive.
+    pub(crate) fn new(
+        appends: &[StreamAppend],
+        conditions: &[StreamCondition],
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> (Job, oneshot::Receiver<Result<(), StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            appends: appends.to_vec(),
+            conditions: conditions.to_vec(),
+            idempotency: idempotency.cloned(),
+            reply,
+        };
+        (job, answer)
+    }
+}
+
+/// Waits for the answer of a job committed from a task of its own (so a
+/// caller that goes away cannot leave its job half-queued).
+pub(crate) async fn answer(
+    answer: oneshot::Receiver<Result<(), StoreError>>,
+) -> Result<(), StoreError> {
+    answer
+        .await
+        .map_err(|_| StoreError::Other("the append's batch ended without an answer".into()))?
+}
+
+/// Sends each job its outcome; a caller that went away leaves its append
+/// standing.
+pub(crate) fn reply(batch: Vec<Job>, outcomes: Vec<Result<(), StoreError>>) {
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// The jobs waiting for the next batch.
+#[derive(Default)]
+pub(crate) struct Queue(Mutex<Vec<Job>>);
+
+impl Queue {
+    pub(crate) fn push(&self, job: Job) {
+        self.lock().push(job);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        // A panic while holding it leaves a valid list behind.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
