@@ -56,6 +56,7 @@ struct Target<'a> {
     /// A connection of its own for the WatchSeatMap stream.
     watch_channel: Channel,
     tokens: Vec<String>,
+    organizer: String,
     show_id: String,
     seats: Arc<SeatSupply>,
     /// Seats held or sold so far.
@@ -104,6 +105,7 @@ pub async fn measure(
         watch_channel: server.channel().await?,
         channels,
         tokens,
+        organizer,
         show_id,
         seats: Arc::new(seats),
         taken: 0,
@@ -184,6 +186,17 @@ async fn buy(
     target: &mut Target<'_>,
     report: &mut BackendReport,
 ) -> anyhow::Result<()> {
+    if plan.phases.contains(&Phase::Reserve) {
+        // The reserve runs may have spent most of the largest show there
+        // is (100,000 seats): the purchases get one of their own.
+        eprintln!("{}: scheduling a show for the purchases…", target.name);
+        let (show_id, seats) =
+            fixture::published_show(&target.channels[0], &target.organizer).await?;
+        target.show_id = show_id;
+        target.seats = Arc::new(seats);
+        target.taken = 0;
+        target.sold = 0;
+    }
     for &clients in &plan.clients {
         let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
         eprintln!("{}: purchases at {clients} clients…", target.name);
