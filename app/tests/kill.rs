@@ -119,12 +119,7 @@ async fn killed_mid_burst(backend: Backend) {
 
     let server = start(&url, &dir, "30m").await;
     let customer = server.customer().await;
-    let held: HashSet<String> = log(&store)
-        .await
-        .into_iter()
-        .filter(|(kind, _, event)| kind == "Seat" && event == "SeatHeld")
-        .map(|(_, id, _)| id.split_once('/').expect("seat").1.to_owned())
-        .collect();
+    let held = held_seats(&store).await;
     if let Some(free) = (1..=SEATS)
         .map(|i| format!("A-{i}"))
         .find(|l| !held.contains(l))
@@ -141,6 +136,16 @@ async fn killed_mid_burst(backend: Backend) {
     }
     assert!(assert_reservations_whole(&store).await > whole || held.len() == SEATS);
     server.kill();
+}
+
+/// The labels of every seat the log shows held at some point.
+async fn held_seats(store: &Store) -> HashSet<String> {
+    log(store)
+        .await
+        .into_iter()
+        .filter(|(kind, _, event)| kind == "Seat" && event == "SeatHeld")
+        .map(|(_, id, _)| id.split_once('/').expect("seat").1.to_owned())
+        .collect()
 }
 
 /// How many calls were acknowledged with OK before the kill.
@@ -207,12 +212,7 @@ async fn sqlite_crash_in_the_middle_of_a_batch() {
     );
     assert!(answered < BURST, "the crash came before the burst ended");
 
-    let held: HashSet<String> = log(&store)
-        .await
-        .into_iter()
-        .filter(|(kind, _, event)| kind == "Seat" && event == "SeatHeld")
-        .map(|(_, id, _)| id.split_once('/').expect("seat").1.to_owned())
-        .collect();
+    let held = held_seats(&store).await;
     drop(server);
     let server = start(&url, &dir, "30m").await;
     let customer = server.customer().await;

@@ -19,6 +19,18 @@ pub type Batched = (
     Option<IdempotencyRecord>,
 );
 
+/// The jobs of `appends`, for `append_as_one_batch`; nobody waits for
+/// their replies.
+#[cfg(feature = "testing")]
+pub(crate) fn jobs_of(appends: &[Batched]) -> Vec<Job> {
+    appends
+        .iter()
+        .map(|(appends, conditions, idempotency)| {
+            Job::new(appends, conditions, idempotency.as_ref()).0
+        })
+        .collect()
+}
+
 /// One append waiting for its batch.
 pub(crate) struct Job {
     pub(crate) appends: Vec<StreamAppend>,

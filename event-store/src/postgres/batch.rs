@@ -76,12 +76,7 @@ impl PgStore {
         &self,
         appends: &[crate::group::Batched],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let jobs: Vec<Job> = appends
-            .iter()
-            .map(|(appends, conditions, idempotency)| {
-                Job::new(appends, conditions, idempotency.as_ref()).0
-            })
-            .collect();
+        let jobs = crate::group::jobs_of(appends);
         let outcomes = self.commit_batch(&jobs).await?;
         self.appended();
         Ok(outcomes)

@@ -83,12 +83,7 @@ impl SqliteStore {
         &self,
         appends: &[crate::group::Batched],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let jobs: Vec<Job> = appends
-            .iter()
-            .map(|(appends, conditions, idempotency)| {
-                Job::new(appends, conditions, idempotency.as_ref()).0
-            })
-            .collect();
+        let jobs = crate::group::jobs_of(appends);
         let _turn = self.write_turn().await;
         let outcomes = self.commit_batch(&jobs).await?;
         self.waker.wake();
