@@ -78,6 +78,9 @@ pub enum FeedRead {
     /// Answers from the feed reader only ([`Store::follow_feed`]): for a
     /// loop woken by [`Store::feed_past`].
     Follow,
+    /// Answers from the feed reader's window only, never the database:
+    /// nothing for a position before the window ([`Store::skip_unwanted`]).
+    Memory,
 }
 
 /// One event as the global feed delivers it.

@@ -9,8 +9,10 @@
 //! `Skip`, the follower's run loop reads the feed from memory
 //! ([`Store::skip_unwanted`]) and only remembers how far it has passed
 //! over unwanted events; its next step reads from there and saves that
-//! checkpoint along with the events it wants. The checkpoint is still
-//! saved within [`MAX_SKIP_AGE`] under load, and once the feed goes idle.
+//! checkpoint along with the events it reads next. Under load a step comes
+//! at least every [`MAX_SKIP_AGE`]; when the feed goes idle after unwanted
+//! events, the checkpoint stays before them (a restart reads them again,
+//! harmlessly) until the next event arrives.
 //!
 //! Why it is safe: skipping writes nothing, so it cannot apply anything
 //! twice or out of order. The skipped range starts at the checkpoint the
@@ -21,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{FeedEvent, FeedPosition, Store};
+use crate::{FeedEvent, FeedPosition, FeedRead, Store};
 
 /// The longest a follower passes over unwanted events before its next step
 /// saves the checkpoint: what a restart re-reads, at most.
@@ -77,8 +79,8 @@ impl Store {
     /// refuses, until a step is due: an event it wants is there, `idle`
     /// went by with nothing new (the step then saves how far it skipped,
     /// or polls), the skip is [`MAX_SKIP_AGE`] old, or reading failed (the
-    /// step reads again and reports it). Reads this process's feed reader,
-    /// so memory, not the database, unless the follower is behind it.
+    /// step reads again and reports it), or the follower is behind the
+    /// window of this process's feed reader: it reads memory only.
     pub async fn skip_unwanted(
         &self,
         skip: &mut Skip,
@@ -94,7 +96,9 @@ impl Store {
                 _ = self.feed_past(skip.to) => {}
                 _ = tokio::time::sleep(idle) => return,
             }
-            let Ok(events) = self.follow_feed(0, skip.to, limit).await else {
+            // Memory only: a follower behind the window steps instead, so
+            // skipping never adds database reads beside its steps.
+            let Ok(events) = self.read_feed_as(FeedRead::Memory, 0, skip.to, limit).await else {
                 return;
             };
             let Some(last) = events.last() else { return };

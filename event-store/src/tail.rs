@@ -204,8 +204,9 @@ impl Tail {
         // Bound first: a guard in the match would live across its awaits.
         let answer = self.window().after(after, limit);
         match answer {
+            Answer::Before if how == FeedRead::Memory => return Ok(Vec::new()),
             Answer::Before => return adapter.read_feed(after, limit).await,
-            Answer::Events(events) if !events.is_empty() || how == FeedRead::Follow => {
+            Answer::Events(events) if !events.is_empty() || how != FeedRead::Fresh => {
                 return Ok(events)
             }
             Answer::Events(_) | Answer::Unplaced => {}
@@ -214,6 +215,7 @@ impl Tail {
         let answer = self.window().after(after, limit);
         match answer {
             Answer::Events(events) => Ok(events),
+            Answer::Before | Answer::Unplaced if how == FeedRead::Memory => Ok(Vec::new()),
             Answer::Before | Answer::Unplaced => adapter.read_feed(after, limit).await,
         }
     }

@@ -133,13 +133,4 @@ impl Projection for AnyProjection {
             AnyProjection::Orders(p) => p.apply_batch(conn, events).await,
         }
     }
-
-    fn wants(&self, event: &FeedEvent) -> bool {
-        match self {
-            AnyProjection::SeatMap(p) => p.wants(event),
-            AnyProjection::Shows(p) => p.wants(event),
-            AnyProjection::Reservations(p) => p.wants(event),
-            AnyProjection::Orders(p) => p.wants(event),
-        }
-    }
 }

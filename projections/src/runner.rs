@@ -5,16 +5,12 @@
 //! twice: on Postgres each batch transaction first takes a transaction-level
 //! advisory lock named after the projection, then reads the checkpoint; on
 //! SQLite the transaction holds the write lock from its start.
-//!
-//! Between batches the runner passes over events its projection does not
-//! read in memory ([`Skip`]), so a projector of orders costs no transaction
-//! while only seats are being held.
 
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Skip, Store,
+    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -37,13 +33,6 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut AnyConnection,
         events: &[FeedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
-
-    /// Whether `apply_batch` reads `event` at all: the runner passes over
-    /// stretches of events nobody wants without a transaction for them
-    /// (see [`Skip`]). Must be true of every event the projection uses.
-    fn wants(&self, _event: &FeedEvent) -> bool {
-        true
-    }
 }
 
 pub struct Projector<P> {
@@ -70,17 +59,11 @@ impl<P: Projection> Projector<P> {
 
     /// Applies at most one batch; returns how many events it applied.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
-        Ok(self.step_at(FeedRead::Fresh, None).await?.0)
+        Ok(self.step_at(FeedRead::Fresh).await?.0)
     }
 
-    /// [`Projector::step`] from after `skip` if it still applies, also
-    /// returning the checkpoint it left; saves the checkpoint past skipped
-    /// events even when there is nothing to apply.
-    async fn step_at(
-        &self,
-        read: FeedRead,
-        skip: Option<Skip>,
-    ) -> Result<(usize, FeedPosition), ProjectionError> {
+    /// [`Projector::step`], also returning the checkpoint it left.
+    async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), ProjectionError> {
         let backend = self.store.backend();
         let name = self.projection.name();
         let _turn = self.store.write_turn().await;
@@ -91,17 +74,12 @@ impl<P: Projection> Projector<P> {
                 .execute(&mut *tx)
                 .await?;
         }
-        let saved = load_checkpoint(&mut tx, backend, name, SHARD).await?;
-        let after = skip.map_or(saved, |skip| skip.resume(saved));
+        let after = load_checkpoint(&mut tx, backend, name, SHARD).await?;
         let batch = self
             .store
             .read_feed_as(read, SHARD, after, self.batch_size)
             .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
-            if after != saved {
-                save_checkpoint(&mut tx, backend, name, SHARD, after).await?;
-                tx.commit().await?;
-            }
             return Ok((0, after));
         };
         let span = tracing::info_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
@@ -144,20 +122,18 @@ impl<P: Projection> Projector<P> {
     }
 
     /// Runs until `shutdown` turns true: applies a batch whenever the
-    /// process's feed reader has events past the checkpoint that the
-    /// projection wants, passes over the others in memory ([`Skip`]), and
-    /// steps on an idle poll. Errors are logged and retried with backoff,
-    /// since a read model that stops is worse than one that lags.
+    /// process's feed reader is past the checkpoint, and on an idle poll.
+    /// Errors are logged and retried with backoff, since a read model that
+    /// stops is worse than one that lags.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
         // The lag costs two queries: sampled once a second, not per batch.
         let mut lag_sampled: Option<std::time::Instant> = None;
-        let mut skip = None;
         while !*shutdown.borrow() {
             let name = self.projection.name().to_owned();
             // The process's feed reader polls by itself, so an idle poll
             // here need not ask the database for the feed again.
-            let (at, pause) = match self.step_at(FeedRead::Follow, skip.take()).await {
+            let (at, pause) = match self.step_at(FeedRead::Follow).await {
                 Ok((0, at)) => {
                     metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
                         .set(0.0);
@@ -190,21 +166,17 @@ impl<P: Projection> Projector<P> {
                     (None, backoff)
                 }
             };
-            let Some(at) = at else {
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.changed() => {}
+            let more = async {
+                match at {
+                    Some(at) => self.store.feed_past(at).await,
+                    None => std::future::pending().await,
                 }
-                continue;
             };
-            let mut passed = Skip::at(at);
             tokio::select! {
-                _ = self.store.skip_unwanted(&mut passed, self.batch_size, pause, |event| {
-                    self.projection.wants(event)
-                }) => {}
+                _ = more => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
-            skip = Some(passed);
         }
     }
 }

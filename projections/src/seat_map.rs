@@ -58,11 +58,6 @@ impl Projection for SeatMapProjection {
         ReadModel::SeatMap.checkpoint(self.0.shadow)
     }
 
-    fn wants(&self, event: &FeedEvent) -> bool {
-        event.event.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE
-            || event.event.aggregate_type == <Seat as cqrs_es::Aggregate>::TYPE
-    }
-
     /// Folds the batch (`SeatFold`) and writes it.
     async fn apply_batch(
         &self,

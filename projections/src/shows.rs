@@ -18,10 +18,6 @@ impl Projection for ShowsProjection {
         ReadModel::Shows.checkpoint(self.0.shadow)
     }
 
-    fn wants(&self, event: &FeedEvent) -> bool {
-        event.event.aggregate_type == <Show as cqrs_es::Aggregate>::TYPE
-    }
-
     /// Shows change rarely: one statement per event.
     async fn apply_batch(
         &self,

@@ -23,10 +23,6 @@ impl Projection for OrdersProjection {
         ReadModel::Orders.checkpoint(self.0.shadow)
     }
 
-    fn wants(&self, event: &FeedEvent) -> bool {
-        event.event.aggregate_type == <Order as cqrs_es::Aggregate>::TYPE
-    }
-
     /// Folds the batch per order and writes each row once.
     async fn apply_batch(
         &self,

@@ -23,11 +23,6 @@ impl Projection for ReservationsProjection {
         ReadModel::Reservations.checkpoint(self.0.shadow)
     }
 
-    fn wants(&self, event: &FeedEvent) -> bool {
-        event.event.aggregate_type
-            == <ticketing_aggregates::Reservation as cqrs_es::Aggregate>::TYPE
-    }
-
     /// Folds the batch per reservation and writes each row once.
     async fn apply_batch(
         &self,
