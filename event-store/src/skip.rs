@@ -10,9 +10,8 @@
 //! ([`Store::skip_unwanted`]) and only remembers how far it has passed
 //! over unwanted events; its next step reads from there and saves that
 //! checkpoint along with the events it reads next. Under load a step comes
-//! at least every [`MAX_SKIP_AGE`]; when the feed goes idle after unwanted
-//! events, the checkpoint stays before them (a restart reads them again,
-//! harmlessly) until the next event arrives.
+//! at least every [`MAX_SKIP_AGE`], and once the feed goes idle the step
+//! saves the checkpoint past the skipped events.
 //!
 //! Why it is safe: skipping writes nothing, so it cannot apply anything
 //! twice or out of order. The skipped range starts at the checkpoint the

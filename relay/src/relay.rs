@@ -150,10 +150,13 @@ impl<P: Publisher> Relay<P> {
             .store
             .read_feed_as(read, SHARD, after, self.batch_size)
             .await?;
-        // Nothing after the skipped events: the checkpoint stays (as in
-        // the projector runner) and the next skip starts from it again.
+        // Nothing after the skipped events: save how far they went, so an
+        // idle relay's checkpoint is at the head.
         let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok((0, saved));
+            if after != saved {
+                self.save(locked, after).await?;
+            }
+            return Ok((0, after));
         };
         let events = integration_events_of(&self.store, &batch, self.publisher.topics()).await?;
         let per_topic = count_per_topic(&events);
