@@ -4,6 +4,7 @@
 //! `postgres/batch.rs`). Nobody is answered before the commit, so a crash
 //! at any instant of a batch loses only appends nobody was told about.
 
+use std::future::Future;
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
@@ -67,9 +68,46 @@ pub(crate) async fn answer(
         .map_err(|_| StoreError::Other("the append's batch ended without an answer".into()))?
 }
 
-/// Sends each job its outcome; a caller that went away leaves its append
-/// standing.
-pub(crate) fn reply(batch: Vec<Job>, outcomes: Vec<Result<(), StoreError>>) {
+/// How an adapter commits queued jobs.
+pub(crate) trait Commit {
+    /// One job in a transaction of its own.
+    fn alone(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Several jobs in one transaction, each all or nothing on its own; an
+    /// error means none of them committed.
+    fn together(
+        &self,
+        jobs: &[Job],
+    ) -> impl Future<Output = Result<Vec<Result<(), StoreError>>, StoreError>> + Send;
+
+    /// Events were appended: wake the feed's readers.
+    fn committed(&self);
+}
+
+/// Commits every job of `queue` — one alone, several together, and one by
+/// one if the batch fails as a whole (one of them may have caused it) —
+/// and answers each; a caller that went away leaves its append standing.
+/// The caller holds its adapter's turn to commit.
+pub(crate) async fn commit_queued(adapter: &impl Commit, queue: &Queue) {
+    let batch = queue.take();
+    let outcomes = match batch.as_slice() {
+        [] => return,
+        [job] => vec![adapter.alone(job).await],
+        _ => match adapter.together(&batch).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!(%error, jobs = batch.len(), "a batch of appends failed; committing them one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for job in &batch {
+                    outcomes.push(adapter.alone(job).await);
+                }
+                outcomes
+            }
+        },
+    };
+    if outcomes.iter().any(Result::is_ok) {
+        adapter.committed();
+    }
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }

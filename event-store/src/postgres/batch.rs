@@ -21,7 +21,7 @@ use sqlx::Row;
 
 use super::sql::APPEND_BATCH;
 use super::PgStore;
-use crate::group::{reply, Job};
+use crate::group::{commit_queued, Commit, Job};
 use crate::{StoreError, StreamAppend};
 
 /// How many appends or batches of this process commit at once; an append
@@ -37,36 +37,7 @@ impl PgStore {
         let Ok(_committer) = self.committers.acquire().await else {
             return;
         };
-        let batch = self.queue.take();
-        let outcomes = match batch.as_slice() {
-            [] => return,
-            [job] => vec![self.alone(job).await],
-            _ => match self.commit_batch(&batch).await {
-                Ok(outcomes) => outcomes,
-                Err(error) => {
-                    tracing::warn!(%error, jobs = batch.len(), "a batch of appends failed; committing them one by one");
-                    let mut outcomes = Vec::with_capacity(batch.len());
-                    for job in &batch {
-                        outcomes.push(self.alone(job).await);
-                    }
-                    outcomes
-                }
-            },
-        };
-        if outcomes.iter().any(Result::is_ok) {
-            self.appended();
-        }
-        reply(batch, outcomes);
-    }
-
-    async fn alone(&self, job: &Job) -> Result<(), StoreError> {
-        self.append_alone(
-            &job.appends,
-            &job.conditions,
-            job.idempotency.as_ref(),
-            None,
-        )
-        .await
+        commit_queued(self, &self.queue).await;
     }
 
     /// Commits `appends` (each with its record) as one batch, now: for tests
@@ -128,6 +99,26 @@ impl PgStore {
                 }
             })
             .collect())
+    }
+}
+
+impl Commit for PgStore {
+    async fn alone(&self, job: &Job) -> Result<(), StoreError> {
+        self.append_alone(
+            &job.appends,
+            &job.conditions,
+            job.idempotency.as_ref(),
+            None,
+        )
+        .await
+    }
+
+    async fn together(&self, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.commit_batch(jobs).await
+    }
+
+    fn committed(&self) {
+        self.appended();
     }
 }
 

@@ -28,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{SqliteStore, EVENT_COLUMNS};
-use crate::group::{reply, Job};
+use crate::group::{commit_queued, Commit, Job};
 use crate::{IdempotencyRecord, StoreError};
 
 /// Rows per multi-row INSERT (seven parameters each; SQLite allows 32,766).
@@ -44,36 +44,7 @@ impl SqliteStore {
     pub(crate) async fn enqueue(&self, job: Job) {
         self.queue.push(job);
         let _turn = self.write_turn().await;
-        let batch = self.queue.take();
-        if batch.is_empty() {
-            return;
-        }
-        let outcomes = match self.commit_batch(&batch).await {
-            Ok(outcomes) => outcomes,
-            // One alone: its error is the answer. Several: one of them may
-            // have caused it, so each is committed on its own.
-            Err(error) if batch.len() == 1 => vec![Err(error)],
-            Err(error) => {
-                tracing::warn!(%error, jobs = batch.len(), "a batch of appends failed; committing them one by one");
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for job in &batch {
-                    outcomes.push(
-                        self.append_in_turn(
-                            &job.appends,
-                            &job.conditions,
-                            job.idempotency.as_ref(),
-                            None,
-                        )
-                        .await,
-                    );
-                }
-                outcomes
-            }
-        };
-        if outcomes.iter().any(Result::is_ok) {
-            self.waker.wake();
-        }
-        reply(batch, outcomes);
+        commit_queued(self, &self.queue).await;
     }
 
     /// Commits `appends` (each with its record) as one batch, now: for tests
@@ -214,6 +185,26 @@ impl SqliteStore {
         crate::sqlite::crash_in_batch(jobs.len());
         tx.commit().await?;
         Ok(outcomes)
+    }
+}
+
+impl Commit for SqliteStore {
+    async fn alone(&self, job: &Job) -> Result<(), StoreError> {
+        self.append_in_turn(
+            &job.appends,
+            &job.conditions,
+            job.idempotency.as_ref(),
+            None,
+        )
+        .await
+    }
+
+    async fn together(&self, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.commit_batch(jobs).await
+    }
+
+    fn committed(&self) {
+        self.waker.wake();
     }
 }
 
