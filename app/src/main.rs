@@ -14,6 +14,8 @@ use ticketing_notification::SenderConfig;
 // gateway held 1.1 GB RSS with glibc malloc, fragmented by the large plan's
 // transient copies across worker threads; with mimalloc 0.29 GB, at the same
 // throughput (A/B in docs/benchmarks.md).
+// `--no-default-features` builds without it, for heap profiles.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

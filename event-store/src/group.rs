@@ -32,6 +32,10 @@ pub(crate) fn jobs_of(appends: &[Batched]) -> Vec<Job> {
         .collect()
 }
 
+/// Jobs per batch at most: bounds a batch's statement (binds, arrays)
+/// and the time its first job waits for its last.
+pub(crate) const MAX_BATCH: usize = 128;
+
 /// One append waiting for its batch.
 pub(crate) struct Job {
     pub(crate) appends: Vec<StreamAppend>,
@@ -89,7 +93,18 @@ pub(crate) trait Commit {
 /// and answers each; a caller that went away leaves its append standing.
 /// The caller holds its adapter's turn to commit.
 pub(crate) async fn commit_queued(adapter: &impl Commit, queue: &Queue) {
-    let batch = queue.take();
+    // A batch is capped; whoever commits goes on until the queue is empty,
+    // so no job is left behind by a committer that took its fill.
+    loop {
+        let batch = queue.take();
+        if batch.is_empty() {
+            return;
+        }
+        commit_batch(adapter, batch).await;
+    }
+}
+
+async fn commit_batch(adapter: &impl Commit, batch: Vec<Job>) {
     let outcomes = match batch.as_slice() {
         [] => return,
         [job] => vec![adapter.alone(job).await],
@@ -122,8 +137,12 @@ impl Queue {
         self.lock().push(job);
     }
 
+    /// The oldest jobs, at most [`MAX_BATCH`].
     pub(crate) fn take(&self) -> Vec<Job> {
-        std::mem::take(&mut *self.lock())
+        let mut queued = self.lock();
+        let at = queued.len().min(MAX_BATCH);
+        let rest = queued.split_off(at);
+        std::mem::replace(&mut *queued, rest)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {

@@ -1,8 +1,9 @@
 //! Rebuilding a read model without downtime.
 //!
 //! A rebuild folds the whole log into a shadow table (`<table>__rebuild`)
-//! with its own checkpoint while queries keep reading the live table, then,
-//! in one read-model transaction that holds the live projector's lock,
+//! with its own checkpoint while queries keep reading the live table, builds
+//! the shadow's secondary indexes once it is full, then, in one read-model
+//! transaction that holds the live projector's lock,
 //! applies the last events, drops the live table, renames the shadow into its
 //! place and moves the checkpoint. Readers see the old model or the new one,
 //! never a half-built one. The drift check (`drift.rs`) reuses the shadow.
@@ -46,8 +47,14 @@ pub async fn rebuild_in_steps(
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (mut events, from) = fill(store, &shadow, steps, progress).await?;
-    for statement in which.tables().iter().filter_map(|t| t.logged(backend)) {
-        sqlx::query(&statement).execute(store.read_pool()).await?;
+    for table in which.tables() {
+        for statement in table
+            .index_shadow(backend)
+            .into_iter()
+            .chain(table.logged(backend))
+        {
+            sqlx::query(&statement).execute(store.read_pool()).await?;
+        }
     }
     let mut tx = exclusive(store, which).await?;
     let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;

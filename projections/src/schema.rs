@@ -3,8 +3,9 @@
 //!
 //! Each table is described once ([`Table`]): its columns and its secondary
 //! indexes. The same description creates the live table at migration and the
-//! shadow (`<table>__rebuild`, indexes `<index>__rebuild`) a rebuild fills,
-//! and gives the statements that swap a shadow into place.
+//! shadow (`<table>__rebuild`, indexes `<index>__rebuild` built once it is
+//! full) a rebuild fills, and gives the statements that swap a shadow into
+//! place.
 
 use sqlx::AnyPool;
 use ticketing_event_store::Backend;
@@ -169,10 +170,10 @@ impl Table {
         }
     }
 
-    /// Creates the live table or the shadow, with its indexes, if missing.
+    /// Creates the live table with its indexes, or the shadow without its
+    /// secondary ones, if missing.
     pub(crate) fn create(&self, backend: Backend, shadow: bool) -> Vec<String> {
         let table = self.name(backend, shadow);
-        let suffix = if shadow { SHADOW } else { "" };
         // A Postgres shadow is filled UNLOGGED (no WAL for the many row
         // versions a fold writes) and made LOGGED once full (`logged`).
         let unlogged = if shadow && backend == Backend::Postgres {
@@ -184,14 +185,36 @@ impl Table {
             "CREATE {unlogged}TABLE IF NOT EXISTS {table} ({})",
             self.columns
         )];
-        // Postgres puts an index in its table's schema; its name takes none.
-        statements.extend(self.indexes.iter().map(|index| {
-            format!(
-                "CREATE INDEX IF NOT EXISTS {}{suffix} ON {table} ({})",
-                index.name, index.columns
-            )
-        }));
+        // A shadow gets its secondary indexes once it is full (`index_shadow`):
+        // one sorted build each instead of an index insert per row.
+        if !shadow {
+            statements.extend(self.create_indexes(backend, false));
+        }
         statements
+    }
+
+    /// Builds a filled shadow's secondary indexes (Postgres). SQLite
+    /// cannot rename an index, so its swap builds the live ones instead.
+    pub(crate) fn index_shadow(&self, backend: Backend) -> Vec<String> {
+        match backend {
+            Backend::Postgres => self.create_indexes(backend, true),
+            Backend::Sqlite => Vec::new(),
+        }
+    }
+
+    fn create_indexes(&self, backend: Backend, shadow: bool) -> Vec<String> {
+        let table = self.name(backend, shadow);
+        let suffix = if shadow { SHADOW } else { "" };
+        // Postgres puts an index in its table's schema; its name takes none.
+        self.indexes
+            .iter()
+            .map(|index| {
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {}{suffix} ON {table} ({})",
+                    index.name, index.columns
+                )
+            })
+            .collect()
     }
 
     /// Makes a filled shadow durable before it is swapped in (Postgres).

@@ -1,23 +1,26 @@
 //! Group commit on Postgres (see `group.rs`): appends that find every
 //! committer busy queue, and the next committer commits all of them in one
-//! statement, `event_store.append_batch` (`sql.rs`), so one round trip and
+//! statement, `event_store.append_jobs` (`sql.rs`), so one round trip and
 //! one transaction for the lot. An append that finds a committer free runs
 //! alone, as one statement, as before.
 //!
 //! **Each append all or nothing, on its own.** The function first takes the
 //! advisory lock of every stream of the batch, in the byte order every
 //! fence uses (so batches and single appends never deadlock), exclusively
-//! where a job writes the stream; then it decides the jobs in order, each
-//! check with a fresh snapshot that sees the commits before the locks and
-//! the jobs of the batch before it: a job whose stream moved past its
-//! expected sequence, whose condition fails or whose idempotency key is
-//! taken is skipped and answered with [`StoreError::Conflict`]; the others
-//! are inserted, and the statement commits. Should it fail as a whole (a
+//! where a job writes the stream; then it reads every stream's head and
+//! every key once, with a fresh snapshot that sees the commits before the
+//! locks, and decides the jobs in order on what it read and the jobs of
+//! the batch before them: a job whose stream moved past its expected
+//! sequence, whose condition fails or whose idempotency key is taken is
+//! skipped and answered with [`StoreError::Conflict`]; the others are
+//! inserted by one statement, and the whole commits. The statements per
+//! batch are a lock per stream and four, however many jobs it holds. Should it fail as a whole (a
 //! key written meanwhile by another process; the table's unique keys stay
 //! the guarantee), its jobs are committed one by one.
 
 use serde_json::Value;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 use super::sql::APPEND_BATCH;
 use super::PgStore;
@@ -55,20 +58,19 @@ impl PgStore {
 
     /// Commits `jobs` in one statement, each all or nothing (module doc).
     async fn commit_batch(&self, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut args = BatchArgs::default();
-        for job in jobs {
-            args.push(job)?;
-        }
+        let args = BatchArgs::of(jobs)?;
         let row = sqlx::query(APPEND_BATCH)
-            .bind(i32::try_from(jobs.len()).map_err(StoreError::other)?)
+            .bind(index(jobs.len())?)
+            .bind(args.sd_types)
+            .bind(args.sd_ids)
+            .bind(args.sd_writes)
             .bind(args.st_from)
             .bind(args.st_to)
-            .bind(args.st_types)
-            .bind(args.st_ids)
+            .bind(args.st_sid)
             .bind(args.st_expected)
             .bind(args.st_writes)
-            .bind(args.ev_from)
-            .bind(args.ev_to)
+            .bind(args.st_after)
+            .bind(args.ev_job)
             .bind(args.ev_types)
             .bind(args.ev_ids)
             .bind(args.ev_seqs)
@@ -76,9 +78,11 @@ impl PgStore {
             .bind(args.ev_versions)
             .bind(args.ev_payloads)
             .bind(args.ev_metadata)
+            .bind(args.kd_scopes)
+            .bind(args.kd_keys)
             .bind(args.idem)
-            .bind(args.idem_scopes)
-            .bind(args.idem_keys)
+            .bind(args.idem_job)
+            .bind(args.idem_kid)
             .bind(args.idem_hashes)
             .bind(args.idem_responses)
             .fetch_one(&self.pool)
@@ -86,7 +90,7 @@ impl PgStore {
         let committed: Vec<bool> = row.try_get(0)?;
         if committed.len() != jobs.len() {
             return Err(StoreError::Other(
-                "append_batch answered for the wrong number of jobs".into(),
+                "append_jobs answered for the wrong number of jobs".into(),
             ));
         }
         Ok(committed
@@ -122,20 +126,25 @@ impl Commit for PgStore {
     }
 }
 
-/// The arguments of `append_batch`: every job's streams, events and
-/// idempotency record, flattened into one array per column; job `j`'s
-/// streams are `st_from[j] ..= st_to[j]` (1-based, empty when `to < from`),
-/// likewise its events, and `idem[j]` is its record's index (0: none).
+/// The arguments of `append_jobs`, one array per column (1-based
+/// indexes, as SQL arrays count): the batch's distinct streams, sorted
+/// (`sd_*`); each job's stream entries `st_from[j] ..= st_to[j]` (empty
+/// when `to < from`), each naming its distinct stream (`st_sid`) and, if
+/// written, its head after the job (`st_after`); every event with its job;
+/// the distinct idempotency keys (`kd_*`); and each job's record (`idem[j]`,
+/// 0: none) with its job and key.
 #[derive(Default)]
 struct BatchArgs {
+    sd_types: Vec<String>,
+    sd_ids: Vec<String>,
+    sd_writes: Vec<bool>,
     st_from: Vec<i32>,
     st_to: Vec<i32>,
-    st_types: Vec<String>,
-    st_ids: Vec<String>,
+    st_sid: Vec<i32>,
     st_expected: Vec<i64>,
     st_writes: Vec<bool>,
-    ev_from: Vec<i32>,
-    ev_to: Vec<i32>,
+    st_after: Vec<i64>,
+    ev_job: Vec<i32>,
     ev_types: Vec<String>,
     ev_ids: Vec<String>,
     ev_seqs: Vec<i64>,
@@ -143,90 +152,116 @@ struct BatchArgs {
     ev_versions: Vec<String>,
     ev_payloads: Vec<Value>,
     ev_metadata: Vec<Value>,
+    kd_scopes: Vec<String>,
+    kd_keys: Vec<String>,
     idem: Vec<i32>,
-    idem_scopes: Vec<String>,
-    idem_keys: Vec<String>,
+    idem_job: Vec<i32>,
+    idem_kid: Vec<i32>,
     idem_hashes: Vec<String>,
     idem_responses: Vec<Value>,
 }
 
+/// A stream entry before the distinct streams are numbered.
+struct Entry<'a> {
+    stream: (&'a str, &'a str),
+    expected: i64,
+    after: Option<i64>,
+}
+
 impl BatchArgs {
-    fn push(&mut self, job: &Job) -> Result<(), StoreError> {
-        let written: Vec<&StreamAppend> = job
-            .appends
-            .iter()
-            .filter(|a| !a.events.is_empty())
-            .collect();
-        self.st_from.push(index(self.st_types.len() + 1)?);
-        for append in &written {
-            self.stream(
-                &append.aggregate_type,
-                &append.aggregate_id,
-                append.expected_sequence,
-                true,
-            )?;
-        }
-        // A written stream is checked by its expected sequence already.
-        for condition in &job.conditions {
-            let is_written = written.iter().any(|a| {
-                a.aggregate_type == condition.aggregate_type
-                    && a.aggregate_id == condition.aggregate_id
-            });
-            if !is_written {
-                self.stream(
-                    &condition.aggregate_type,
-                    &condition.aggregate_id,
-                    condition.sequence,
-                    false,
-                )?;
+    fn of(jobs: &[Job]) -> Result<Self, StoreError> {
+        let mut args = Self::default();
+        let mut entries = Vec::new();
+        let mut keys: BTreeMap<(&str, &str), i32> = BTreeMap::new();
+        for (j, job) in jobs.iter().enumerate() {
+            let job_number = index(j + 1)?;
+            args.st_from.push(index(entries.len() + 1)?);
+            let written: Vec<&StreamAppend> = job
+                .appends
+                .iter()
+                .filter(|a| !a.events.is_empty())
+                .collect();
+            for append in &written {
+                let expected = sequence(append.expected_sequence)?;
+                let count = sequence(append.events.len())?;
+                entries.push(Entry {
+                    stream: (&append.aggregate_type, &append.aggregate_id),
+                    expected,
+                    after: Some(expected + count),
+                });
+                for (event, seq) in append.events.iter().zip(expected + 1..) {
+                    args.ev_job.push(job_number);
+                    args.ev_types.push(append.aggregate_type.clone());
+                    args.ev_ids.push(append.aggregate_id.clone());
+                    args.ev_seqs.push(seq);
+                    args.ev_event_types.push(event.event_type.clone());
+                    args.ev_versions.push(event.event_version.clone());
+                    args.ev_payloads.push(event.payload.clone());
+                    args.ev_metadata.push(event.metadata.clone());
+                }
+            }
+            // A written stream is checked by its expected sequence already.
+            for condition in &job.conditions {
+                let is_written = written.iter().any(|a| {
+                    a.aggregate_type == condition.aggregate_type
+                        && a.aggregate_id == condition.aggregate_id
+                });
+                if !is_written {
+                    entries.push(Entry {
+                        stream: (&condition.aggregate_type, &condition.aggregate_id),
+                        expected: sequence(condition.sequence)?,
+                        after: None,
+                    });
+                }
+            }
+            args.st_to.push(index(entries.len())?);
+            match &job.idempotency {
+                Some(record) => {
+                    let next = index(keys.len() + 1)?;
+                    let kid = *keys
+                        .entry((record.scope.as_str(), record.key.as_str()))
+                        .or_insert(next);
+                    args.idem_job.push(job_number);
+                    args.idem_kid.push(kid);
+                    args.idem_hashes.push(record.request_hash.clone());
+                    args.idem_responses.push(record.response.clone());
+                    args.idem.push(index(args.idem_job.len())?);
+                }
+                None => args.idem.push(0),
             }
         }
-        self.st_to.push(index(self.st_types.len())?);
-
-        self.ev_from.push(index(self.ev_types.len() + 1)?);
-        for append in &written {
-            let first = i64::try_from(append.expected_sequence)
-                .map_err(StoreError::other)?
-                .saturating_add(1);
-            for (event, sequence) in append.events.iter().zip(first..) {
-                self.ev_types.push(append.aggregate_type.clone());
-                self.ev_ids.push(append.aggregate_id.clone());
-                self.ev_seqs.push(sequence);
-                self.ev_event_types.push(event.event_type.clone());
-                self.ev_versions.push(event.event_version.clone());
-                self.ev_payloads.push(event.payload.clone());
-                self.ev_metadata.push(event.metadata.clone());
-            }
+        // Distinct keys in the order their numbers were given.
+        let mut distinct: Vec<_> = keys.into_iter().collect();
+        distinct.sort_by_key(|(_, kid)| *kid);
+        for ((scope, key), _) in distinct {
+            args.kd_scopes.push(scope.to_owned());
+            args.kd_keys.push(key.to_owned());
         }
-        self.ev_to.push(index(self.ev_types.len())?);
-
-        match &job.idempotency {
-            Some(record) => {
-                self.idem_scopes.push(record.scope.clone());
-                self.idem_keys.push(record.key.clone());
-                self.idem_hashes.push(record.request_hash.clone());
-                self.idem_responses.push(record.response.clone());
-                self.idem.push(index(self.idem_keys.len())?);
-            }
-            None => self.idem.push(0),
+        // Distinct streams in byte order (the order every fence locks in),
+        // written if any job writes them.
+        let mut streams: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+        for entry in &entries {
+            *streams.entry(entry.stream).or_default() |= entry.after.is_some();
         }
-        Ok(())
+        let mut numbers = BTreeMap::new();
+        for (n, ((kind, id), writes)) in streams.into_iter().enumerate() {
+            numbers.insert((kind, id), index(n + 1)?);
+            args.sd_types.push(kind.to_owned());
+            args.sd_ids.push(id.to_owned());
+            args.sd_writes.push(writes);
+        }
+        for entry in entries {
+            args.st_sid.push(numbers[&entry.stream]);
+            args.st_expected.push(entry.expected);
+            args.st_writes.push(entry.after.is_some());
+            args.st_after.push(entry.after.unwrap_or(entry.expected));
+        }
+        Ok(args)
     }
+}
 
-    fn stream(
-        &mut self,
-        kind: &str,
-        id: &str,
-        sequence: usize,
-        writes: bool,
-    ) -> Result<(), StoreError> {
-        self.st_types.push(kind.to_owned());
-        self.st_ids.push(id.to_owned());
-        self.st_expected
-            .push(i64::try_from(sequence).map_err(StoreError::other)?);
-        self.st_writes.push(writes);
-        Ok(())
-    }
+fn sequence(n: usize) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(StoreError::other)
 }
 
 fn index(n: usize) -> Result<i32, StoreError> {

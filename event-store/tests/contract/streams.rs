@@ -314,6 +314,23 @@ pub async fn a_conflict_in_a_batch_fails_alone(url: String) {
             vec![show_at(0)],
             None,
         ),
+        // A key shared by three jobs: the first is stale, so the second
+        // takes the key, and the third finds it taken within the batch.
+        (
+            vec![seat_append("seat-a", 1, 90, 1)],
+            vec![],
+            Some(record("dup")),
+        ),
+        (
+            vec![seat_append("seat-g", 0, 91, 1)],
+            vec![],
+            Some(record("dup")),
+        ),
+        (
+            vec![seat_append("seat-h", 0, 92, 1)],
+            vec![],
+            Some(record("dup")),
+        ),
     ];
     let outcomes = store
         .append_as_one_batch(&batch)
@@ -325,7 +342,7 @@ pub async fn a_conflict_in_a_batch_fails_alone(url: String) {
         .collect();
     assert_eq!(
         conflicts,
-        [false, true, false, true, true, false, false, true],
+        [false, true, false, true, true, false, false, true, true, false, true],
         "{outcomes:?}"
     );
     assert!(outcomes
@@ -353,8 +370,14 @@ pub async fn a_conflict_in_a_batch_fails_alone(url: String) {
         "the failed condition wrote nothing"
     );
     assert_eq!(ns("show").await, [70]);
+    assert_eq!(
+        ns("seat-g").await,
+        [91],
+        "the key went to the job that committed"
+    );
+    assert!(ns("seat-h").await.is_empty(), "a key taken in the batch");
     let scope = record("a").scope;
-    for key in ["a", "b"] {
+    for key in ["a", "b", "dup"] {
         let stored = store.idempotency(&scope, key).await.expect("read");
         assert_eq!(stored, Some(record(key)), "{key}");
     }
