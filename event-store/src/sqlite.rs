@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::Row;
 
@@ -296,20 +297,28 @@ impl SqliteStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.readers)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let global_seq: i64 = row.try_get("global_seq")?;
-                Ok(FeedEvent {
-                    position: FeedPosition {
-                        tx: 0,
-                        seq: global_seq,
-                    },
-                    global_seq,
-                    recorded_at: row.try_get("recorded_at")?,
-                    event: std::sync::Arc::new(serialized_event(row)?),
-                })
-            })
-            .collect()
+        rows.iter().map(feed_event).collect()
+    }
+
+    pub(crate) async fn read_feed_of(
+        &self,
+        aggregate_types: &[&str],
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let types = serde_json::to_string(aggregate_types).map_err(StoreError::other)?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS}, global_seq, recorded_at FROM events \
+             WHERE global_seq > $1 AND aggregate_type IN (SELECT value FROM json_each($3)) \
+             ORDER BY global_seq LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(types)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(feed_event).collect()
     }
 
     pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
@@ -374,4 +383,17 @@ fn is_locked(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
         .and_then(|e| e.as_database_error())
         .and_then(|e| e.code())
         .is_some_and(|code| matches!(code.as_ref(), "5" | "261" | "517" | "773"))
+}
+
+fn feed_event(row: &SqliteRow) -> Result<FeedEvent, StoreError> {
+    let global_seq: i64 = row.try_get("global_seq")?;
+    Ok(FeedEvent {
+        position: FeedPosition {
+            tx: 0,
+            seq: global_seq,
+        },
+        global_seq,
+        recorded_at: row.try_get("recorded_at")?,
+        event: std::sync::Arc::new(serialized_event(row)?),
+    })
 }

@@ -77,7 +77,13 @@ pub(crate) async fn fill(
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<(usize, FeedPosition), ProjectionError> {
     let (batches, incoming) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_ahead(store.clone(), steps.batch.max(1), batches));
+    let types = shadow.model().reads();
+    let reader = tokio::spawn(read_ahead(
+        store.clone(),
+        types,
+        steps.batch.max(1),
+        batches,
+    ));
     let rows = steps.fold_rows;
     let filled = match shadow {
         AnyProjection::SeatMap(p) => {
@@ -92,7 +98,11 @@ pub(crate) async fn fill(
     filled
 }
 
-type Batches = mpsc::Receiver<Result<Vec<FeedEvent>, StoreError>>;
+/// A batch of the events a model reads, and the feed position read
+/// through: its last event's, or for the final empty batch the head of
+/// the feed the reader passed.
+type Batch = Result<(Vec<FeedEvent>, FeedPosition), StoreError>;
+type Batches = mpsc::Receiver<Batch>;
 
 async fn batch_by_batch(
     store: &Store,
@@ -102,10 +112,15 @@ async fn batch_by_batch(
 ) -> Result<(usize, FeedPosition), ProjectionError> {
     let (mut folded, mut at) = (0, FeedPosition::START);
     while let Some(batch) = incoming.recv().await {
-        let batch = batch?;
-        let Some(last) = batch.last().map(|e| e.position) else {
+        let (batch, through) = batch?;
+        if batch.is_empty() {
+            at = at.max(through);
+            let _turn = store.write_turn().await;
+            let mut conn = store.read_pool().acquire().await?;
+            save_checkpoint(&mut conn, store.backend(), shadow.name(), SHARD, at).await?;
             break;
-        };
+        }
+        let last = through;
         let _turn = store.write_turn().await;
         let mut tx = store.begin_read_model().await?;
         shadow.apply_batch(&mut tx, &batch).await?;
@@ -128,14 +143,15 @@ async fn carried<F: Carry>(
     let (mut folded, mut at) = (0, FeedPosition::START);
     let mut fold = F::default();
     while let Some(batch) = incoming.recv().await {
-        let batch = batch?;
-        let Some(last) = batch.last().map(|e| e.position) else {
+        let (batch, through) = batch?;
+        if batch.is_empty() {
+            at = at.max(through);
             break;
-        };
+        }
         for event in &batch {
             fold.add(event)?;
         }
-        (folded, at) = (folded + batch.len(), last);
+        (folded, at) = (folded + batch.len(), through);
         if fold.rows() >= fold_rows {
             write(store, shadow, target, std::mem::take(&mut fold), at).await?;
         }
@@ -161,27 +177,39 @@ async fn write<F: Carry>(
     Ok(())
 }
 
-/// Sends the feed's batches from the start until it is drained (or the
-/// receiver is gone, or a read fails: that error is sent).
+/// Sends the batches of the events of `types` from the start of the feed
+/// until none is left (or the receiver is gone, or a read fails: that
+/// error is sent). The final batch is empty and carries the feed head
+/// taken before its read: every event up to it was sent or is of another
+/// type, so the shadow's checkpoint may move there.
 async fn read_ahead(
     store: Store,
+    types: &'static [&'static str],
     size: usize,
-    batches: mpsc::Sender<Result<Vec<FeedEvent>, StoreError>>,
+    batches: mpsc::Sender<Batch>,
 ) {
     let mut after = FeedPosition::START;
     loop {
-        let batch = store.read_feed(SHARD, after, size).await;
-        let last = match &batch {
-            Ok(events) => match events.last() {
+        let batch = async {
+            let head = store.feed_head(SHARD).await?;
+            let events = store.read_feed_of(types, after, size).await?;
+            let through = match events.last() {
                 Some(event) => event.position,
-                None => return,
-            },
-            Err(_) => FeedPosition::START,
+                None => head.max(after),
+            };
+            Ok((events, through))
+        }
+        .await;
+        let next = match &batch {
+            Ok((events, through)) if !events.is_empty() => Some(*through),
+            _ => None,
         };
-        let failed = batch.is_err();
-        if batches.send(batch).await.is_err() || failed {
+        if batches.send(batch).await.is_err() {
             return;
         }
-        after = last;
+        match next {
+            Some(through) => after = through,
+            None => return,
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! [`AnyProjection`] that runs any of them, so the runner, the rebuild and
 //! the drift check are written once for all.
 
+use cqrs_es::Aggregate;
 use sqlx::AnyConnection;
+use ticketing_aggregates::{Order, Reservation, Seat, Show};
 use ticketing_event_store::{Backend, FeedEvent};
 
 use crate::schema::{Table, ORDERS, ORDER_ITEMS, RESERVATIONS, SEAT_MAP, SHOWS};
@@ -91,6 +93,17 @@ impl ReadModel {
         }
     }
 
+    /// The aggregate types whose events the model folds (every other
+    /// event is ignored by its projection): a rebuild reads only these.
+    pub fn reads(self) -> &'static [&'static str] {
+        match self {
+            ReadModel::SeatMap => &[<Show as Aggregate>::TYPE, <Seat as Aggregate>::TYPE],
+            ReadModel::Shows => &[<Show as Aggregate>::TYPE],
+            ReadModel::Reservations => &[<Reservation as Aggregate>::TYPE],
+            ReadModel::Orders => &[<Order as Aggregate>::TYPE],
+        }
+    }
+
     /// The model's projection, writing to `target`.
     pub fn projection(self, target: Target) -> AnyProjection {
         match self {
@@ -109,6 +122,18 @@ pub enum AnyProjection {
     Shows(ShowsProjection),
     Reservations(ReservationsProjection),
     Orders(OrdersProjection),
+}
+
+impl AnyProjection {
+    /// The read model this projection writes.
+    pub fn model(&self) -> ReadModel {
+        match self {
+            AnyProjection::SeatMap(_) => ReadModel::SeatMap,
+            AnyProjection::Shows(_) => ReadModel::Shows,
+            AnyProjection::Reservations(_) => ReadModel::Reservations,
+            AnyProjection::Orders(_) => ReadModel::Orders,
+        }
+    }
 }
 
 impl Projection for AnyProjection {

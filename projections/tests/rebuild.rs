@@ -232,3 +232,52 @@ async fn sqlite_rebuild_under_live_load() {
 async fn postgres_rebuild_under_live_load() {
     rebuild_under_live_load(fresh_postgres_url().await).await;
 }
+
+/// A rebuild reads only the events of its model's aggregate types, yet
+/// leaves the live checkpoint at the head of the whole log: the events of
+/// other types after its last one are passed over, not read again later.
+async fn a_rebuild_reads_only_its_types_and_ends_at_the_head(url: String) {
+    let store = open_store(&url).await;
+    let mut log = Log::new(store.clone());
+    let show_id = show(&mut log).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(keep_writing(log, show_id.clone(), stop.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seat_events = writer.await.unwrap();
+    ticketing_event_store::testing::settle_feed(&store).await;
+    let head = store.feed_head(0).await.unwrap();
+
+    let report = rebuild(&store, ReadModel::Shows, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.events, 1, "only ShowScheduled is read");
+    assert!(seat_events > 10, "{seat_events} seat events after it");
+    assert_eq!(report.position, head);
+    let live = Projector::new(
+        store.clone(),
+        ShowsProjection(Target::live(store.backend())),
+    );
+    assert_eq!(live.checkpoint().await.unwrap(), head);
+    let shows = Shows {
+        pool: store.read_pool().clone(),
+        backend: store.backend(),
+    };
+    assert!(shows.get(show_id.as_str()).await.unwrap().is_some());
+
+    let report = rebuild(&store, ReadModel::SeatMap, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.events, 1 + seat_events);
+    assert_eq!(report.position, head);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_rebuild_reads_only_its_types() {
+    a_rebuild_reads_only_its_types_and_ends_at_the_head(fresh_sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_rebuild_reads_only_its_types() {
+    a_rebuild_reads_only_its_types_and_ends_at_the_head(fresh_postgres_url().await).await;
+}

@@ -25,7 +25,7 @@ use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
 use tokio::sync::watch;
 
-use super::sql::{FEED_HEAD, READ_FEED};
+use super::sql::{FEED_HEAD, READ_FEED, READ_FEED_OF};
 use super::PgStore;
 use crate::{FeedEvent, FeedPosition, SerializedEvent, StoreError};
 
@@ -45,6 +45,22 @@ impl PgStore {
             .bind(after.tx.to_string())
             .bind(after.seq)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(feed_event).collect()
+    }
+
+    pub(crate) async fn read_feed_of(
+        &self,
+        aggregate_types: &[&str],
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let rows = sqlx::query(READ_FEED_OF)
+            .bind(after.tx.to_string())
+            .bind(after.seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(aggregate_types)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(feed_event).collect()

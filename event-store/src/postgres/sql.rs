@@ -229,6 +229,19 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
  ORDER BY tx_id, global_seq
  LIMIT $3";
 
+/// [`READ_FEED`] of some aggregate types only (`$4`), still in feed
+/// order through `events_feed_idx`: the other events are passed over by
+/// the server.
+pub(super) const READ_FEED_OF: &str = "
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       tx_id::text::bigint AS tx, global_seq, recorded_at
+  FROM event_store.events
+ WHERE (tx_id, global_seq) > ($1::text::xid8, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+   AND aggregate_type = ANY($4::text[])
+ ORDER BY tx_id, global_seq
+ LIMIT $3";
+
 /// The last position [`READ_FEED`] would return from the start.
 pub(super) const FEED_HEAD: &str = "
 SELECT tx_id::text::bigint AS tx, global_seq

@@ -340,3 +340,86 @@ pub async fn skip_passes_over_unwanted_events_and_stops_at_a_wanted_one(url: Str
     let next = read_all(&store, skip.position(), 10).await;
     assert!(next.iter().any(wanted), "{next:?}");
 }
+
+/// `read_feed_of` under concurrent writers, some holding their transaction
+/// open: read in small pages while they write, it delivers every event of
+/// the asked types exactly once, in feed order, and none of the others;
+/// and once it answers nothing, the head taken before that read is past
+/// every event of the log.
+pub async fn a_feed_of_some_types_delivers_each_of_them_once(url: String) {
+    let store = open(&url).await;
+    let other = |mut append: StreamAppend| {
+        append.aggregate_type = "Other".into();
+        append
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    let seat = seat_append(&format!("seat-{w}"), n, n, 1);
+                    let mine = other(seat_append(&format!("other-{w}"), n, n, 1));
+                    let both = [seat, mine];
+                    let appended = if (w + n) % 5 == 0 {
+                        let held = Duration::from_millis(30);
+                        store.append_holding_open(&both, &[], held).await
+                    } else {
+                        store
+                            .append(&both[n % 2..n % 2 + 1], None)
+                            .await
+                            .and(store.append(&both[1 - n % 2..2 - n % 2], None).await)
+                    };
+                    appended.expect("append");
+                }
+            })
+        })
+        .collect();
+    let mut read = Vec::new();
+    let mut after = FeedPosition::START;
+    let mut drained = false;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let head = store.feed_head(0).await.expect("head");
+        let page = store
+            .read_feed_of(&["Other"], after, 3)
+            .await
+            .expect("read");
+        match page.last() {
+            Some(last) => {
+                after = last.position;
+                read.extend(page);
+            }
+            // Finished writers leave nothing in flight once settled.
+            None if done && drained => {
+                let all = read_all(&store, FeedPosition::START, 100).await;
+                assert!(all.iter().all(|e| e.position <= head), "head is last");
+                break;
+            }
+            None if done => {
+                ticketing_event_store::testing::settle_feed(&store).await;
+                drained = true;
+            }
+            None => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert!(read.iter().all(|e| e.event.aggregate_type == "Other"));
+    let keys: Vec<Key> = read.iter().map(key).collect();
+    let unique: HashSet<&Key> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "an event read twice");
+    assert_eq!(keys.len(), 4 * 20, "every event of the type, once");
+    let positions: Vec<FeedPosition> = read.iter().map(|e| e.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "feed order");
+    let all = read_all(&store, FeedPosition::START, 100).await;
+    let expected: Vec<Key> = all
+        .iter()
+        .filter(|e| e.event.aggregate_type == "Other")
+        .map(key)
+        .collect();
+    assert_eq!(
+        keys, expected,
+        "the same events in the same order as the feed"
+    );
+}

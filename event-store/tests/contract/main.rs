@@ -44,6 +44,7 @@ on_both_backends!(
     feed::feed_waker_changes_after_append,
     feed::followers_see_the_whole_feed_through_a_small_window,
     feed::skip_passes_over_unwanted_events_and_stops_at_a_wanted_one,
+    feed::a_feed_of_some_types_delivers_each_of_them_once,
     checkpoints::checkpoint_commits_with_its_transaction,
     conditions::conditions_refuse_a_stream_that_moved,
     conditions::a_condition_and_a_writer_never_overlap,
@@ -62,6 +63,7 @@ fn store_futures_are_send() {
         send(&store.append(&[], None));
         send(&store.idempotency("scope", "key"));
         send(&store.read_feed(0, FeedPosition::START, 1));
+        send(&store.read_feed_of(&["Seat"], FeedPosition::START, 1));
         send(&store.feed_head(0));
         send(&store.begin_read_model());
         let backend = store.backend();
