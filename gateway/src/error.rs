@@ -54,6 +54,10 @@ pub enum AppError {
     /// the dependency, not the failure.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The server sheds the call to bound its own work; the message says
+    /// which limit.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     #[error("internal error: {0}")]
     Internal(#[source] BoxError),
 }
@@ -125,6 +129,11 @@ impl From<AppError> for Status {
                 format!("{message}; retry later"),
                 ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
             ),
+            AppError::ResourceExhausted(message) => Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("{message}; retry later"),
+                ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+            ),
             AppError::Internal(cause) => {
                 tracing::error!(error = %cause_chain(cause.as_ref()), "internal error");
                 Status::internal("internal error")
@@ -163,6 +172,9 @@ impl From<IdentityError> for AppError {
                 // for operators.
                 tracing::warn!(error = %cause_chain(&err), "user store unavailable");
                 AppError::Unavailable("user store unavailable".to_owned())
+            }
+            IdentityError::Busy => {
+                AppError::ResourceExhausted("password hashing is at capacity".to_owned())
             }
             IdentityError::Internal(_) => AppError::Internal(Box::new(err)),
         }

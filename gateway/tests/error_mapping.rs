@@ -72,6 +72,7 @@ fn identity_errors_map_to_their_codes() {
         (IdentityError::InvalidCredentials, Code::Unauthenticated),
         (IdentityError::TokenExpired, Code::Unauthenticated),
         (IdentityError::InvalidToken, Code::Unauthenticated),
+        (IdentityError::Busy, Code::ResourceExhausted),
         (
             IdentityError::Unavailable("connection refused".into()),
             Code::Unavailable,
@@ -87,4 +88,13 @@ fn identity_errors_map_to_their_codes() {
         assert!(!status.message().contains("corrupt row"));
         assert!(!status.message().contains("connection refused"));
     }
+}
+
+/// A shed call says when to come back.
+#[test]
+fn resource_exhausted_carries_a_retry_delay() {
+    use tonic_types::StatusExt;
+    let status = Status::from(AppError::from(IdentityError::Busy));
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.get_details_retry_info().is_some(), "{status:?}");
 }

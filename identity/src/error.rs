@@ -20,6 +20,10 @@ pub enum IdentityError {
     TokenExpired,
     #[error("access token invalid")]
     InvalidToken,
+    /// Password hashing is at capacity (one per core) and the call waited
+    /// too long for its turn: retry later.
+    #[error("password hashing is at capacity")]
+    Busy,
     /// The database could not be reached or timed out: retry later.
     #[error("user store unavailable: {0}")]
     Unavailable(#[source] BoxError),
