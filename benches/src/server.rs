@@ -25,6 +25,8 @@ const JWT_SECRET: &str = "ticketing-bench-secret-ticketing-bench-secret";
 pub const ORGANIZER_EMAIL: &str = "organizer@bench.example";
 pub const PASSWORD: &str = "correct horse battery";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a fresh server on a seeded log may take to fold it.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,7 +152,48 @@ impl Server {
             let _ = server.shutdown(postgres).await;
             return Err(e);
         }
+        if events > 0 {
+            // A fresh server on a seeded log first folds it into every
+            // read model and passes it through the relay and the workers;
+            // an engine in production is caught up, so measure after that.
+            let started = std::time::Instant::now();
+            server.wait_until_idle().await?;
+            eprintln!(
+                "{}: the server caught up with the seeded log in {:.1?}",
+                backend.name(),
+                started.elapsed()
+            );
+        }
         Ok(server)
+    }
+
+    /// Waits until the server uses under 5% of a core over a second (the
+    /// followers have caught up with the log), at most [`CATCH_UP_TIMEOUT`].
+    async fn wait_until_idle(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the server has no pid")?;
+        let ticks = || -> anyhow::Result<u64> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+            // After the command name in parentheses: utime and stime are
+            // fields 14 and 15 of the line, 12 and 13 after the `)`.
+            let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| -> anyhow::Result<u64> {
+                Ok(fields.get(n).context("short /proc stat")?.parse()?)
+            };
+            Ok(field(11)? + field(12)?)
+        };
+        let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
+        let mut before = ticks()?;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = ticks()?;
+            // Clock ticks are 1/100 s on Linux: 5 ticks a second is 5%.
+            if now - before <= 5 {
+                return Ok(());
+            }
+            before = now;
+        }
+        bail!("the server was still busy with the seeded log after {CATCH_UP_TIMEOUT:?}")
     }
 
     /// A new HTTP/2 connection to the server.
