@@ -35,12 +35,15 @@ impl Engine {
                 &self.store,
                 &[
                     whole::<Reservation>(reservation_id.as_str()),
-                    whole::<Cart>(customer.as_str()),
+                    self.carts.stream(customer.as_str()),
                 ],
             )
             .await?;
             let reservation: Loaded<Reservation> = read.next()?;
-            let mut cart: Loaded<Cart> = read.next()?;
+            let mut cart: Loaded<Cart> = self
+                .carts
+                .checked(&self.store, customer.as_str(), read.next()?)
+                .await?;
             let (show_id, labels) = match (
                 &reservation.aggregate.show_id,
                 &reservation.aggregate.customer,

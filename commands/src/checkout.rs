@@ -78,12 +78,15 @@ impl Engine {
                 &self.store,
                 &[
                     whole::<Order>(order_id.as_str()),
-                    whole::<Cart>(customer.as_str()),
+                    self.carts.stream(customer.as_str()),
                 ],
             )
             .await?;
             let mut order: Loaded<Order> = read.next()?;
-            let mut cart: Loaded<Cart> = read.next()?;
+            let mut cart: Loaded<Cart> = self
+                .carts
+                .checked(&self.store, customer.as_str(), read.next()?)
+                .await?;
             if order.aggregate.customer.as_ref() != Some(customer) {
                 return Err(CommandError::NotFound("order"));
             }

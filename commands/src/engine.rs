@@ -9,6 +9,7 @@ use std::time::Duration;
 use ticketing_aggregates::{Clock, PaymentProvider};
 use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, StreamCondition};
 
+use crate::carts::CartHeads;
 use crate::gate::SeatGate;
 use crate::shows::ShowCache;
 use crate::CommandError;
@@ -55,6 +56,7 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) gate: Arc<SeatGate>,
     pub(crate) shows: Arc<ShowCache>,
+    pub(crate) carts: Arc<CartHeads>,
     pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
 }
 
@@ -69,6 +71,7 @@ impl Engine {
         Self {
             gate: Arc::new(SeatGate::new(config.taken_cache_ttl)),
             shows: Arc::new(ShowCache::default()),
+            carts: Arc::new(CartHeads::default()),
             store,
             clock,
             config,

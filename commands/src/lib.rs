@@ -19,6 +19,7 @@
 
 mod cancellation;
 mod cart;
+mod carts;
 mod checkout;
 mod engine;
 mod error;
