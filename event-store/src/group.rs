@@ -20,10 +20,10 @@ pub type Batched = (
     Option<IdempotencyRecord>,
 );
 
-/// The jobs of `appends`, for `append_as_one_batch`; nobody waits for
-/// their replies.
+/// The jobs of `appends`, for [`commit_as_one`]; nobody waits for their
+/// replies.
 #[cfg(feature = "testing")]
-pub(crate) fn jobs_of(appends: &[Batched]) -> Vec<Job> {
+fn jobs_of(appends: &[Batched]) -> Vec<Job> {
     appends
         .iter()
         .map(|(appends, conditions, idempotency)| {
@@ -46,7 +46,7 @@ pub(crate) struct Job {
 
 impl Job {
     /// The job of an append, and where its answer will arrive.
-    pub(crate) fn new(
+    fn new(
         appends: &[StreamAppend],
         conditions: &[StreamCondition],
         idempotency: Option<&IdempotencyRecord>,
@@ -62,18 +62,18 @@ impl Job {
     }
 }
 
-/// Waits for the answer of a job committed from a task of its own (so a
-/// caller that goes away cannot leave its job half-queued).
-pub(crate) async fn answer(
-    answer: oneshot::Receiver<Result<(), StoreError>>,
-) -> Result<(), StoreError> {
-    answer
-        .await
-        .map_err(|_| StoreError::Other("the append's batch ended without an answer".into()))?
-}
-
 /// How an adapter commits queued jobs.
-pub(crate) trait Commit {
+pub(crate) trait Commit: Clone + Send + Sync + 'static {
+    /// The right to commit, held while a batch commits: a committer permit
+    /// (Postgres), the write turn (SQLite).
+    type Turn: Send;
+
+    /// The adapter's queue of jobs waiting for a batch.
+    fn queue(&self) -> &Queue;
+
+    /// Waits for the right to commit.
+    fn turn(&self) -> impl Future<Output = Self::Turn> + Send;
+
     /// One job in a transaction of its own.
     fn alone(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -88,15 +88,51 @@ pub(crate) trait Commit {
     fn committed(&self);
 }
 
-/// Commits every job of `queue` — one alone, several together, and one by
+/// Commits an append in the next batch, from a task of its own, so a
+/// caller that goes away cannot leave its job half-queued: the job is
+/// queued, its task waits for the adapter's turn and commits every queued
+/// job ([`commit_queued`]).
+pub(crate) async fn submit<A: Commit>(
+    adapter: &A,
+    appends: &[StreamAppend],
+    conditions: &[StreamCondition],
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<(), StoreError> {
+    let (job, answer) = Job::new(appends, conditions, idempotency);
+    let adapter = adapter.clone();
+    tokio::spawn(async move {
+        adapter.queue().push(job);
+        let _turn = adapter.turn().await;
+        commit_queued(&adapter).await;
+    });
+    answer
+        .await
+        .map_err(|_| StoreError::Other("the append's batch ended without an answer".into()))?
+}
+
+/// Commits `appends` (each with its conditions and record) as one batch,
+/// now, in the adapter's turn: for tests that need a batch of known content.
+#[cfg(feature = "testing")]
+pub(crate) async fn commit_as_one<A: Commit>(
+    adapter: &A,
+    appends: &[Batched],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let jobs = jobs_of(appends);
+    let _turn = adapter.turn().await;
+    let outcomes = adapter.together(&jobs).await?;
+    adapter.committed();
+    Ok(outcomes)
+}
+
+/// Commits every queued job — one alone, several together, and one by
 /// one if the batch fails as a whole (one of them may have caused it) —
 /// and answers each; a caller that went away leaves its append standing.
 /// The caller holds its adapter's turn to commit.
-pub(crate) async fn commit_queued(adapter: &impl Commit, queue: &Queue) {
+async fn commit_queued(adapter: &impl Commit) {
     // A batch is capped; whoever commits goes on until the queue is empty,
     // so no job is left behind by a committer that took its fill.
     loop {
-        let batch = queue.take();
+        let batch = adapter.queue().take();
         if batch.is_empty() {
             return;
         }

@@ -199,10 +199,7 @@ impl PgStore {
                 .append_alone(appends, conditions, idempotency, hold)
                 .await;
         }
-        let (job, answer) = crate::group::Job::new(appends, conditions, idempotency);
-        let store = self.clone();
-        tokio::spawn(async move { store.enqueue(job).await });
-        crate::group::answer(answer).await
+        crate::group::submit(self, appends, conditions, idempotency).await
     }
 
     /// Wakes this process's feed readers and has the announcer tell the

@@ -216,10 +216,7 @@ impl SqliteStore {
             }
             return appended;
         }
-        let (job, answer) = crate::group::Job::new(appends, conditions, idempotency);
-        let store = self.clone();
-        tokio::spawn(async move { store.enqueue(job).await });
-        crate::group::answer(answer).await
+        crate::group::submit(self, appends, conditions, idempotency).await
     }
 
     /// One append in a transaction of its own; the caller holds the turn.
@@ -283,41 +280,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The feed after `after`, of `aggregate_types` only if given.
     pub(crate) async fn read_feed(
         &self,
         after: FeedPosition,
         limit: usize,
+        aggregate_types: Option<&[&str]>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
+        let of_types = match aggregate_types {
+            Some(_) => "AND aggregate_type IN (SELECT value FROM json_each($3))",
+            None => "",
+        };
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, global_seq, recorded_at FROM events \
-             WHERE global_seq > $1 ORDER BY global_seq LIMIT $2"
+             WHERE global_seq > $1 {of_types} ORDER BY global_seq LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(after.seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(feed_event).collect()
-    }
-
-    pub(crate) async fn read_feed_of(
-        &self,
-        aggregate_types: &[&str],
-        after: FeedPosition,
-        limit: usize,
-    ) -> Result<Vec<FeedEvent>, StoreError> {
-        let types = serde_json::to_string(aggregate_types).map_err(StoreError::other)?;
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS}, global_seq, recorded_at FROM events \
-             WHERE global_seq > $1 AND aggregate_type IN (SELECT value FROM json_each($3)) \
-             ORDER BY global_seq LIMIT $2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after.seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(types)
-            .fetch_all(&self.readers)
-            .await?;
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let query = match aggregate_types {
+            Some(types) => query.bind(serde_json::to_string(types).map_err(StoreError::other)?),
+            None => query,
+        };
+        let rows = query.fetch_all(&self.readers).await?;
         rows.iter().map(feed_event).collect()
     }
 

@@ -234,8 +234,8 @@ impl Store {
         appends: &[Batched],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         match &self.adapter {
-            Adapter::Postgres(s) => s.append_as_one_batch(appends).await,
-            Adapter::Sqlite(s) => s.append_as_one_batch(appends).await,
+            Adapter::Postgres(s) => crate::group::commit_as_one(s, appends).await,
+            Adapter::Sqlite(s) => crate::group::commit_as_one(s, appends).await,
         }
     }
 
@@ -318,10 +318,9 @@ impl Store {
         after: FeedPosition,
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.read_feed_of(aggregate_types, after, limit).await,
-            Adapter::Sqlite(s) => s.read_feed_of(aggregate_types, after, limit).await,
-        }
+        self.adapter
+            .read_feed(after, limit, Some(aggregate_types))
+            .await
     }
 
     /// Resolves once this process's feed reader has read an event after
@@ -369,15 +368,17 @@ impl Store {
 }
 
 impl Adapter {
-    /// The feed as stored: no cache in between.
+    /// The feed as stored, of `aggregate_types` only if given: no cache in
+    /// between.
     pub(crate) async fn read_feed(
         &self,
         after: FeedPosition,
         limit: usize,
+        aggregate_types: Option<&[&str]>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         match self {
-            Adapter::Postgres(s) => s.read_feed(after, limit).await,
-            Adapter::Sqlite(s) => s.read_feed(after, limit).await,
+            Adapter::Postgres(s) => s.read_feed(after, limit, aggregate_types).await,
+            Adapter::Sqlite(s) => s.read_feed(after, limit, aggregate_types).await,
         }
     }
 

@@ -205,7 +205,7 @@ impl Tail {
         let answer = self.window().after(after, limit);
         match answer {
             Answer::Before if how == FeedRead::Memory => return Ok(Vec::new()),
-            Answer::Before => return adapter.read_feed(after, limit).await,
+            Answer::Before => return adapter.read_feed(after, limit, None).await,
             Answer::Events(events) if !events.is_empty() || how != FeedRead::Fresh => {
                 return Ok(events)
             }
@@ -216,7 +216,7 @@ impl Tail {
         match answer {
             Answer::Events(events) => Ok(events),
             Answer::Before | Answer::Unplaced if how == FeedRead::Memory => Ok(Vec::new()),
-            Answer::Before | Answer::Unplaced => adapter.read_feed(after, limit).await,
+            Answer::Before | Answer::Unplaced => adapter.read_feed(after, limit, None).await,
         }
     }
 
@@ -261,7 +261,7 @@ impl Tail {
         let mut read = 0;
         while read < self.capacity {
             let from = self.window().head;
-            let batch = adapter.read_feed(from, REFRESH_BATCH).await?;
+            let batch = adapter.read_feed(from, REFRESH_BATCH, None).await?;
             let full = batch.len() == REFRESH_BATCH;
             read += batch.len();
             let head = {

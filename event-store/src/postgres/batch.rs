@@ -21,10 +21,11 @@
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::sql::APPEND_BATCH;
 use super::PgStore;
-use crate::group::{commit_queued, Commit, Job};
+use crate::group::{Commit, Job, Queue};
 use crate::{StoreError, StreamAppend};
 
 /// How many appends or batches of this process commit at once; an append
@@ -32,30 +33,6 @@ use crate::{StoreError, StreamAppend};
 pub(super) const COMMITTERS: usize = 2;
 
 impl PgStore {
-    /// Queues `job`, waits for a committer and commits every queued job;
-    /// the job's answer arrives on its `reply`.
-    pub(super) async fn enqueue(&self, job: Job) {
-        self.queue.push(job);
-        // The semaphore is never closed.
-        let Ok(_committer) = self.committers.acquire().await else {
-            return;
-        };
-        commit_queued(self, &self.queue).await;
-    }
-
-    /// Commits `appends` (each with its record) as one batch, now: for tests
-    /// that need a batch of known content.
-    #[cfg(feature = "testing")]
-    pub(crate) async fn append_as_one_batch(
-        &self,
-        appends: &[crate::group::Batched],
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let jobs = crate::group::jobs_of(appends);
-        let outcomes = self.commit_batch(&jobs).await?;
-        self.appended();
-        Ok(outcomes)
-    }
-
     /// Commits `jobs` in one statement, each all or nothing (module doc).
     async fn commit_batch(&self, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let args = BatchArgs::of(jobs)?;
@@ -107,6 +84,20 @@ impl PgStore {
 }
 
 impl Commit for PgStore {
+    type Turn = tokio::sync::OwnedSemaphorePermit;
+
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    async fn turn(&self) -> Self::Turn {
+        // Never closed, so acquiring only waits.
+        Arc::clone(&self.committers)
+            .acquire_owned()
+            .await
+            .expect("the committers' semaphore is never closed")
+    }
+
     async fn alone(&self, job: &Job) -> Result<(), StoreError> {
         self.append_alone(
             &job.appends,

@@ -36,33 +36,26 @@ const CHANNEL: &str = "event_store_feed";
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 impl PgStore {
+    /// The feed after `after`, of `aggregate_types` only if given.
     pub(crate) async fn read_feed(
         &self,
         after: FeedPosition,
         limit: usize,
+        aggregate_types: Option<&[&str]>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        let rows = sqlx::query(READ_FEED)
-            .bind(after.tx.to_string())
-            .bind(after.seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(feed_event).collect()
-    }
-
-    pub(crate) async fn read_feed_of(
-        &self,
-        aggregate_types: &[&str],
-        after: FeedPosition,
-        limit: usize,
-    ) -> Result<Vec<FeedEvent>, StoreError> {
-        let rows = sqlx::query(READ_FEED_OF)
-            .bind(after.tx.to_string())
-            .bind(after.seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(aggregate_types)
-            .fetch_all(self.pool())
-            .await?;
+        let query = sqlx::query(if aggregate_types.is_some() {
+            READ_FEED_OF
+        } else {
+            READ_FEED
+        })
+        .bind(after.tx.to_string())
+        .bind(after.seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let query = match aggregate_types {
+            Some(types) => query.bind(types),
+            None => query,
+        };
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter().map(feed_event).collect()
     }
 

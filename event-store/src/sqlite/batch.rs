@@ -28,7 +28,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{SqliteStore, EVENT_COLUMNS};
-use crate::group::{commit_queued, Commit, Job};
+use crate::group::{Commit, Job, Queue};
+use crate::store::WriteTurn;
 use crate::{IdempotencyRecord, StoreError};
 
 /// Rows per multi-row INSERT (seven parameters each; SQLite allows 32,766).
@@ -39,28 +40,6 @@ const HEADS_CHUNK: usize = 200;
 type Stream = (String, String);
 
 impl SqliteStore {
-    /// Queues `job`, waits for the write turn and commits every queued job;
-    /// the job's answer arrives on its `reply`.
-    pub(crate) async fn enqueue(&self, job: Job) {
-        self.queue.push(job);
-        let _turn = self.write_turn().await;
-        commit_queued(self, &self.queue).await;
-    }
-
-    /// Commits `appends` (each with its record) as one batch, now: for tests
-    /// that need a batch of known content.
-    #[cfg(feature = "testing")]
-    pub(crate) async fn append_as_one_batch(
-        &self,
-        appends: &[crate::group::Batched],
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let jobs = crate::group::jobs_of(appends);
-        let _turn = self.write_turn().await;
-        let outcomes = self.commit_batch(&jobs).await?;
-        self.waker.wake();
-        Ok(outcomes)
-    }
-
     /// Commits `jobs` in one transaction, each all or nothing (see the
     /// module doc). The caller holds the write turn.
     pub(crate) async fn commit_batch(
@@ -189,6 +168,16 @@ impl SqliteStore {
 }
 
 impl Commit for SqliteStore {
+    type Turn = WriteTurn;
+
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    async fn turn(&self) -> WriteTurn {
+        self.write_turn().await
+    }
+
     async fn alone(&self, job: &Job) -> Result<(), StoreError> {
         self.append_in_turn(
             &job.appends,
