@@ -112,21 +112,14 @@ async fn batch_by_batch(
 ) -> Result<(usize, FeedPosition), ProjectionError> {
     let (mut folded, mut at) = (0, FeedPosition::START);
     while let Some(batch) = incoming.recv().await {
+        // The reader's last batch is empty: it only moves the checkpoint.
         let (batch, through) = batch?;
-        if batch.is_empty() {
-            at = at.max(through);
-            let _turn = store.write_turn().await;
-            let mut conn = store.read_pool().acquire().await?;
-            save_checkpoint(&mut conn, store.backend(), shadow.name(), SHARD, at).await?;
-            break;
-        }
-        let last = through;
         let _turn = store.write_turn().await;
         let mut tx = store.begin_read_model().await?;
         shadow.apply_batch(&mut tx, &batch).await?;
-        save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, last).await?;
+        save_checkpoint(&mut tx, store.backend(), shadow.name(), SHARD, through).await?;
         tx.commit().await?;
-        (folded, at) = (folded + batch.len(), last);
+        (folded, at) = (folded + batch.len(), through);
         progress(folded);
     }
     Ok((folded, at))
@@ -143,11 +136,8 @@ async fn carried<F: Carry>(
     let (mut folded, mut at) = (0, FeedPosition::START);
     let mut fold = F::default();
     while let Some(batch) = incoming.recv().await {
+        // The reader's last batch is empty: it only moves the position.
         let (batch, through) = batch?;
-        if batch.is_empty() {
-            at = at.max(through);
-            break;
-        }
         for event in &batch {
             fold.add(event)?;
         }
