@@ -52,6 +52,12 @@ pub struct Settings {
     pub expirer_interval: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub admin_addr: Option<SocketAddr>,
+    /// Where the HTTP/JSON API and the web page are served (gateway roles);
+    /// `None`: nowhere.
+    pub http_addr: Option<SocketAddr>,
+    /// Browser origins allowed to call the HTTP API and grpc-web; empty:
+    /// CORS off.
+    pub cors_origins: ticketing_http::Origins,
     /// Kafka bootstrap brokers for the relay, and for the workers when they
     /// run as roles of their own; `None`: workers read the feed in process.
     pub kafka_brokers: Option<String>,
@@ -78,6 +84,8 @@ impl Settings {
             clock: Arc::new(ticketing_aggregates::SystemClock),
             expirer_interval: Duration::from_secs(1),
             admin_addr: None,
+            http_addr: None,
+            cors_origins: ticketing_http::Origins::default(),
             kafka_brokers: None,
             kafka_topic_prefix: String::new(),
             ticket_keys: TicketKeys::configured(data_dir, None),
@@ -94,6 +102,7 @@ impl Settings {
 pub struct Application {
     store: Store,
     listener: Option<TcpListener>,
+    http: Option<TcpListener>,
     admin: Option<TcpListener>,
     settings: Settings,
 }
@@ -161,34 +170,32 @@ pub fn engine(store: &Store, settings: &Settings) -> Engine {
 }
 
 impl Application {
-    /// Opens the store and binds the gRPC port (port 0 picks a free one).
+    /// Opens the store and binds the gRPC, HTTP and admin ports (port 0
+    /// picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         if settings.role == Role::Relay && settings.kafka_brokers.is_none() {
             anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
         }
         let store = open_store(&settings.database_url).await?;
         let listener = match settings.role {
-            Role::All | Role::Gateway => Some(
-                TcpListener::bind(settings.grpc_addr)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.grpc_addr))?,
-            ),
+            Role::All | Role::Gateway => Some(bind(settings.grpc_addr).await?),
             Role::Projector | Role::Expirer | Role::Relay | Role::Fulfillment | Role::Notifier => {
                 None
             }
         };
+        let http = match settings.http_addr {
+            Some(addr) if listener.is_some() => Some(bind(addr).await?),
+            _ => None,
+        };
         let admin = match settings.admin_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
-            ),
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         crate::admin::recorder()?;
         Ok(Self {
             store,
             listener,
+            http,
             admin,
             settings,
         })
@@ -197,6 +204,11 @@ impl Application {
     /// The bound admin address, when this process serves one.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound HTTP address, when this process serves the HTTP face.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound gRPC address, when this process runs the gateway.
@@ -217,6 +229,7 @@ impl Application {
         let Self {
             store,
             listener,
+            http,
             admin,
             settings,
         } = self;
@@ -239,10 +252,7 @@ impl Application {
             workers::spawn_notifier(&mut tasks, &store, &settings, &stopped).await?;
         }
         if let Some(admin) = admin {
-            let mut stopped = stopped.clone();
-            let until_stop = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
+            let until_stop = until(stopped.clone());
             tracing::info!(addr = %admin.local_addr()?, "admin HTTP listening");
             tasks.spawn(async move {
                 if let Err(error) = crate::admin::serve(admin, store_for_admin, until_stop).await {
@@ -253,13 +263,22 @@ impl Application {
         let gateway = match listener {
             Some(listener) => {
                 let services = roles::gateway_services(&store, &settings, stopped.clone())?;
+                if let Some(http) = http {
+                    tracing::info!(addr = %http.local_addr()?, "HTTP API and web page listening");
+                    let router = ticketing_http::router(services.clone(), &settings.cors_origins);
+                    let until_stop = until(stopped.clone());
+                    tasks.spawn(async move {
+                        if let Err(error) = ticketing_http::serve(http, router, until_stop).await {
+                            tracing::error!(%error, "HTTP server stopped");
+                        }
+                    });
+                }
                 tracing::info!(addr = %listener.local_addr()?, "gRPC gateway listening");
-                let mut stopped = stopped.clone();
-                let until_stop = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
                 Some(tokio::spawn(ticketing_gateway::serve(
-                    listener, services, until_stop,
+                    listener,
+                    roles::grpc_services(&services),
+                    settings.cors_origins.clone(),
+                    until(stopped.clone()),
                 )))
             }
             None => None,
@@ -273,6 +292,19 @@ impl Application {
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// Resolves once `stopped` turns true.
+fn until(mut stopped: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

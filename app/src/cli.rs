@@ -86,6 +86,15 @@ pub struct ServeArgs {
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,
+    /// Address of the HTTP/JSON API (/api/v1) and the web page (/); `none`
+    /// serves neither.
+    #[arg(long, env = "TICKETING_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: OptionalAddr,
+    /// A browser origin allowed to call the HTTP API and grpc-web
+    /// (e.g. https://shop.example.com; `*` for any); repeat or separate with
+    /// commas. Default: none (CORS off).
+    #[arg(long, env = "TICKETING_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
     /// Address of the admin HTTP port: /metrics, /healthz, /readyz.
     #[arg(long, env = "TICKETING_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
@@ -151,6 +160,22 @@ impl From<UserRole> for ticketing_identity::Role {
             UserRole::Customer => Self::Customer,
             UserRole::Organizer => Self::Organizer,
             UserRole::Admin => Self::Admin,
+        }
+    }
+}
+
+/// A listen address, or `none` for no listener.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for OptionalAddr {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("none") {
+            Ok(Self(None))
+        } else {
+            s.parse().map(|addr| Self(Some(addr)))
         }
     }
 }

@@ -85,6 +85,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),
                 expirer_interval: args.expirer_interval,
                 admin_addr: Some(args.admin_addr),
+                http_addr: args.http_addr.0,
+                cors_origins: ticketing_http::Origins::parse(&args.cors_origin)
+                    .map_err(anyhow::Error::msg)?,
                 kafka_brokers: args.kafka_brokers,
                 kafka_topic_prefix: args.kafka_topic_prefix,
                 ticket_keys: TicketKeys::configured(

@@ -1,11 +1,13 @@
 //! What each role runs, assembled from the store and the settings: the
-//! projectors, the expirer, the relay, and the gateway's services.
+//! projectors, the expirer, the relay, and the gateway's services (gRPC and
+//! HTTP).
 
 use ticketing_event_store::Store;
 use ticketing_fulfillment::Scanner;
 use ticketing_gateway::{
     CatalogApi, FulfillmentApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi,
 };
+use ticketing_http::Services;
 use ticketing_projections::{Orders, Projector, ReadModel, Reservations, SeatMaps, Shows, Target};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -34,13 +36,14 @@ pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
     }
 }
 
-/// The gateway's services; `stopped` ends open WatchSeatMap streams at
-/// shutdown, which graceful shutdown otherwise waits on forever.
+/// The gateway's services, shared by the gRPC server and the HTTP face;
+/// `stopped` ends open seat-map streams at shutdown, which graceful
+/// shutdown otherwise waits on forever.
 pub fn gateway_services(
     store: &Store,
     settings: &Settings,
     stopped: watch::Receiver<bool>,
-) -> anyhow::Result<GatewayServices> {
+) -> anyhow::Result<Services> {
     let engine = engine(store, settings);
     let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let pool = store.read_pool().clone();
@@ -55,16 +58,25 @@ pub fn gateway_services(
     };
     let scanner = Scanner::new(pool.clone(), backend);
     let orders = Orders { pool, backend };
-    Ok(GatewayServices::new()
-        .add_service(IdentityApi::new(identity.clone()).into_server())
-        .add_service(CatalogApi::new(engine.clone(), identity.clone(), shows.clone()).into_server())
-        .add_service(
-            InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
-                .stop_watches_on(stopped)
-                .into_server(),
-        )
-        .add_service(OrderingApi::new(engine.clone(), identity.clone(), orders).into_server())
-        .add_service(FulfillmentApi::new(engine, identity, scanner).into_server()))
+    Ok(Services {
+        identity: IdentityApi::new(identity.clone()),
+        catalog: CatalogApi::new(engine.clone(), identity.clone(), shows.clone()),
+        inventory: InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
+            .stop_watches_on(stopped),
+        ordering: OrderingApi::new(engine.clone(), identity.clone(), orders),
+        fulfillment: FulfillmentApi::new(engine, identity, scanner),
+    })
+}
+
+/// The gRPC server's services: the same values the HTTP face calls.
+pub fn grpc_services(services: &Services) -> GatewayServices {
+    let services = services.clone();
+    GatewayServices::new()
+        .add_service(services.identity.into_server())
+        .add_service(services.catalog.into_server())
+        .add_service(services.inventory.into_server())
+        .add_service(services.ordering.into_server())
+        .add_service(services.fulfillment.into_server())
 }
 
 /// The integration-event relay to Kafka. Without brokers there is nothing

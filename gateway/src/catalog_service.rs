@@ -159,9 +159,16 @@ impl CatalogService for CatalogApi {
             MAX_PAGE_SIZE,
             ShowId::parse,
         )?;
+        let status = match pb::ShowStatus::try_from(req.status) {
+            Ok(pb::ShowStatus::Unspecified) => None,
+            Ok(pb::ShowStatus::Scheduled) => Some("SCHEDULED"),
+            Ok(pb::ShowStatus::Published) => Some("PUBLISHED"),
+            Ok(pb::ShowStatus::Cancelled) => Some("CANCELLED"),
+            Err(_) => return Err(AppError::invalid("status", "unknown show status").into()),
+        };
         let page = self
             .shows
-            .list(page.after.as_ref().map(ShowId::as_str), page.size)
+            .list(page.after.as_ref().map(ShowId::as_str), status, page.size)
             .await
             .map_err(AppError::from)?;
         Ok(Response::new(pb::ListShowsResponse {

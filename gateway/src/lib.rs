@@ -17,10 +17,12 @@
 //! * `metrics.rs` — per-RPC latency histograms by RPC and code.
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
+//! * `cors.rs` — [`Origins`] from `--cors-origin`, and CORS for grpc-web.
 
 mod auth;
 mod catalog_service;
 mod convert;
+mod cors;
 mod error;
 mod fulfillment_service;
 mod idempotency;
@@ -34,6 +36,7 @@ mod watch;
 
 pub use auth::{caller, Caller};
 pub use catalog_service::CatalogApi;
+pub use cors::{grpc_web_cors, Origins};
 pub use error::{AppError, FieldViolation, ERROR_DOMAIN};
 pub use fulfillment_service::FulfillmentApi;
 pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};

@@ -67,10 +67,11 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 }
 
 /// Serves `services` on `listener` until `shutdown` completes, then lets
-/// in-flight calls finish.
+/// in-flight calls finish; browsers on `origins` may call with grpc-web.
 pub async fn serve(
     listener: TcpListener,
     services: GatewayServices,
+    origins: crate::Origins,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let GatewayServices { mut routes, names } = services;
@@ -100,6 +101,7 @@ pub async fn serve(
     Server::builder()
         .accept_http1(true)
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(tower::util::option_layer(crate::grpc_web_cors(&origins)))
         .layer(GrpcWebLayer::new())
         .layer(crate::metrics::RpcMetricsLayer)
         .add_routes(routes.routes())

@@ -122,17 +122,22 @@ impl Shows {
 
     /// Shows ordered by id (ids are time-ordered ULIDs, so oldest first),
     /// `limit` at a time, after the id `after`.
+    /// Shows after `after` in id order, only those in `status`
+    /// (`SCHEDULED`, `PUBLISHED`, `CANCELLED`) when given.
     pub async fn list(
         &self,
         after: Option<&str>,
+        status: Option<&str>,
         limit: usize,
     ) -> Result<ShowsPage, ProjectionError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE show_id > $1 ORDER BY show_id LIMIT $2",
+            "SELECT {COLUMNS} FROM {} WHERE show_id > $1 AND ($2 = '' OR status = $2) \
+             ORDER BY show_id LIMIT $3",
             SHOWS.live(self.backend)
         );
         let rows = sqlx::query(&sql)
             .bind(after.unwrap_or(""))
+            .bind(status.unwrap_or(""))
             .bind(limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;

@@ -1,6 +1,7 @@
 //! Test support for black-box tests: [`spawn_app`] starts the engine the
 //! binary runs (on a random port, a fresh database of the chosen backend),
-//! and [`TestApp`] speaks gRPC to it like any client.
+//! and [`TestApp`] speaks gRPC to it like any client (and HTTP/JSON, see
+//! [`http`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tonic::transport::Channel;
 pub use ticketing_proto::v1;
 
 mod buying;
+pub mod http;
 pub mod mail;
 mod probes;
 
@@ -37,6 +39,8 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     /// The admin HTTP port (/metrics, /healthz, /readyz).
     pub admin_addr: std::net::SocketAddr,
+    /// The HTTP/JSON API and the web page.
+    pub http_addr: std::net::SocketAddr,
     pub database_url: String,
     pub store: Store,
     pub channel: Channel,
@@ -91,6 +95,7 @@ pub async fn spawn_app_configured(
     settings.token_ttl = Duration::from_secs(3600);
     settings.expirer_interval = Duration::from_millis(50);
     settings.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    settings.http_addr = Some("127.0.0.1:0".parse().expect("addr"));
     settings.mail.sender.poll_interval = Duration::from_millis(50);
     settings.mail.sender.base_backoff = Duration::from_millis(50);
     settings.mail.sender.max_backoff = Duration::from_millis(500);
@@ -98,6 +103,7 @@ pub async fn spawn_app_configured(
     let app = Application::build(settings).await.expect("engine starts");
     let addr = app.grpc_addr().expect("gateway address");
     let admin_addr = app.admin_addr().expect("admin address");
+    let http_addr = app.http_addr().expect("HTTP address");
     let store = app.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -115,6 +121,7 @@ pub async fn spawn_app_configured(
     TestApp {
         addr,
         admin_addr,
+        http_addr,
         database_url,
         store,
         channel,

@@ -202,6 +202,7 @@ async fn shows_are_listed_in_pages(backend: Backend) {
             .list_shows(ListShowsRequest {
                 page_size: 2,
                 page_token: token.clone(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -214,12 +215,34 @@ async fn shows_are_listed_in_pages(backend: Backend) {
         token = page.next_page_token;
     }
     assert_eq!(seen, ids, "every show once, oldest first");
+    app.catalog()
+        .publish_show(authed(
+            &organizer,
+            PublishShowRequest {
+                show_id: ids[3].clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    wait_for_show(&app, &ids[3], ShowStatus::Published).await;
+    let published = app
+        .catalog()
+        .list_shows(ListShowsRequest {
+            status: ShowStatus::Published as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let published: Vec<_> = published.shows.into_iter().map(|s| s.show_id).collect();
+    assert_eq!(published, [ids[3].clone()], "only the published show");
     for (size, token) in [(-1, ""), (2, "garbage")] {
         let status = app
             .catalog()
             .list_shows(ListShowsRequest {
                 page_size: size,
                 page_token: token.into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
