@@ -8,7 +8,8 @@
 //! continues right after the last change it saw: nothing is lost and no
 //! new snapshot is sent. `event: resync` means the client fell behind and
 //! the stream ends; connect again without `Last-Event-ID`. A stream that
-//! fails ends with `event: error` carrying a problem body.
+//! fails ends with `event: problem` carrying a problem body (not `error`,
+//! which `EventSource` uses for its own connection errors).
 
 use std::convert::Infallible;
 
@@ -59,7 +60,7 @@ pub async fn watch_seat_map(
         let event = match update {
             Ok(pb::SeatMapUpdate { kind: Some(kind) }) => event(kind),
             Ok(pb::SeatMapUpdate { kind: None }) => return None,
-            Err(status) => json_event("error", &Problem::from(status)),
+            Err(status) => json_event("problem", &Problem::from(status)),
         };
         Some(Ok(event))
     });

@@ -1,0 +1,104 @@
+// Live seat-map updates over server-sent events
+// (/shows/{id}/seatmap/events): a `snapshot` first, then `change` events.
+// The browser's own reconnect resends Last-Event-ID, so a dropped
+// connection resumes where it stopped. A `resync` event, or a stream the
+// browser gave up on, is answered by opening a new stream (no
+// Last-Event-ID, hence a fresh snapshot), with a growing pause between
+// failed attempts; so is the server's own `event: problem` (the stream
+// failed; its data is a problem body).
+import { seatMapEventsUrl } from './api.js';
+export class SeatMapFeed {
+    showId;
+    handlers;
+    source = null;
+    retryTimer = null;
+    failures = 0;
+    closed = false;
+    constructor(showId, handlers) {
+        this.showId = showId;
+        this.handlers = handlers;
+    }
+    open() {
+        this.closed = false;
+        this.connect();
+    }
+    /** Starts over with a fresh snapshot (after a resync, or when the page needs certainty). */
+    reopen() {
+        if (this.closed)
+            return;
+        this.connect();
+    }
+    close() {
+        this.closed = true;
+        if (this.retryTimer !== null)
+            window.clearTimeout(this.retryTimer);
+        this.retryTimer = null;
+        this.source?.close();
+        this.source = null;
+    }
+    connect() {
+        if (this.retryTimer !== null)
+            window.clearTimeout(this.retryTimer);
+        this.retryTimer = null;
+        this.source?.close();
+        this.handlers.state('connecting');
+        const source = new EventSource(seatMapEventsUrl(this.showId), { withCredentials: false });
+        this.source = source;
+        source.addEventListener('snapshot', (event) => {
+            const data = parse(event);
+            if (!data)
+                return;
+            this.failures = 0;
+            this.handlers.snapshot(data);
+            this.handlers.state('live');
+        });
+        source.addEventListener('change', (event) => {
+            const data = parse(event);
+            if (data)
+                this.handlers.change(data);
+        });
+        source.addEventListener('resync', () => {
+            // The server could not keep up with us: start over from a snapshot.
+            this.connect();
+        });
+        source.addEventListener('open', () => {
+            // A resumed stream may send no snapshot: it is live once it is open.
+            if (this.failures > 0)
+                this.handlers.state('live');
+        });
+        source.addEventListener('problem', (event) => {
+            // The server's stream failed: start over from a snapshot rather than
+            // resume into the same failure.
+            console.warn('seat-map stream failed:', event.data);
+            this.retryLater(source);
+        });
+        source.addEventListener('error', () => {
+            if (this.source !== source || this.closed)
+                return;
+            this.handlers.state('reconnecting');
+            // The browser gave up (an error status or a wrong content type): try
+            // again ourselves. Otherwise it reconnects on its own, sending
+            // Last-Event-ID.
+            if (source.readyState === EventSource.CLOSED)
+                this.retryLater(source);
+        });
+    }
+    retryLater(source) {
+        if (this.source !== source || this.closed)
+            return;
+        this.failures += 1;
+        this.handlers.state('reconnecting');
+        source.close();
+        const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.failures - 1, 5));
+        this.retryTimer = window.setTimeout(() => this.connect(), delay);
+    }
+}
+function parse(event) {
+    try {
+        return JSON.parse(event.data);
+    }
+    catch {
+        console.warn('unreadable seat-map event', event);
+        return null;
+    }
+}

@@ -1,0 +1,88 @@
+// Formatting of money (minor units, ISO currency), dates in a show's own
+// time zone, countdowns (mm:ss) and status words for people.
+
+import type { OrderStatus, SeatStatus, TicketStatus } from './types.js';
+
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
+function moneyFormat(currency: string): Intl.NumberFormat {
+  let format = moneyFormats.get(currency);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    } catch {
+      format = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    }
+    moneyFormats.set(currency, format);
+  }
+  return format;
+}
+
+/**
+ * `8000, "EUR"` → `€80.00`. Minor units are divided by the currency's own
+ * decimals (100 for EUR and most others, 1 for JPY), as the engine's PDFs do.
+ */
+export function formatMoney(minor: number, currency: string): string {
+  const format = moneyFormat(currency);
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  return format.format(minor / 10 ** digits);
+}
+
+/** A show's start in its venue's time zone (falls back to UTC). */
+export function formatShowTime(startsAt: string | null, timeZone: string): string {
+  if (!startsAt) return 'Date to be announced';
+  const date = new Date(startsAt);
+  if (Number.isNaN(date.getTime())) return startsAt;
+  const options: Intl.DateTimeFormatOptions = {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  };
+  try {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone: timeZone || 'UTC' }).format(date);
+  } catch {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone: 'UTC' }).format(date);
+  }
+}
+
+/** A moment in the reader's own zone (issue times and the like). */
+export function formatLocalTime(at: string): string {
+  const date = new Date(at);
+  return Number.isNaN(date.getTime())
+    ? at
+    : new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }).format(date);
+}
+
+/** Milliseconds left → `mm:ss` (`0:00` once past; minutes may exceed 59). */
+export function formatCountdown(msLeft: number): string {
+  const total = Math.max(0, Math.ceil(msLeft / 1000));
+  const minutes = Math.floor(total / 60);
+  const seconds = total % 60;
+  return `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
+}
+
+export const SEAT_STATUS_TEXT: Record<SeatStatus, string> = {
+  available: 'available',
+  held: 'held',
+  sold: 'sold',
+};
+
+export const ORDER_STATUS_TEXT: Record<OrderStatus, string> = {
+  cart: 'In cart',
+  checkout: 'Payment in progress',
+  paid: 'Paid',
+  payment_failed: 'Payment failed',
+  cancelled: 'Cancelled',
+  expired: 'Expired',
+  refunded: 'Refunded',
+};
+
+export const TICKET_STATUS_TEXT: Record<TicketStatus, string> = {
+  issued: 'Valid',
+  checked_in: 'Checked in',
+  voided: 'Voided',
+};
