@@ -21,8 +21,11 @@ use crate::server::{ORGANIZER_EMAIL, PASSWORD};
 const SECTIONS: usize = 50;
 const ROWS: usize = 40;
 const SEATS_PER_ROW: usize = 50;
-/// Seats kept out of the throughput supply, one per contention round.
-pub const CONTENTION_SEATS: usize = 3;
+/// Contention rounds per face (gRPC, and HTTP with `--http`).
+pub const CONTENTION_ROUNDS: usize = 3;
+/// Seats kept out of the throughput supply, one per contention round: the
+/// gRPC rounds' first, then the HTTP rounds'.
+pub const CONTENTION_SEATS: usize = 2 * CONTENTION_ROUNDS;
 /// Argon2 makes Register and Login deliberately slow; a few at a time keep
 /// setup short without starving the server.
 const SIGNUP_CONCURRENCY: usize = 4;
@@ -238,6 +241,12 @@ impl SeatSupply {
         let limit = self.labels.len() - CONTENTION_SEATS;
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         (i < limit).then(|| self.labels[i].as_str())
+    }
+
+    /// Whether fewer than half the throughput seats are left.
+    pub fn half_spent(&self) -> bool {
+        let supply = self.labels.len() - CONTENTION_SEATS;
+        self.next.load(Ordering::Relaxed) * 2 > supply
     }
 
     /// The seat of contention round `round` (0-based), never in the supply.

@@ -9,6 +9,7 @@
 mod contention;
 mod driver;
 mod freshness;
+mod http;
 mod phases;
 mod purchase;
 mod report;
@@ -51,6 +52,10 @@ struct Args {
         default_value = "reserve,purchase,contention"
     )]
     phases: Vec<Phase>,
+    /// Also run the reserve and contention phases over the HTTP/JSON API
+    /// (`POST /api/v1/reservations`), each right after its gRPC run.
+    #[arg(long)]
+    http: bool,
     /// Simultaneous ReserveSeats for one seat in each contention round.
     #[arg(long, default_value_t = 1000)]
     contenders: usize,
@@ -179,6 +184,7 @@ fn plan(args: &Args) -> Plan {
         duration: args.duration,
         contenders: args.contenders,
         customers,
+        http: args.http,
     }
 }
 

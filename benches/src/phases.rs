@@ -12,7 +12,7 @@ use crate::freshness::Freshness;
 use crate::postgres::Postgres;
 use crate::report::{BackendReport, ContentionRow, PurchaseRow, ThroughputRow};
 use crate::server::{Backend, Server};
-use crate::{contention, purchase, throughput};
+use crate::{contention, http, purchase, throughput};
 
 /// HTTP/2 connections per server; requests are spread over them so one
 /// connection's flow control is not what gets measured.
@@ -45,6 +45,8 @@ pub struct Plan {
     pub duration: Duration,
     pub contenders: usize,
     pub customers: usize,
+    /// Also over the HTTP/JSON API (reserve and contention).
+    pub http: bool,
 }
 
 /// The server under test with its fixture, and what the phases so far left
@@ -53,6 +55,8 @@ struct Target<'a> {
     name: &'static str,
     pg: &'a Postgres,
     channels: Vec<Channel>,
+    /// The server's HTTP/JSON API.
+    http_addr: String,
     /// A connection of its own for the WatchSeatMap stream.
     watch_channel: Channel,
     tokens: Vec<String>,
@@ -66,6 +70,17 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// Schedules and publishes another show, which the runs after use.
+    async fn fresh_show(&mut self) -> anyhow::Result<()> {
+        eprintln!("{}: scheduling a fresh show…", self.name);
+        let (show_id, seats) = fixture::published_show(&self.channels[0], &self.organizer).await?;
+        self.show_id = show_id;
+        self.seats = Arc::new(seats);
+        self.taken = 0;
+        self.sold = 0;
+        Ok(())
+    }
+
     /// Lets the projector show every seat taken so far, then takes the
     /// pgbench baseline (which settles Postgres first) at `clients`.
     async fn settle_and_baseline(&self, clients: usize, duration: Duration) -> anyhow::Result<f64> {
@@ -104,6 +119,7 @@ pub async fn measure(
         pg,
         watch_channel: server.channel().await?,
         channels,
+        http_addr: server.http_addr.clone(),
         tokens,
         organizer,
         show_id,
@@ -140,45 +156,84 @@ async fn reserve(
     report: &mut BackendReport,
 ) -> anyhow::Result<()> {
     for &clients in &plan.clients {
-        let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
-        eprintln!("{}: ReserveSeats at {clients} clients…", target.name);
-        let t = &*target;
-        let watcher = Arc::new(Freshness::watch(t.watch_channel.clone(), &t.show_id).await?);
-        let mut run = throughput::run(
-            &t.channels,
-            &t.tokens,
-            &t.show_id,
-            &t.seats,
-            clients,
-            plan.duration,
-            &watcher,
-        )
-        .await?;
-        let freshness = watcher.finish().await?;
-        eprintln!(
-            "{}: seat-map freshness p50 {:.1} ms, p99 {:.1} ms, {} missing",
-            target.name, freshness.latency.p50_ms, freshness.latency.p99_ms, freshness.missing
-        );
-        target.taken += run.warm_up_ok + run.tally.ok;
-        let rate = run.per_second();
-        eprintln!(
-            "{}: {rate:.0} reservations/s ({:.2}x)",
-            target.name,
-            rate / pgbench_tps
-        );
-        report.throughput.push(ThroughputRow {
-            clients,
-            reservations: run.tally.ok,
-            reservations_per_s: rate,
-            latency: run.tally.latency(),
-            errors: run.tally.errors(),
-            pgbench_tps,
-            ratio: rate / pgbench_tps,
-            seats_exhausted: run.exhausted,
-            freshness,
-        });
+        for &protocol in faces(plan) {
+            if target.seats.half_spent() {
+                // A run must not end for want of seats (the largest show
+                // has 100,000).
+                target.fresh_show().await?;
+            }
+            let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
+            eprintln!(
+                "{}: ReserveSeats over {protocol} at {clients} clients…",
+                target.name
+            );
+            let t = &*target;
+            let watcher = Arc::new(Freshness::watch(t.watch_channel.clone(), &t.show_id).await?);
+            let mut run = match protocol {
+                "http" => {
+                    let run = http::run(
+                        &t.http_addr,
+                        &t.tokens,
+                        &t.show_id,
+                        &t.seats,
+                        clients,
+                        plan.duration,
+                        &watcher,
+                    )
+                    .await?;
+                    (run.tally, run.elapsed, run.warm_up_ok, run.exhausted)
+                }
+                _ => {
+                    let run = throughput::run(
+                        &t.channels,
+                        &t.tokens,
+                        &t.show_id,
+                        &t.seats,
+                        clients,
+                        plan.duration,
+                        &watcher,
+                    )
+                    .await?;
+                    (run.tally, run.elapsed, run.warm_up_ok, run.exhausted)
+                }
+            };
+            let freshness = watcher.finish().await?;
+            eprintln!(
+                "{}: seat-map freshness p50 {:.1} ms, p99 {:.1} ms, {} missing",
+                target.name, freshness.latency.p50_ms, freshness.latency.p99_ms, freshness.missing
+            );
+            let (tally, elapsed, warm_up_ok, exhausted) = &mut run;
+            target.taken += *warm_up_ok + tally.ok;
+            let rate = tally.ok as f64 / elapsed.as_secs_f64();
+            eprintln!(
+                "{}: {rate:.0} reservations/s ({:.2}x)",
+                target.name,
+                rate / pgbench_tps
+            );
+            report.throughput.push(ThroughputRow {
+                protocol,
+                clients,
+                reservations: tally.ok,
+                reservations_per_s: rate,
+                latency: tally.latency(),
+                errors: tally.errors(),
+                pgbench_tps,
+                ratio: rate / pgbench_tps,
+                seats_exhausted: *exhausted,
+                freshness,
+            });
+        }
     }
     Ok(())
+}
+
+/// The faces a phase runs over: gRPC, then HTTP with `--http`.
+fn faces(plan: &Plan) -> &'static [&'static str] {
+    if plan.http {
+        &["grpc", "http"]
+    } else {
+        &["grpc"]
+    }
 }
 
 async fn buy(
@@ -189,13 +244,7 @@ async fn buy(
     if plan.phases.contains(&Phase::Reserve) {
         // The reserve runs may have spent most of the largest show there
         // is (100,000 seats): the purchases get one of their own.
-        eprintln!("{}: scheduling a show for the purchases…", target.name);
-        let (show_id, seats) =
-            fixture::published_show(&target.channels[0], &target.organizer).await?;
-        target.show_id = show_id;
-        target.seats = Arc::new(seats);
-        target.taken = 0;
-        target.sold = 0;
+        target.fresh_show().await?;
     }
     for &clients in &plan.clients {
         let pgbench_tps = target.settle_and_baseline(clients, plan.duration).await?;
@@ -238,34 +287,57 @@ async fn race(
     target: &mut Target<'_>,
     report: &mut BackendReport,
 ) -> anyhow::Result<()> {
-    for round in 0..fixture::CONTENTION_SEATS {
-        fixture::wait_for_seats(
-            &target.channels[0],
-            &target.show_id,
-            target.taken,
-            target.sold,
-        )
-        .await?;
-        let seat = target.seats.contention_seat(round);
-        eprintln!("{}: contention round {} on {seat}…", target.name, round + 1);
-        let mut tally = contention::round(
-            &target.channels,
-            &target.tokens,
-            &target.show_id,
-            seat,
-            plan.contenders,
-        )
-        .await?;
-        target.taken += tally.ok;
-        report.contention.push(ContentionRow {
-            round: round + 1,
-            seat: seat.to_owned(),
-            contenders: plan.contenders,
-            ok: tally.ok,
-            seat_unavailable: tally.seat_unavailable,
-            latency: tally.latency(),
-            other: tally.other.clone(),
-        });
+    for (face, &protocol) in faces(plan).iter().enumerate() {
+        for round in 0..fixture::CONTENTION_ROUNDS {
+            fixture::wait_for_seats(
+                &target.channels[0],
+                &target.show_id,
+                target.taken,
+                target.sold,
+            )
+            .await?;
+            let seat = target
+                .seats
+                .contention_seat(face * fixture::CONTENTION_ROUNDS + round);
+            eprintln!(
+                "{}: contention round {} over {protocol} on {seat}…",
+                target.name,
+                round + 1
+            );
+            let mut tally = match protocol {
+                "http" => {
+                    http::round(
+                        &target.http_addr,
+                        &target.tokens,
+                        &target.show_id,
+                        seat,
+                        plan.contenders,
+                    )
+                    .await?
+                }
+                _ => {
+                    contention::round(
+                        &target.channels,
+                        &target.tokens,
+                        &target.show_id,
+                        seat,
+                        plan.contenders,
+                    )
+                    .await?
+                }
+            };
+            target.taken += tally.ok;
+            report.contention.push(ContentionRow {
+                protocol,
+                round: round + 1,
+                seat: seat.to_owned(),
+                contenders: plan.contenders,
+                ok: tally.ok,
+                seat_unavailable: tally.seat_unavailable,
+                latency: tally.latency(),
+                other: tally.other.clone(),
+            });
+        }
     }
     Ok(())
 }

@@ -69,6 +69,8 @@ pub struct BackendReport {
 
 #[derive(Debug, Serialize)]
 pub struct ThroughputRow {
+    /// `grpc`, or `http` for the JSON API.
+    pub protocol: &'static str,
     pub clients: usize,
     pub reservations: u64,
     pub reservations_per_s: f64,
@@ -100,6 +102,8 @@ pub struct PurchaseRow {
 
 #[derive(Debug, Serialize)]
 pub struct ContentionRow {
+    /// `grpc`, or `http` for the JSON API.
+    pub protocol: &'static str,
     pub round: usize,
     pub seat: String,
     pub contenders: usize,
@@ -115,6 +119,14 @@ impl BackendReport {
         match self.log_events {
             0 => self.backend.name().to_owned(),
             n => format!("{}+{}k", self.backend.name(), n / 1000),
+        }
+    }
+
+    /// The label, with the face unless it is gRPC (the targets' face).
+    pub fn label_of(&self, protocol: &str) -> String {
+        match protocol {
+            "grpc" => self.label(),
+            other => format!("{} {other}", self.label()),
         }
     }
 }
@@ -174,7 +186,7 @@ pub fn render(summary: &Summary) -> String {
             for row in &report.throughput {
                 out.push_str(&format!(
                     "{:<13} {:>7} {:>10.0} {:>9.1} {:>9.1} {:>12.0} {:>6.2}x {:>14}  {}{}\n",
-                    report.label(),
+                    report.label_of(row.protocol),
                     row.clients,
                     row.reservations_per_s,
                     row.latency.p50_ms,
@@ -215,7 +227,7 @@ pub fn render(summary: &Summary) -> String {
     if ran(summary, "contention") {
         out.push_str("\nContention: every contender asks for the same fresh seat at once\n");
         out.push_str(&format!(
-            "{:<9} {:>5} {:>11} {:>4} {:>16} {:>9} {:>9} {:>9}  other\n",
+            "{:<13} {:>5} {:>11} {:>4} {:>16} {:>9} {:>9} {:>9}  other\n",
             "backend",
             "round",
             "contenders",
@@ -228,8 +240,8 @@ pub fn render(summary: &Summary) -> String {
         for report in &summary.backends {
             for row in &report.contention {
                 out.push_str(&format!(
-                    "{:<9} {:>5} {:>11} {:>4} {:>16} {:>9.1} {:>9.1} {:>9.1}  {}\n",
-                    report.label(),
+                    "{:<13} {:>5} {:>11} {:>4} {:>16} {:>9.1} {:>9.1} {:>9.1}  {}\n",
+                    report.label_of(row.protocol),
                     row.round,
                     row.contenders,
                     row.ok,
@@ -276,7 +288,12 @@ fn verdicts(summary: &Summary) -> Vec<String> {
     let mut lines = Vec::new();
     for report in &summary.backends {
         let name = report.label();
-        let at = |clients: usize| report.throughput.iter().find(|r| r.clients == clients);
+        let at = |clients: usize| {
+            report
+                .throughput
+                .iter()
+                .find(|r| r.clients == clients && r.protocol == "grpc")
+        };
         if let (Some(few), Some(many)) = (at(8), at(32)) {
             lines.push(format!(
                 "{} {name}: 32 clients reserve at least as fast as 8: {:.0}/s vs {:.0}/s",
@@ -310,7 +327,7 @@ fn verdicts(summary: &Summary) -> Vec<String> {
             }
         }
         if report.backend == Backend::Postgres {
-            if let Some(row) = report.throughput.iter().find(|r| r.clients == 32) {
+            if let Some(row) = at(32) {
                 lines.push(format!(
                     "{} {name}: ReserveSeats/s at 32 clients >= {:.0}% of pgbench: {:.2}x",
                     verdict(row.ratio >= TARGET_RATIO_AT_32),
@@ -321,14 +338,15 @@ fn verdicts(summary: &Summary) -> Vec<String> {
         }
         for row in &report.contention {
             let single_winner = row.ok == 1 && row.other.is_empty();
+            let face = report.label_of(row.protocol);
             lines.push(format!(
-                "{} {name}: contention round {} p99 <= {TARGET_CONTENTION_P99_MS:.0} ms: {:.1} ms",
+                "{} {face}: contention round {} p99 <= {TARGET_CONTENTION_P99_MS:.0} ms: {:.1} ms",
                 verdict(row.latency.p99_ms <= TARGET_CONTENTION_P99_MS),
                 row.round,
                 row.latency.p99_ms
             ));
             lines.push(format!(
-                "{} {name}: contention round {} has exactly one winner, no other errors: {} ok",
+                "{} {face}: contention round {} has exactly one winner, no other errors: {} ok",
                 verdict(single_winner),
                 row.round,
                 row.ok

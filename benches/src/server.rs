@@ -47,6 +47,8 @@ impl Backend {
 /// A running `ticketing serve` and the database it owns.
 pub struct Server {
     pub addr: String,
+    /// The HTTP/JSON API's address.
+    pub http_addr: String,
     /// The URL the engine was started on.
     pub database_url: String,
     child: Child,
@@ -130,10 +132,12 @@ impl Server {
 
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
+        let http_addr = format!("127.0.0.1:{}", free_port()?);
         let log = work_dir.join(format!("{}-server.log", backend.name()));
         let log_file = std::fs::File::create(&log)?;
         let child = command(binary)
             .args(["serve", "--grpc-addr", &addr, "--admin-addr", "127.0.0.1:0"])
+            .args(["--http-addr", &http_addr])
             .args(&db_args)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -142,6 +146,7 @@ impl Server {
             .with_context(|| format!("spawning {} serve", binary.display()))?;
         let mut server = Self {
             addr,
+            http_addr,
             database_url,
             child,
             log,

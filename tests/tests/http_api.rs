@@ -556,3 +556,72 @@ async fn every_get_path_answers_as_documented() {
     assert!(checked >= 14, "{checked} GETs checked");
     app.stop().await;
 }
+
+/// CORS is off unless origins are configured; then the JSON API and
+/// grpc-web answer preflights for those origins only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    let preflight = |url: String,
+                     origin: &'static str,
+                     method: &'static str,
+                     headers: &'static str| async move {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers)
+            .send()
+            .await
+            .unwrap()
+    };
+    let allowed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let shop = "https://shop.example.com";
+
+    let closed = spawn_app(Backend::Sqlite).await;
+    let api = format!("http://{}/api/v1/reservations", closed.http_addr);
+    let answer = preflight(api, shop, "POST", "authorization,content-type").await;
+    assert_eq!(allowed(&answer), None, "CORS is off by default");
+    closed.stop().await;
+
+    let open = spawn_app_configured(database_url(Backend::Sqlite).await, |settings| {
+        settings.cors_origins = ticketing_http::Origins::parse(&[shop.to_owned()]).unwrap();
+    })
+    .await;
+    let api = format!("http://{}/api/v1/reservations", open.http_addr);
+    let answer = preflight(
+        api.clone(),
+        shop,
+        "POST",
+        "authorization,content-type,idempotency-key",
+    )
+    .await;
+    assert_eq!(allowed(&answer).as_deref(), Some(shop));
+    let answer = preflight(api, "https://evil.example.com", "POST", "authorization").await;
+    assert_eq!(allowed(&answer), None, "an origin not listed");
+
+    let grpc_web = format!(
+        "http://{}/ticketing.v1.InventoryService/ReserveSeats",
+        open.addr
+    );
+    let answer = preflight(
+        grpc_web.clone(),
+        shop,
+        "POST",
+        "x-grpc-web,content-type,authorization",
+    )
+    .await;
+    assert_eq!(allowed(&answer).as_deref(), Some(shop), "grpc-web too");
+    let headers = answer.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(headers.contains("x-grpc-web"), "{headers}");
+    let answer = preflight(grpc_web, "https://evil.example.com", "POST", "x-grpc-web").await;
+    assert_eq!(allowed(&answer), None);
+    open.stop().await;
+}
