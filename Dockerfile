@@ -6,5 +6,6 @@ RUN cargo build --release -p ticketing
 
 FROM debian:bookworm-slim
 COPY --from=build /src/target/release/ticketing /usr/local/bin/ticketing
-EXPOSE 50051
-CMD ["ticketing", "serve", "--grpc-addr", "0.0.0.0:50051"]
+# gRPC; the JSON API and the web page (embedded at build time from web/dist).
+EXPOSE 50051 8080
+CMD ["ticketing", "serve", "--grpc-addr", "0.0.0.0:50051", "--http-addr", "0.0.0.0:8080"]
