@@ -295,10 +295,8 @@ impl Application {
 }
 
 /// Resolves once `stopped` turns true.
-fn until(mut stopped: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    }
+async fn until(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
