@@ -96,6 +96,8 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
             &addr,
             "--admin-addr",
             "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
         ],
     );
     command.args(extra).envs(envs.iter().copied());

@@ -70,6 +70,8 @@ pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process
             role,
             "--admin-addr",
             &admin,
+            "--http-addr",
+            "127.0.0.1:0",
         ],
     );
     command.args(extra).stdout(Stdio::null());
