@@ -91,7 +91,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETING_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: OptionalAddr,
     /// A browser origin allowed to call the HTTP API and grpc-web
-    /// (e.g. https://shop.example.com; `*` for any); repeat or separate with
+    /// (e.g. `https://shop.example.com`; `*` for any); repeat or separate with
     /// commas. Default: none (CORS off).
     #[arg(long, env = "TICKETING_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
