@@ -21,6 +21,18 @@ type BoxError = Box<dyn Error + Send + Sync>;
 /// The `ErrorInfo.domain` of every reason this API emits.
 pub const ERROR_DOMAIN: &str = "ticketing.v1";
 
+/// Most field violations one status lists; a last one says how many more
+/// there were.
+pub const MAX_VIOLATIONS: usize = 50;
+/// Bytes of field names and descriptions one status carries at most, so
+/// `grpc-status-details-bin` (base64) stays well under 8 KiB, which clients
+/// accept in a trailer.
+const VIOLATION_BUDGET: usize = 4096;
+/// Longest field name or description kept, in bytes.
+const MAX_VIOLATION_TEXT: usize = 120;
+/// Violations spelled out in the status message.
+const VIOLATIONS_IN_MESSAGE: usize = 5;
+
 /// How long a client should wait before retrying an UNAVAILABLE call.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -91,6 +103,50 @@ fn describe(violations: &[FieldViolation]) -> String {
         .join("; ")
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The violations a status carries: the first ones, each clipped, within
+/// [`MAX_VIOLATIONS`] and the byte budget, then one that counts the rest.
+/// A plan of 100,000 bad seats still answers with a status clients read.
+fn bounded(violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    let total = violations.len();
+    let mut budget = VIOLATION_BUDGET;
+    let mut shown = Vec::new();
+    for v in violations {
+        let v = FieldViolation {
+            field: clip(v.field, MAX_VIOLATION_TEXT),
+            description: clip(v.description, MAX_VIOLATION_TEXT),
+        };
+        let size = v.field.len() + v.description.len();
+        if shown.len() == MAX_VIOLATIONS || size > budget {
+            break;
+        }
+        budget -= size;
+        shown.push(v);
+    }
+    if shown.len() < total {
+        shown.push(FieldViolation {
+            field: "*".to_owned(),
+            description: format!(
+                "{} more invalid fields are not listed ({total} in all)",
+                total - shown.len()
+            ),
+        });
+    }
+    shown
+}
+
 /// `err` and each of its sources, outermost first, joined with `: `.
 pub(crate) fn cause_chain(err: &(dyn Error + 'static)) -> String {
     let mut chain = err.to_string();
@@ -107,7 +163,15 @@ impl From<AppError> for Status {
     fn from(err: AppError) -> Self {
         match err {
             AppError::InvalidArgument(violations) => {
-                let message = format!("invalid argument: {}", describe(&violations));
+                let total = violations.len();
+                let violations = bounded(violations);
+                let mut message = format!(
+                    "invalid argument: {}",
+                    describe(&violations[..violations.len().min(VIOLATIONS_IN_MESSAGE)])
+                );
+                if total > VIOLATIONS_IN_MESSAGE {
+                    message.push_str(&format!("; {total} invalid fields in all"));
+                }
                 let details = ErrorDetails::with_bad_request(
                     violations
                         .into_iter()
@@ -178,5 +242,60 @@ impl From<IdentityError> for AppError {
             }
             IdentityError::Internal(_) => AppError::Internal(Box::new(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violations(n: usize, text: &str) -> Vec<FieldViolation> {
+        (0..n)
+            .map(|i| FieldViolation {
+                field: format!("sections[0].rows[0].seats[{i}].label"),
+                description: text.to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_few_violations_are_all_listed() {
+        let shown = bounded(violations(3, "not a seat label"));
+        assert_eq!(shown.len(), 3);
+        assert_eq!(shown, violations(3, "not a seat label"));
+    }
+
+    #[test]
+    fn many_violations_are_capped_with_a_count_of_the_rest() {
+        let shown = bounded(violations(100_000, "not a seat label"));
+        assert_eq!(shown.len(), MAX_VIOLATIONS + 1);
+        let last = shown.last().unwrap();
+        assert_eq!(last.field, "*");
+        assert_eq!(
+            last.description,
+            "99950 more invalid fields are not listed (100000 in all)"
+        );
+    }
+
+    #[test]
+    fn long_texts_are_clipped_and_the_bytes_budgeted() {
+        let shown = bounded(violations(200, &"é".repeat(10_000)));
+        let bytes: usize = shown
+            .iter()
+            .map(|v| v.field.len() + v.description.len())
+            .sum();
+        assert!(bytes <= VIOLATION_BUDGET + 200, "{bytes} bytes");
+        assert!(
+            shown.len() < MAX_VIOLATIONS,
+            "the budget, not the count, ended it"
+        );
+        assert!(shown[0].description.ends_with('…'));
+        let status = Status::from(AppError::InvalidArgument(violations(
+            200,
+            &"x".repeat(10_000),
+        )));
+        let details = status.details().len();
+        assert!(details * 4 / 3 < 8 * 1024, "{details} bytes of details");
+        assert!(status.message().len() < 2_000, "{}", status.message().len());
     }
 }

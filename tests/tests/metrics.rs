@@ -156,3 +156,40 @@ async fn metrics_move_when_the_engine_works() {
     assert_eq!(ready, (200, "ready".into()));
     app.stop().await;
 }
+
+/// The `rpc` label names only methods the server serves: paths a client
+/// makes up are counted under `unknown`, not as series of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_paths_do_not_become_metric_series() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let response = client
+            .post(format!("http://{}/made.Up{i}/Method{i}x", app.addr))
+            .header("content-type", "application/grpc-web+proto")
+            .body(vec![0u8, 0, 0, 0, 0])
+            .send()
+            .await
+            .expect("grpc-web call");
+        assert_eq!(response.headers()["grpc-status"], "12", "UNIMPLEMENTED");
+    }
+    let (status, metrics) = get(app.admin_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        !metrics.contains("Method3x"),
+        "a client's path became a label"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "ticketing_rpc_duration_seconds_count{rpc=\"unknown\",code=\"12\"}"
+        ) >= 20.0,
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("unknown"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    app.stop().await;
+}

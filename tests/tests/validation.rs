@@ -256,3 +256,34 @@ async fn sqlite_wrong_callers() {
 async fn postgres_wrong_callers() {
     wrong_callers_are_refused_and_write_nothing(Backend::Postgres).await;
 }
+
+/// A plan of 100,000 bad seats is refused with a status the client can
+/// read: the first violations, one that counts the rest, and details well
+/// under the 8 KiB a client accepts in a trailer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_bad_seats_get_a_bounded_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let mut plan = schedule_request(100_000);
+    for seat in &mut plan.sections[0].rows[0].seats {
+        seat.label = seat.label.replace('-', " ");
+    }
+    let status = app
+        .catalog()
+        .schedule_show(authed(&organizer, plan))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields = violated_fields(&status);
+    assert!(fields.len() <= 51, "{} violations", fields.len());
+    assert_eq!(fields[0], "sections[0].rows[0].seats[0].label");
+    assert_eq!(fields.last().map(String::as_str), Some("*"));
+    let details = status.details().len();
+    assert!(details * 4 / 3 < 8 * 1024, "{details} bytes of details");
+    assert!(
+        status.message().contains("100000 invalid fields in all"),
+        "{}",
+        status.message()
+    );
+    app.stop().await;
+}
