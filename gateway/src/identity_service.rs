@@ -1,6 +1,7 @@
 //! `ticketing.v1.IdentityService` (Register, Login) over [`Identity`]:
 //! converts protobuf messages to validated domain values and back.
 
+use prost::Message;
 use ticketing_identity::{DisplayName, Email, Identity, Password, RegisterKey, Role, User};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
@@ -31,9 +32,13 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::User>, Status> {
+        // The request holds the password: its fingerprint is keyed with the
+        // server's secret, so a stored record cannot confirm a guess.
         let key = crate::idempotency_key(&request)?.map(|key| RegisterKey {
             key,
-            request_hash: crate::request_hash("Register", request.get_ref()),
+            request_hash: self
+                .identity
+                .request_fingerprint("Register", &request.get_ref().encode_to_vec()),
         });
         let req = request.into_inner();
         // Validate every field before failing, so the client learns about

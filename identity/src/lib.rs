@@ -13,6 +13,7 @@
 
 mod domain;
 mod error;
+mod fingerprint;
 mod password;
 mod service;
 mod token;
@@ -24,7 +25,9 @@ pub use service::Identity;
 pub use token::{AccessToken, Claims, TokenConfig};
 pub use users::migrate;
 
-/// An idempotency key sent with a registration, with the request's hash.
+/// An idempotency key sent with a registration, with the request's keyed
+/// fingerprint ([`Identity::request_fingerprint`]), never a plain hash of a
+/// request holding a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterKey {
     pub key: String,

@@ -8,6 +8,7 @@ use ticketing_event_store::Backend;
 
 use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::error::IdentityError;
+use crate::fingerprint::Fingerprints;
 use crate::password;
 use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
 use crate::users::Users;
@@ -20,6 +21,7 @@ use ticketing_event_store::IdempotencyRecord;
 pub struct Identity {
     users: Users,
     tokens: Tokens,
+    fingerprints: Fingerprints,
 }
 
 impl std::fmt::Debug for Identity {
@@ -34,8 +36,16 @@ impl Identity {
     pub fn new(pool: AnyPool, backend: Backend, tokens: TokenConfig) -> Self {
         Self {
             users: Users::new(pool, backend),
+            fingerprints: Fingerprints::new(&tokens.secret),
             tokens: Tokens::new(tokens),
         }
+    }
+
+    /// The `request_hash` of a [`RegisterKey`]: keyed with the server's
+    /// secret, so a stored record reveals nothing of the password in the
+    /// request (see `fingerprint.rs`).
+    pub fn request_fingerprint(&self, method: &str, encoded_request: &[u8]) -> String {
+        self.fingerprints.of(method, encoded_request)
     }
 
     /// A user by id (for the workers that print a holder's name or mail a

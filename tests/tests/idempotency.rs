@@ -207,3 +207,64 @@ async fn sqlite_concurrent_twins_take_effect_once() {
 async fn postgres_concurrent_twins_take_effect_once() {
     concurrent_twins_take_effect_once(Backend::Postgres).await;
 }
+
+/// Register's idempotency record holds no plain hash of the request, which
+/// carries the password: with a copy of the database, hashing guesses the
+/// way the server once did confirms none of them, the right one included.
+/// Replays and reuses still behave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_registration_confirms_no_password() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let request = RegisterRequest {
+        email: "eve@example.com".into(),
+        password: "correct horse".into(),
+        display_name: "Eve".into(),
+    };
+    let user = app
+        .identity()
+        .register(with_key("signup-1", request.clone()))
+        .await
+        .expect("register")
+        .into_inner();
+    let again = app
+        .identity()
+        .register(with_key("signup-1", request.clone()))
+        .await
+        .expect("a replay answers as before")
+        .into_inner();
+    assert_eq!(again.user_id, user.user_id);
+    let other_password = RegisterRequest {
+        password: "another horse".into(),
+        ..request.clone()
+    };
+    let reused = app
+        .identity()
+        .register(with_key("signup-1", other_password))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&reused).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+
+    let mut conn = app.store.read_pool().acquire().await.unwrap();
+    let record = ticketing_event_store::find_idempotency(
+        &mut conn,
+        app.store.backend(),
+        "Register:eve@example.com",
+        "signup-1",
+    )
+    .await
+    .unwrap()
+    .expect("the record");
+    for guess in ["correct horse", "hunter22", "password1"] {
+        let guessed = RegisterRequest {
+            password: guess.into(),
+            ..request.clone()
+        };
+        assert_ne!(
+            record.request_hash,
+            ticketing_gateway::request_hash("Register", &guessed),
+            "the record confirms {guess:?}"
+        );
+    }
+    drop(conn);
+    app.stop().await;
+}
