@@ -53,11 +53,28 @@ impl DatabaseArgs {
         let path = self.data_dir.join("jwt-secret");
         read_or_create_secret(&path)
     }
+
+    /// The secret `serve` signs tokens with. On Postgres it must be
+    /// configured: a secret each host made up for itself would make tokens
+    /// fail at random behind a balancer.
+    pub fn serving_jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        let postgres = self
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres"));
+        anyhow::ensure!(
+            !postgres || std::env::var_os("TICKETING_JWT_SECRET").is_some(),
+            "serving on Postgres needs TICKETING_JWT_SECRET (32+ bytes, the same on every \
+             gateway of the deployment); only embedded mode makes one up (in <data-dir>/jwt-secret)"
+        );
+        self.jwt_secret()
+    }
 }
 
 fn read_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     if let Ok(secret) = std::fs::read(path) {
         if secret.len() >= 32 {
+            restrict(path)?;
             return Ok(secret);
         }
     }
@@ -65,9 +82,46 @@ fn read_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
         std::fs::create_dir_all(dir)?;
     }
     let secret = ticketing_identity::TokenConfig::generate_secret();
-    std::fs::write(path, &secret)
+    write_private(path, &secret)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(secret)
+}
+
+/// Makes a secret file an older version wrote readable by its owner only.
+fn restrict(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "secret file was readable by others; now 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` readable by its owner only (mode 0600 on Unix),
+/// through a temporary file renamed into place, so no reader ever sees a
+/// partial secret or one with wider permissions.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // A leftover temp file keeps its old mode on open: reset it.
+        if temp.exists() {
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let mut file = options.open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
 }
 
 /// Parses durations such as `30m`, `90s`, `1h`.
@@ -78,4 +132,48 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         return Err("must be longer than zero".into());
     }
     Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_made_up_secret_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt-secret");
+        let secret = read_or_create_secret(&path).unwrap();
+        assert_eq!(secret.len(), 32);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:o}");
+        assert_eq!(read_or_create_secret(&path).unwrap(), secret, "kept");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(read_or_create_secret(&path).unwrap(), secret);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "an old world-readable file is tightened");
+    }
+
+    #[test]
+    fn serving_on_postgres_needs_a_configured_secret() {
+        // Only this test touches the variable in this binary.
+        std::env::remove_var("TICKETING_JWT_SECRET");
+        let dir = tempfile::tempdir().unwrap();
+        let args = |url: Option<&str>| DatabaseArgs {
+            data_dir: dir.path().to_owned(),
+            database_url: url.map(str::to_owned),
+        };
+        let error = args(Some("postgres://db/ticketing"))
+            .serving_jwt_secret()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs TICKETING_JWT_SECRET"), "{error}");
+        assert!(!dir.path().join("jwt-secret").exists(), "no file made up");
+        assert_eq!(
+            args(None).serving_jwt_secret().unwrap().len(),
+            32,
+            "embedded makes one"
+        );
+    }
 }

@@ -75,7 +75,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database_url: args.db.url()?,
                 grpc_addr: args.grpc_addr,
                 role: args.role,
-                jwt_secret: args.db.jwt_secret()?,
+                jwt_secret: args.db.serving_jwt_secret()?,
                 token_ttl: args.token_ttl,
                 engine: EngineConfig {
                     hold_ttl: args.hold_ttl,
