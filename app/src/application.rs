@@ -38,6 +38,16 @@ pub enum Role {
     Notifier,
 }
 
+/// Which payment provider charges customers; chosen explicitly on
+/// Postgres (`--payment-provider`), so a production deployment never takes
+/// test cards by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentProvider {
+    /// Test cards only (`tok_visa`, `tok_declined`, `tok_timeout`); no
+    /// money moves.
+    Simulated,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -67,6 +77,8 @@ pub struct Settings {
     pub ticket_keys: TicketKeys,
     /// Where the notifier sends mail.
     pub mail: MailSettings,
+    /// Who charges customers at checkout.
+    pub payment_provider: PaymentProvider,
 }
 
 impl Settings {
@@ -95,6 +107,7 @@ impl Settings {
                 outbox: data_dir.join("outbox"),
                 sender: ticketing_notification::SenderConfig::default(),
             },
+            payment_provider: PaymentProvider::Simulated,
         }
     }
 }
@@ -157,10 +170,14 @@ pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result
     ))
 }
 
-/// The command engine with the simulated payment provider (the only
-/// provider so far; a real one plugs into the same port).
+/// The command engine with the configured payment provider (simulated is
+/// the only one so far; a real one plugs into the same port).
 pub fn engine(store: &Store, settings: &Settings) -> Engine {
-    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    let provider = match settings.payment_provider {
+        PaymentProvider::Simulated => {
+            SimulatedProvider::new(store.read_pool().clone(), store.backend())
+        }
+    };
     Engine::new(
         store.clone(),
         settings.clock.clone(),

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// commas. Default: none (CORS off).
     #[arg(long, env = "TICKETING_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+    /// Who charges customers at checkout. Required on Postgres; embedded
+    /// mode defaults to `simulated` (test cards, no money moves) and says so.
+    #[arg(long, env = "TICKETING_PAYMENT_PROVIDER", value_enum)]
+    pub payment_provider: Option<crate::application::PaymentProvider>,
     /// Address of the admin HTTP port: /metrics, /healthz, /readyz.
     #[arg(long, env = "TICKETING_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
@@ -177,5 +181,68 @@ impl std::str::FromStr for OptionalAddr {
         } else {
             s.parse().map(|addr| Self(Some(addr)))
         }
+    }
+}
+
+impl ServeArgs {
+    /// The payment provider: as chosen, else `simulated` in embedded mode
+    /// (said at start), else a start-up error: on Postgres, test cards must
+    /// never pay by default.
+    pub fn payment_provider(&self) -> anyhow::Result<crate::application::PaymentProvider> {
+        use crate::application::PaymentProvider;
+        if let Some(provider) = self.payment_provider {
+            return Ok(provider);
+        }
+        let postgres = self
+            .db
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres"));
+        anyhow::ensure!(
+            !postgres,
+            "serving on Postgres needs an explicit --payment-provider (or \
+             TICKETING_PAYMENT_PROVIDER); `simulated` takes test cards and moves no money"
+        );
+        tracing::warn!(
+            "payments: simulated provider (test cards such as tok_visa pay; no money moves); \
+             choose one with --payment-provider"
+        );
+        Ok(PaymentProvider::Simulated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::PaymentProvider;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from([&["ticketing", "serve"], args].concat()).expect("parses");
+        match cli.command {
+            Command::Serve(args) => *args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_payment_provider_is_explicit_on_postgres() {
+        let embedded = serve(&[]);
+        assert_eq!(
+            embedded.payment_provider().unwrap(),
+            PaymentProvider::Simulated
+        );
+        let postgres = serve(&["--database-url", "postgres://db/ticketing"]);
+        let error = postgres.payment_provider().unwrap_err().to_string();
+        assert!(error.contains("explicit --payment-provider"), "{error}");
+        let chosen = serve(&[
+            "--database-url",
+            "postgres://db/ticketing",
+            "--payment-provider",
+            "simulated",
+        ]);
+        assert_eq!(
+            chosen.payment_provider().unwrap(),
+            PaymentProvider::Simulated
+        );
     }
 }

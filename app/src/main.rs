@@ -71,6 +71,7 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
+            let payment_provider = args.payment_provider()?;
             let settings = Settings {
                 database_url: args.db.url()?,
                 grpc_addr: args.grpc_addr,
@@ -100,6 +101,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     outbox: args.db.data_dir.join("outbox"),
                     sender: SenderConfig::default(),
                 },
+                payment_provider,
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await

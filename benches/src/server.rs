@@ -274,7 +274,8 @@ fn command(binary: &Path) -> Command {
     command
         .args(["--log-format", "text"])
         .env("TICKETING_LOG", filter)
-        .env("TICKETING_JWT_SECRET", JWT_SECRET);
+        .env("TICKETING_JWT_SECRET", JWT_SECRET)
+        .env("TICKETING_PAYMENT_PROVIDER", "simulated");
     command
 }
 

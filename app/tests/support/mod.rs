@@ -64,7 +64,8 @@ fn ticketing(url: &str, dir: &Path, args: &[&str]) -> Command {
             "TICKETING_JWT_SECRET",
             std::str::from_utf8(JWT_SECRET).expect("utf8"),
         )
-        .env("TICKETING_LOG", "warn");
+        .env("TICKETING_LOG", "warn")
+        .env("TICKETING_PAYMENT_PROVIDER", "simulated");
     command
 }
 
