@@ -177,6 +177,7 @@ async fn adding_to_a_cart_extends_a_live_hold_only() {
         by: customer(1),
         until: now + Duration::minutes(30),
         now,
+        hold_ttl: Duration::minutes(30),
     };
     ReservationTest::with(())
         .given(vec![created()])
@@ -201,9 +202,35 @@ async fn adding_to_a_cart_extends_a_live_hold_only() {
             by: customer(2),
             until: deadline,
             now: t0(),
+            hold_ttl: Duration::minutes(30),
         })
         .await
         .then_expect_error(ReservationError::NotOwner);
+}
+
+/// Extending again and again cannot keep a hold past its creation plus two
+/// hold TTLs: the deadline stops there, and extending at it changes nothing.
+#[tokio::test]
+async fn a_hold_extends_to_twice_its_ttl_at_most() {
+    let extend = |now| ReservationCommand::Extend {
+        by: customer(1),
+        until: now + Duration::minutes(30),
+        now,
+        hold_ttl: Duration::minutes(30),
+    };
+    let extended = |minutes| ReservationEvent::ReservationExtended {
+        until: t0() + Duration::minutes(minutes),
+    };
+    ReservationTest::with(())
+        .given(vec![created(), extended(45)])
+        .when_async(extend(t0() + Duration::minutes(40)))
+        .await
+        .then_expect_events(vec![extended(60)]);
+    ReservationTest::with(())
+        .given(vec![created(), extended(45), extended(60)])
+        .when_async(extend(t0() + Duration::minutes(55)))
+        .await
+        .then_expect_events(vec![]);
 }
 
 #[tokio::test]

@@ -1,11 +1,14 @@
 //! AddToCart and RemoveFromCart. Adding a reservation opens the customer's
 //! cart if none is open and extends every live hold in the cart to now +
-//! hold TTL — reservation and seats — in the same append as the new item.
+//! hold TTL — reservation and seats — in the same append as the new item,
+//! but no hold past its creation + 2 × hold TTL (the Reservation's rule), so
+//! adding again and again cannot keep seats forever.
 
 use chrono::{DateTime, Duration, Utc};
 use ticketing_aggregates::{
     seat_id, Cart, CartCommand, Order, OrderCommand, OrderId, OrderItem, ReleaseReason,
-    Reservation, ReservationCommand, ReservationError, ReservationId, Seat, SeatCommand, UserRef,
+    Reservation, ReservationCommand, ReservationError, ReservationEvent, ReservationId, Seat,
+    SeatCommand, UserRef,
 };
 use ticketing_event_store::StreamAppend;
 
@@ -100,13 +103,19 @@ impl Engine {
                     .into_iter()
                     .map(|(reservation, seats)| (reservation, seats, false)),
             );
-            let mut expires_at = None;
+            let mut expires_at: Option<DateTime<Utc>> = None;
+            let extension = Extension {
+                by: customer,
+                until,
+                now,
+                hold_ttl: ttl,
+            };
             for (reservation, seats, must_live) in holds {
-                if let Some(extended) =
-                    extend(customer, reservation, seats, until, now, must_live, &meta).await?
+                if let Some(hold) = extend(&extension, reservation, seats, must_live, &meta).await?
                 {
-                    appends.extend(extended);
-                    expires_at = Some(until);
+                    appends.extend(hold.appends);
+                    // The cart lasts as long as its first hold to end.
+                    expires_at = Some(expires_at.map_or(hold.until, |at| at.min(hold.until)));
                 }
             }
             let view = OrderView::of(&order.aggregate, expires_at).ok_or_else(exhausted)?;
@@ -213,22 +222,36 @@ impl Engine {
     }
 }
 
-/// The appends that extend one reservation and its seats (in the
-/// reservation's seat order) to `until`; `None` for a hold that already
-/// ended, unless `must_live`, when that is the caller's error.
-async fn extend(
-    customer: &UserRef,
-    mut reservation: Loaded<Reservation>,
-    seats: Vec<Loaded<Seat>>,
+/// What AddToCart asks of every hold in the cart.
+struct Extension<'a> {
+    by: &'a UserRef,
     until: DateTime<Utc>,
     now: DateTime<Utc>,
+    hold_ttl: Duration,
+}
+
+/// A live hold of the cart after AddToCart: its appends and its deadline.
+struct Hold {
+    appends: Vec<StreamAppend>,
+    until: DateTime<Utc>,
+}
+
+/// The appends that extend one reservation and its seats (in the
+/// reservation's seat order) as far as the reservation allows, and the
+/// deadline it ends up with; `None` for a hold that already ended, unless
+/// `must_live`, when that is the caller's error.
+async fn extend(
+    extension: &Extension<'_>,
+    mut reservation: Loaded<Reservation>,
+    seats: Vec<Loaded<Seat>>,
     must_live: bool,
     meta: &serde_json::Value,
-) -> Result<Option<Vec<StreamAppend>>, CommandError> {
+) -> Result<Option<Hold>, CommandError> {
     let command = ReservationCommand::Extend {
-        by: customer.clone(),
-        until,
-        now,
+        by: extension.by.clone(),
+        until: extension.until,
+        now: extension.now,
+        hold_ttl: extension.hold_ttl,
     };
     let events = match reservation.decide(command, &()).await {
         Ok(events) => events,
@@ -238,6 +261,21 @@ async fn extend(
     let Some(id) = reservation.aggregate.id.clone() else {
         return Err(CommandError::NotFound("reservation"));
     };
+    let extended = events.iter().find_map(|event| match event {
+        ReservationEvent::ReservationExtended { until } => Some(*until),
+        _ => None,
+    });
+    let Some(until) = extended else {
+        // At its limit (or already that long): the hold stays as it is. The
+        // empty append still checks that nobody changed the reservation
+        // since it was read (a release writes to it).
+        let until = reservation.aggregate.until.ok_or_else(exhausted)?;
+        return Ok(Some(Hold {
+            appends: vec![reservation.append(&events, meta)?],
+            until,
+        }));
+    };
+    let now = extension.now;
     let mut appends = vec![reservation.append(&events, meta)?];
     for (mut seat, label) in seats.into_iter().zip(&reservation.aggregate.seats) {
         let command = SeatCommand::ExtendHold {
@@ -254,7 +292,7 @@ async fn extend(
             })?;
         appends.push(seat.append(&events, meta)?);
     }
-    Ok(Some(appends))
+    Ok(Some(Hold { appends, until }))
 }
 
 /// The appends releasing every seat the reservation holds.

@@ -324,3 +324,65 @@ async fn sqlite_purchase_refusals() {
 async fn postgres_purchase_refusals() {
     purchase_refusals(Backend::Postgres).await;
 }
+
+/// Adding a hold to the cart again and again cannot keep its seats: the
+/// deadline moves to now + TTL but never past creation + 2 × TTL, and the
+/// expirer frees the seat once that has passed.
+async fn holds_end_however_often_they_are_added(backend: Backend) {
+    let (app, clock, t0) = clocked(backend).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.published_show(&organizer, 2).await;
+    let customer = app.customer().await;
+    let mut orders = OrderingServiceClient::new(app.channel.clone());
+    let reservation = app
+        .inventory()
+        .reserve_seats(authed(
+            &customer,
+            ReserveSeatsRequest {
+                show_id: show_id.clone(),
+                seat_labels: vec!["A-1".into()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let add = || {
+        authed(
+            &customer,
+            AddToCartRequest {
+                reservation_id: reservation.reservation_id.clone(),
+            },
+        )
+    };
+    clock.advance(Duration::minutes(20));
+    let cart = orders.add_to_cart(add()).await.unwrap().into_inner();
+    assert_eq!(cart.expires_at, Some(ts(t0 + Duration::minutes(50))));
+    clock.advance(Duration::minutes(25));
+    let cart = orders.add_to_cart(add()).await.unwrap().into_inner();
+    assert_eq!(
+        cart.expires_at,
+        Some(ts(t0 + Duration::minutes(60))),
+        "capped at creation + 2 × 30 min, not now + 30 min"
+    );
+    clock.advance(Duration::minutes(13));
+    let cart = orders.add_to_cart(add()).await.unwrap().into_inner();
+    assert_eq!(cart.expires_at, Some(ts(t0 + Duration::minutes(60))));
+    clock.advance(Duration::minutes(3));
+    let refused = orders.add_to_cart(add()).await.unwrap_err();
+    assert_eq!(reason(&refused).as_deref(), Some("RESERVATION_EXPIRED"));
+    app.wait_for_seat_map(&show_id, |map| {
+        status_of(map, "A-1") == SeatStatus::Available as i32
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_holds_end_however_often_they_are_added() {
+    holds_end_however_often_they_are_added(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_holds_end_however_often_they_are_added() {
+    holds_end_however_often_they_are_added(Backend::Postgres).await;
+}

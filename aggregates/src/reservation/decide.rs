@@ -64,9 +64,18 @@ pub(super) fn decide(
             // Bought, released or already expired: nothing left to expire.
             _ => Ok(vec![]),
         },
-        ReservationCommand::Extend { by, until, now } => {
+        ReservationCommand::Extend {
+            by,
+            until,
+            now,
+            hold_ttl,
+        } => {
             check_owner(state, &by)?;
             live(state, now)?;
+            let until = match state.first_until {
+                Some(first) => until.min(first + hold_ttl),
+                None => until,
+            };
             match state.until {
                 Some(current) if until > current => {
                     Ok(vec![ReservationEvent::ReservationExtended { until }])

@@ -48,6 +48,10 @@ pub struct Reservation {
     pub show_id: Option<ShowId>,
     pub seats: Vec<SeatLabel>,
     pub until: Option<DateTime<Utc>>,
+    /// The deadline it was created with: extensions stop one hold TTL
+    /// after it (created + 2 × TTL), so a hold cannot be kept forever.
+    #[serde(default)]
+    pub first_until: Option<DateTime<Utc>>,
     /// The order that bought it, once converted.
     pub order: Option<OrderId>,
 }
@@ -71,11 +75,13 @@ pub enum ReservationCommand {
     Expire {
         now: DateTime<Utc>,
     },
-    /// Moves the deadline to `until` (adding to a cart does this).
+    /// Moves the deadline to `until` (adding to a cart does this), but never
+    /// past the first deadline plus `hold_ttl`.
     Extend {
         by: UserRef,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
+        hold_ttl: chrono::Duration,
     },
     /// The order holding this reservation was paid: its seats are sold.
     Convert {
@@ -187,6 +193,7 @@ impl Aggregate for Reservation {
                 self.show_id = Some(show_id);
                 self.seats = seats;
                 self.until = Some(until);
+                self.first_until = Some(until);
             }
             ReservationEvent::ReservationReleased {} => self.status = ReservationStatus::Released,
             ReservationEvent::ReservationExpired {} => self.status = ReservationStatus::Expired,
