@@ -1,10 +1,11 @@
 //! `CatalogService`: organizers schedule, publish and cancel shows; anyone
-//! reads the catalog (served from the `shows` read model).
+//! reads the catalog (served from the `shows` read model): published shows
+//! that have not started, plus an organizer's own and, for admins, all.
 
 use ticketing_aggregates::{Actor, RawRow, RawSection, ShowId};
 use ticketing_commands::{Engine, ScheduleShow};
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::Shows;
+use ticketing_projections::{ShowQuery, Shows};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::catalog_service_server::{CatalogService, CatalogServiceServer};
 use tonic::{Request, Response, Status};
@@ -12,6 +13,21 @@ use tonic::{Request, Response, Status};
 use crate::convert::{from_timestamp, show_row, show_view, user_ref};
 use crate::paging::page;
 use crate::{caller, AppError, Caller};
+
+/// The page token of ListShows: the last show's start (ms) and id.
+fn parse_show_token(
+    field: &str,
+    token: &str,
+) -> Result<(i64, String), ticketing_aggregates::ValidationError> {
+    let bad = || ticketing_aggregates::ValidationError {
+        field: field.to_owned(),
+        description: "not a page token this service issued".to_owned(),
+    };
+    let (at, id) = token.split_once('.').ok_or_else(bad)?;
+    let at = at.parse().map_err(|_| bad())?;
+    let id = ShowId::parse(field, id)?;
+    Ok((at, id.to_string()))
+}
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 200;
@@ -151,13 +167,19 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::ListShowsRequest>,
     ) -> Result<Response<pb::ListShowsResponse>, Status> {
+        // Anonymous callers may list; a caller who sends a token gets it
+        // checked, and sees what its role may see.
+        let caller = match request.metadata().get("authorization") {
+            Some(_) => Some(caller(&self.identity, &request)?),
+            None => None,
+        };
         let req = request.into_inner();
         let page = page(
             req.page_size,
             &req.page_token,
             DEFAULT_PAGE_SIZE,
             MAX_PAGE_SIZE,
-            ShowId::parse,
+            parse_show_token,
         )?;
         let status = match pb::ShowStatus::try_from(req.status) {
             Ok(pb::ShowStatus::Unspecified) => None,
@@ -166,14 +188,32 @@ impl CatalogService for CatalogApi {
             Ok(pb::ShowStatus::Cancelled) => Some("CANCELLED"),
             Err(_) => return Err(AppError::invalid("status", "unknown show status").into()),
         };
+        let starts_after = from_timestamp("starts_after", req.starts_after.as_ref())?;
+        let starts_before = from_timestamp("starts_before", req.starts_before.as_ref())?;
+        let query = ShowQuery {
+            now_millis: self.engine.now().timestamp_millis(),
+            everything: caller.as_ref().is_some_and(|c| c.role == Role::Admin),
+            organizer: caller
+                .as_ref()
+                .filter(|c| c.role == Role::Organizer)
+                .map(|c| c.user_id.to_string()),
+            status,
+            venue: Some(req.venue).filter(|v| !v.is_empty()),
+            starts_after: starts_after.map(|at| at.timestamp_millis()),
+            starts_before: starts_before.map(|at| at.timestamp_millis()),
+            after: page.after,
+        };
         let page = self
             .shows
-            .list(page.after.as_ref().map(ShowId::as_str), status, page.size)
+            .list(&query, page.size)
             .await
             .map_err(AppError::from)?;
         Ok(Response::new(pb::ListShowsResponse {
             shows: page.shows.into_iter().map(show_row).collect(),
-            next_page_token: page.next_after.unwrap_or_default(),
+            next_page_token: page
+                .next_after
+                .map(|(at, id)| format!("{at}.{id}"))
+                .unwrap_or_default(),
         }))
     }
 }

@@ -137,6 +137,30 @@ pub struct Page {
     pub page_token: Option<String>,
 }
 
+/// A page of the published shows that have not started, soonest first,
+/// optionally at one venue or starting within `[starts_after, starts_before)`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShowFilter {
+    #[param(minimum = 0, maximum = 1000)]
+    pub page_size: Option<i32>,
+    pub page_token: Option<String>,
+    /// The venue's exact name.
+    pub venue: Option<String>,
+    /// RFC 3339.
+    pub starts_after: Option<DateTime<Utc>>,
+    /// RFC 3339.
+    pub starts_before: Option<DateTime<Utc>>,
+}
+
+pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Show {
     pub show_id: String,

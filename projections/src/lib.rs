@@ -48,7 +48,7 @@ pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::migrate;
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
-pub use shows::{ShowRow, Shows, ShowsPage, ShowsProjection};
+pub use shows::{ShowQuery, ShowRow, Shows, ShowsPage, ShowsProjection};
 pub use status::{projection_lag_seconds, projection_status, record_error, ProjectionStatus};
 
 /// Milliseconds since the epoch: how read models store instants, because the

@@ -93,8 +93,25 @@ pub struct ShowRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowsPage {
     pub shows: Vec<ShowRow>,
-    /// The last show id of this page when more may follow.
-    pub next_after: Option<String>,
+    /// The start (ms) and id of this page's last show when more may follow.
+    pub next_after: Option<(i64, String)>,
+}
+
+/// Which shows a caller lists: those anyone may see (published, not started
+/// at `now_millis`), plus every show when `everything` (admins), plus every
+/// show of `organizer`; narrowed by the filters; after `after` (start in
+/// ms, show id) in start order.
+#[derive(Debug, Clone, Default)]
+pub struct ShowQuery {
+    pub now_millis: i64,
+    pub everything: bool,
+    pub organizer: Option<String>,
+    /// SCHEDULED, PUBLISHED or CANCELLED.
+    pub status: Option<&'static str>,
+    pub venue: Option<String>,
+    pub starts_after: Option<i64>,
+    pub starts_before: Option<i64>,
+    pub after: Option<(i64, String)>,
 }
 
 /// Queries on the catalog.
@@ -122,22 +139,36 @@ impl Shows {
 
     /// Shows ordered by id (ids are time-ordered ULIDs, so oldest first),
     /// `limit` at a time, after the id `after`.
-    /// Shows after `after` in id order, only those in `status`
-    /// (`SCHEDULED`, `PUBLISHED`, `CANCELLED`) when given.
+    /// The shows `query` selects, soonest first, `limit` at a time.
     pub async fn list(
         &self,
-        after: Option<&str>,
-        status: Option<&str>,
+        query: &ShowQuery,
         limit: usize,
     ) -> Result<ShowsPage, ProjectionError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE show_id > $1 AND ($2 = '' OR status = $2) \
-             ORDER BY show_id LIMIT $3",
+            "SELECT {COLUMNS} FROM {} \
+             WHERE (starts_at > $1 OR (starts_at = $1 AND show_id > $2)) \
+               AND ((status = 'PUBLISHED' AND starts_at > $3) OR CAST($4 AS BIGINT) = 1 OR organizer_id = $5) \
+               AND ($6 = '' OR status = $6) \
+               AND ($7 = '' OR venue = $7) \
+               AND starts_at >= $8 AND starts_at < $9 \
+             ORDER BY starts_at, show_id LIMIT $10",
             SHOWS.live(self.backend)
         );
+        let (after_start, after_id) = query
+            .after
+            .as_ref()
+            .map_or((i64::MIN, ""), |(at, id)| (*at, id.as_str()));
         let rows = sqlx::query(&sql)
-            .bind(after.unwrap_or(""))
-            .bind(status.unwrap_or(""))
+            .bind(after_start)
+            .bind(after_id)
+            .bind(query.now_millis)
+            .bind(i64::from(query.everything))
+            .bind(query.organizer.as_deref().unwrap_or(""))
+            .bind(query.status.unwrap_or(""))
+            .bind(query.venue.as_deref().unwrap_or(""))
+            .bind(query.starts_after.unwrap_or(i64::MIN))
+            .bind(query.starts_before.unwrap_or(i64::MAX))
             .bind(limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;
@@ -145,7 +176,9 @@ impl Shows {
         let more = shows.len() > limit;
         shows.truncate(limit);
         let next_after = if more {
-            shows.last().map(|s| s.show_id.clone())
+            shows
+                .last()
+                .map(|s| (s.starts_at.timestamp_millis(), s.show_id.clone()))
         } else {
             None
         };

@@ -179,14 +179,66 @@ async fn show_lifecycle(backend: Backend) {
     app.stop().await;
 }
 
+/// The show ids a caller (`None`: anonymous) lists with `request`, every
+/// page of two.
+async fn listed(app: &TestApp, token: Option<&str>, request: ListShowsRequest) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = ListShowsRequest {
+            page_size: 2,
+            page_token: page_token.clone(),
+            ..request.clone()
+        };
+        let page = match token {
+            Some(token) => app.catalog().list_shows(authed(token, request)).await,
+            None => app.catalog().list_shows(request).await,
+        }
+        .unwrap()
+        .into_inner();
+        assert!(page.shows.len() <= 2);
+        seen.extend(page.shows.into_iter().map(|s| s.show_id));
+        if page.next_page_token.is_empty() {
+            return seen;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+fn at(time: chrono::DateTime<chrono::Utc>) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: 0,
+    })
+}
+
+/// Anonymous callers and customers list published shows that have not
+/// started, soonest first; an organizer also lists every show of their
+/// own; filters narrow what a caller may see, never widen it.
 async fn shows_are_listed_in_pages(backend: Backend) {
-    let app = spawn_app(backend).await;
+    use chrono::{Duration, TimeZone, Utc};
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let clock = TestClock::at(t0);
+    let app = spawn_app_at(
+        database_url(backend).await,
+        ticketing_commands::EngineConfig::default(),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
     let organizer = app.user_with_role(Role::Organizer).await;
+    let rival = app.user_with_role(Role::Organizer).await;
+    let customer = app.customer().await;
+    // Created in this order, starting on days 5, 4, 3, 2, 1.
     let mut ids = Vec::new();
-    for _ in 0..5 {
+    for i in 0..5 {
+        let mut request = schedule_request(1);
+        request.starts_at = at(t0 + Duration::days(5 - i));
+        if i == 2 {
+            request.venue = "Royal Hall".into();
+        }
         let show = app
             .catalog()
-            .schedule_show(authed(&organizer, schedule_request(1)))
+            .schedule_show(authed(&organizer, request))
             .await
             .unwrap();
         ids.push(show.into_inner().show_id);
@@ -194,48 +246,63 @@ async fn shows_are_listed_in_pages(backend: Backend) {
     for id in &ids {
         wait_for_show(&app, id, ShowStatus::Scheduled).await;
     }
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = app
-            .catalog()
-            .list_shows(ListShowsRequest {
-                page_size: 2,
-                page_token: token.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.shows.len() <= 2);
-        seen.extend(page.shows.into_iter().map(|s| s.show_id));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
+    let soonest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let all = ListShowsRequest::default();
+    assert_eq!(
+        listed(&app, Some(&organizer), all.clone()).await,
+        soonest_first
+    );
+    for viewer in [None, Some(customer.as_str()), Some(rival.as_str())] {
+        assert!(
+            listed(&app, viewer, all.clone()).await.is_empty(),
+            "drafts are not listed"
+        );
     }
-    assert_eq!(seen, ids, "every show once, oldest first");
-    app.catalog()
-        .publish_show(authed(
-            &organizer,
-            PublishShowRequest {
-                show_id: ids[3].clone(),
-            },
-        ))
-        .await
-        .unwrap();
-    wait_for_show(&app, &ids[3], ShowStatus::Published).await;
-    let published = app
-        .catalog()
-        .list_shows(ListShowsRequest {
-            status: ShowStatus::Published as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let published: Vec<_> = published.shows.into_iter().map(|s| s.show_id).collect();
-    assert_eq!(published, [ids[3].clone()], "only the published show");
+    for i in [1, 2, 3] {
+        app.catalog()
+            .publish_show(authed(
+                &organizer,
+                PublishShowRequest {
+                    show_id: ids[i].clone(),
+                },
+            ))
+            .await
+            .unwrap();
+        wait_for_show(&app, &ids[i], ShowStatus::Published).await;
+    }
+    let on_sale = vec![ids[3].clone(), ids[2].clone(), ids[1].clone()];
+    assert_eq!(listed(&app, None, all.clone()).await, on_sale);
+    assert_eq!(listed(&app, Some(&customer), all.clone()).await, on_sale);
+    let royal = ListShowsRequest {
+        venue: "Royal Hall".into(),
+        ..Default::default()
+    };
+    assert_eq!(listed(&app, None, royal).await, [ids[2].clone()]);
+    let day_three = ListShowsRequest {
+        starts_after: at(t0 + Duration::days(3)),
+        starts_before: at(t0 + Duration::days(4)),
+        ..Default::default()
+    };
+    assert_eq!(listed(&app, None, day_three).await, [ids[2].clone()]);
+    let drafts = ListShowsRequest {
+        status: ShowStatus::Scheduled as i32,
+        ..Default::default()
+    };
+    assert!(
+        listed(&app, None, drafts.clone()).await.is_empty(),
+        "a filter never widens"
+    );
+    assert_eq!(
+        listed(&app, Some(&organizer), drafts).await,
+        [ids[4].clone(), ids[0].clone()]
+    );
+    // Day 2's show has started: it is off the list, but not its organizer's.
+    clock.advance(Duration::days(2) + Duration::hours(1));
+    assert_eq!(
+        listed(&app, None, all.clone()).await,
+        [ids[2].clone(), ids[1].clone()]
+    );
+    assert_eq!(listed(&app, Some(&organizer), all).await.len(), 5);
     for (size, token) in [(-1, ""), (2, "garbage")] {
         let status = app
             .catalog()

@@ -7,21 +7,25 @@ use ticketing_proto::v1::catalog_service_server::CatalogService;
 use ticketing_proto::v1::inventory_service_server::InventoryService;
 
 use crate::extract::Params;
-use crate::model::{Page, SeatMap, Show, ShowPage};
+use crate::model::{timestamp, SeatMap, Show, ShowFilter, ShowPage};
 use crate::{Problem, Services};
 
-/// Lists the published shows, a page at a time, in id order.
+/// Lists the published shows that have not started, soonest first, a page
+/// at a time.
 #[utoipa::path(get, path = "/shows", tag = "shows",
-    params(Page),
+    params(ShowFilter),
     responses((status = 200, description = "A page of published shows", body = ShowPage)))]
 pub async fn list_shows(
     State(services): State<Services>,
-    Params(page): Params<Page>,
+    Params(filter): Params<ShowFilter>,
 ) -> Result<Json<ShowPage>, Problem> {
     let request = tonic::Request::new(pb::ListShowsRequest {
-        page_size: page.page_size.unwrap_or_default(),
-        page_token: page.page_token.unwrap_or_default(),
+        page_size: filter.page_size.unwrap_or_default(),
+        page_token: filter.page_token.unwrap_or_default(),
         status: pb::ShowStatus::Published as i32,
+        venue: filter.venue.unwrap_or_default(),
+        starts_after: filter.starts_after.map(timestamp),
+        starts_before: filter.starts_before.map(timestamp),
     });
     let reply = CatalogService::list_shows(&services.catalog, request)
         .await?
