@@ -70,6 +70,14 @@ pub enum AppError {
     /// which limit.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
+    /// The caller made too many failed attempts lately; `retry_after`
+    /// says when it may try again. `reason` names the limit.
+    #[error("throttled {reason}: {message}")]
+    Throttled {
+        reason: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
     #[error("internal error: {0}")]
     Internal(#[source] BoxError),
 }
@@ -198,6 +206,15 @@ impl From<AppError> for Status {
                 format!("{message}; retry later"),
                 ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
             ),
+            AppError::Throttled {
+                reason,
+                message,
+                retry_after,
+            } => {
+                let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             AppError::Internal(cause) => {
                 tracing::error!(error = %cause_chain(cause.as_ref()), "internal error");
                 Status::internal("internal error")
@@ -240,6 +257,18 @@ impl From<IdentityError> for AppError {
             IdentityError::Busy => {
                 AppError::ResourceExhausted("password hashing is at capacity".to_owned())
             }
+            IdentityError::Throttled(wait) => AppError::Throttled {
+                reason: "LOGIN_THROTTLED",
+                message: format!(
+                    "too many failed logins for this email or from this address; retry in {} s",
+                    wait.as_secs().max(1)
+                ),
+                // Whole seconds, rounded up: a client that waits this long
+                // is let in.
+                retry_after: Duration::from_secs(
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                ),
+            },
             IdentityError::Internal(_) => AppError::Internal(Box::new(err)),
         }
     }

@@ -76,10 +76,11 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
         let token = self
             .identity
-            .login(&req.email, &req.password)
+            .login_from(&req.email, &req.password, peer)
             .await
             .map_err(AppError::from)?;
         Ok(Response::new(pb::LoginResponse {

@@ -255,3 +255,63 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[size + 2..];
     }
 }
+
+/// A guesser gets five tries per email, then RESOURCE_EXHAUSTED with
+/// RetryInfo, the right password included; fifty failures from one
+/// address throttle every email tried from it.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_email_and_per_peer() {
+    let app = spawn_app().await;
+    let mut client = IdentityServiceClient::new(app.channel().await);
+    for email in ["eve@example.com", "bob@example.com"] {
+        client
+            .register(register_request(email))
+            .await
+            .expect("register");
+    }
+    let login = |email: &str, password: &str| LoginRequest {
+        email: email.to_owned(),
+        password: password.to_owned(),
+    };
+    for _ in 0..5 {
+        let status = client
+            .login(login("eve@example.com", "wrong password!"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let status = client
+        .login(login("Eve@Example.com", "correct horse battery"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let delay = status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
+        .expect("RetryInfo");
+    assert!(delay > std::time::Duration::ZERO && delay <= std::time::Duration::from_secs(300));
+    let reason = status.get_details_error_info().map(|info| info.reason);
+    assert_eq!(reason.as_deref(), Some("LOGIN_THROTTLED"));
+    client
+        .login(login("bob@example.com", "correct horse battery"))
+        .await
+        .expect("another email still logs in");
+
+    for i in 0..45 {
+        let status = client
+            .login(login(&format!("nobody{i}@example.com"), "wrong password!"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "attempt {i}");
+    }
+    let status = client
+        .login(login("bob@example.com", "correct horse battery"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "the address is throttled"
+    );
+    app.stop().await;
+}

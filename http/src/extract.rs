@@ -13,11 +13,14 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::server::TcpConnectInfo;
 
 use crate::problem::{Problem, Violation};
 
@@ -129,17 +132,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
-/// The caller's token and idempotency key, as gRPC metadata.
+/// The caller's token and idempotency key, as gRPC metadata, and its peer
+/// address (for the services' per-peer limits, e.g. failed logins).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     metadata: MetadataMap,
+    peer: Option<SocketAddr>,
 }
 
 impl Credentials {
-    /// A gRPC request for an in-process service, carrying the credentials.
+    /// A gRPC request for an in-process service, carrying the credentials
+    /// and the peer address as a gRPC connection would.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.metadata.clone();
+        request.extensions_mut().insert(TcpConnectInfo {
+            local_addr: None,
+            remote_addr: self.peer,
+        });
         request
     }
 }
@@ -165,7 +175,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
                 ascii(value.as_bytes(), "Idempotency-Key")?,
             );
         }
-        Ok(Self { metadata })
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        Ok(Self { metadata, peer })
     }
 }
 

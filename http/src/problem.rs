@@ -46,6 +46,9 @@ pub struct Problem {
     /// The request fields that were invalid, for 400 and 422.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Violation>,
+    /// Seconds to wait before retrying (the `Retry-After` header).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 /// One invalid request field.
@@ -67,6 +70,7 @@ impl Problem {
             detail,
             reason: reason.to_owned(),
             violations: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -154,6 +158,10 @@ impl From<tonic::Status> for Problem {
             .filter(|reason| !reason.is_empty())
             .unwrap_or_else(|| code_name(status.code()).to_owned());
         let mut problem = Problem::new(http_status(status.code()), &reason, status.message());
+        problem.retry_after = details
+            .retry_info()
+            .and_then(|info| info.retry_delay)
+            .map(|delay| delay.as_secs() + u64::from(delay.subsec_nanos() > 0));
         if let Some(bad) = details.bad_request() {
             let total = bad.field_violations.len();
             problem.violations = bad
@@ -185,7 +193,8 @@ impl IntoResponse for Problem {
             status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
         ) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            let after = self.retry_after.unwrap_or(RETRY_AFTER_SECS).max(1);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(after));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

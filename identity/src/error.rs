@@ -24,6 +24,10 @@ pub enum IdentityError {
     /// too long for its turn: retry later.
     #[error("password hashing is at capacity")]
     Busy,
+    /// Too many failed logins for this email or from this peer lately:
+    /// retry after the duration.
+    #[error("too many failed logins; retry in {} s", .0.as_secs().max(1))]
+    Throttled(std::time::Duration),
     /// The database could not be reached or timed out: retry later.
     #[error("user store unavailable: {0}")]
     Unavailable(#[source] BoxError),

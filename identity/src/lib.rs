@@ -16,6 +16,7 @@ mod error;
 mod fingerprint;
 mod password;
 mod service;
+mod throttle;
 mod token;
 mod users;
 

@@ -10,10 +10,14 @@ use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::error::IdentityError;
 use crate::fingerprint::Fingerprints;
 use crate::password;
+use crate::throttle::LoginThrottle;
 use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
 use crate::users::Users;
 use crate::RegisterKey;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
 use ticketing_event_store::IdempotencyRecord;
 
 /// The identity service object. Cheap to clone; share one per process.
@@ -22,6 +26,7 @@ pub struct Identity {
     users: Users,
     tokens: Tokens,
     fingerprints: Fingerprints,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -37,6 +42,7 @@ impl Identity {
         Self {
             users: Users::new(pool, backend),
             fingerprints: Fingerprints::new(&tokens.secret),
+            throttle: Arc::new(LoginThrottle::default()),
             tokens: Tokens::new(tokens),
         }
     }
@@ -156,6 +162,37 @@ impl Identity {
     /// same [`IdentityError::InvalidCredentials`], so the answer does not
     /// reveal which emails are registered or what the rules are.
     pub async fn login(&self, email: &str, password: &str) -> Result<AccessToken, IdentityError> {
+        self.login_from(email, password, None).await
+    }
+
+    /// [`Identity::login`] from the peer address `peer`: failed logins are
+    /// throttled per email and per peer (`throttle.rs`), and a throttled
+    /// login is refused before any password work.
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<AccessToken, IdentityError> {
+        if let Some(wait) = self.throttle.wait(email, peer, Instant::now()) {
+            return Err(IdentityError::Throttled(wait));
+        }
+        let result = self.check_password(email, password).await;
+        match &result {
+            Ok(_) => self.throttle.succeeded(email),
+            Err(IdentityError::InvalidCredentials) => {
+                self.throttle.failed(email, peer, Instant::now())
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<AccessToken, IdentityError> {
         let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
             return Err(IdentityError::InvalidCredentials);
         };

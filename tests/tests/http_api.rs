@@ -625,3 +625,25 @@ async fn cors_is_off_by_default_and_allows_only_configured_origins() {
     assert_eq!(allowed(&answer), None);
     open.stop().await;
 }
+
+/// Over HTTP a throttled login is 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_login_is_429_with_retry_after() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let http = app.http();
+    let wrong = json!({"email": "mallory@example.com", "password": "not the password"});
+    for _ in 0..5 {
+        http.post("/auth/login", None, &wrong)
+            .await
+            .problem(401, "UNAUTHENTICATED");
+    }
+    let answer = http.post("/auth/login", None, &wrong).await;
+    answer.problem(429, "LOGIN_THROTTLED");
+    let after: u64 = answer.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&after), "Retry-After: {after}");
+    app.stop().await;
+}

@@ -37,13 +37,15 @@ pub async fn register(
     responses(
         (status = 200, description = "Logged in", body = Session),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this email or from this address (LOGIN_THROTTLED); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(services): State<Services>,
+    credentials: Credentials,
     headers: HeaderMap,
     Body(body): Body<LoginRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let request = tonic::Request::new(pb::LoginRequest {
+    let request = credentials.request(pb::LoginRequest {
         email: body.email,
         password: body.password,
     });
