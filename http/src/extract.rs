@@ -11,8 +11,6 @@
 //!   carried into the gRPC request the in-process service receives. The
 //!   services check them; this layer only moves them.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
@@ -34,7 +32,7 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Problem> {
         if !is_json(req.headers()) {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -42,11 +40,57 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "the body must be JSON, sent with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
+        let bytes = read_body(req).await?;
         parse(&bytes).map(Body)
     }
+}
+
+/// Bodies up to this size are read to their end even when too large, so a
+/// client that writes its whole body before reading the answer gets the
+/// 413 instead of a broken connection; larger ones are cut off at once.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The body if it is at most [`MAX_BODY`](crate::MAX_BODY) bytes, else 413.
+async fn read_body(req: Request) -> Result<Vec<u8>, Problem> {
+    use futures::StreamExt;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
+        return Err(too_large());
+    }
+    let mut stream = req.into_body().into_data_stream();
+    let (mut bytes, mut total) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_BODY",
+                "the request body could not be read",
+            )
+        })?;
+        total += chunk.len();
+        if total > DRAIN_LIMIT {
+            return Err(too_large());
+        }
+        if total <= crate::MAX_BODY {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if total > crate::MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+fn too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+        "the request body is larger than the 64 KiB this API accepts",
+    )
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -61,22 +105,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         || essence.rsplit_once('+').is_some_and(|(kind, suffix)| {
             kind.starts_with("application/") && suffix.eq_ignore_ascii_case("json")
         })
-}
-
-fn body_rejection(rejection: BytesRejection) -> Problem {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            "the request body is larger than the 64 KiB this API accepts",
-        )
-    } else {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_BODY",
-            "the request body could not be read",
-        )
-    }
 }
 
 /// Parses `bytes` as `T`, telling a syntax error (400) from a value of the
