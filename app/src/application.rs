@@ -79,6 +79,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Who charges customers at checkout.
     pub payment_provider: PaymentProvider,
+    /// What one client can make the gRPC server do.
+    pub limits: ticketing_gateway::ServerLimits,
 }
 
 impl Settings {
@@ -108,6 +110,7 @@ impl Settings {
                 sender: ticketing_notification::SenderConfig::default(),
             },
             payment_provider: PaymentProvider::Simulated,
+            limits: ticketing_gateway::ServerLimits::default(),
         }
     }
 }
@@ -293,8 +296,9 @@ impl Application {
                 tracing::info!(addr = %listener.local_addr()?, "gRPC gateway listening");
                 Some(tokio::spawn(ticketing_gateway::serve(
                     listener,
-                    roles::grpc_services(&services),
+                    roles::grpc_services(&services, settings.limits.max_message_bytes),
                     settings.cors_origins.clone(),
+                    settings.limits.clone(),
                     until(stopped.clone()),
                 )))
             }

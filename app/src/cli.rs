@@ -95,6 +95,27 @@ pub struct ServeArgs {
     /// commas. Default: none (CORS off).
     #[arg(long, env = "TICKETING_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+    /// Longest a gRPC call may take to answer (a stream: to open) before
+    /// DEADLINE_EXCEEDED.
+    #[arg(long, env = "TICKETING_GRPC_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub grpc_request_timeout: Duration,
+    /// gRPC calls in flight in this process; more are refused at once with
+    /// RESOURCE_EXHAUSTED and a retry hint.
+    #[arg(long, env = "TICKETING_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Concurrent HTTP/2 streams one gRPC connection may open.
+    #[arg(long, env = "TICKETING_GRPC_STREAMS_PER_CONNECTION", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_streams_per_connection: u32,
+    /// How often an idle gRPC connection is pinged; an unanswered ping
+    /// closes it after as long again.
+    #[arg(long, env = "TICKETING_GRPC_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
+    pub grpc_keepalive: Duration,
+    /// gRPC connections are closed gracefully after this long.
+    #[arg(long, env = "TICKETING_GRPC_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
+    pub grpc_max_connection_age: Duration,
+    /// Largest gRPC request message decoded, in bytes.
+    #[arg(long, env = "TICKETING_GRPC_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
+    pub grpc_max_message_bytes: u32,
     /// Who charges customers at checkout. Required on Postgres; embedded
     /// mode defaults to `simulated` (test cards, no money moves) and says so.
     #[arg(long, env = "TICKETING_PAYMENT_PROVIDER", value_enum)]
@@ -185,6 +206,19 @@ impl std::str::FromStr for OptionalAddr {
 }
 
 impl ServeArgs {
+    /// The gRPC server's limits from the flags.
+    pub fn limits(&self) -> ticketing_gateway::ServerLimits {
+        ticketing_gateway::ServerLimits {
+            request_timeout: self.grpc_request_timeout,
+            max_in_flight: self.max_in_flight as usize,
+            streams_per_connection: self.grpc_streams_per_connection,
+            keepalive_interval: self.grpc_keepalive,
+            keepalive_timeout: self.grpc_keepalive,
+            max_connection_age: self.grpc_max_connection_age,
+            max_message_bytes: self.grpc_max_message_bytes as usize,
+        }
+    }
+
     /// The payment provider: as chosen, else `simulated` in embedded mode
     /// (said at start), else a start-up error: on Postgres, test cards must
     /// never pay by default.
@@ -222,6 +256,19 @@ mod tests {
             Command::Serve(args) => *args,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn the_server_limits_default_to_the_documented_values() {
+        assert_eq!(
+            serve(&[]).limits(),
+            ticketing_gateway::ServerLimits::default()
+        );
+        let limits = serve(&["--max-in-flight", "7", "--grpc-request-timeout", "2s"]).limits();
+        assert_eq!(
+            (limits.max_in_flight, limits.request_timeout.as_secs()),
+            (7, 2)
+        );
     }
 
     #[test]

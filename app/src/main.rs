@@ -72,6 +72,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let payment_provider = args.payment_provider()?;
+            let limits = args.limits();
             let settings = Settings {
                 database_url: args.db.url()?,
                 grpc_addr: args.grpc_addr,
@@ -102,6 +103,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     sender: SenderConfig::default(),
                 },
                 payment_provider,
+                limits,
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await

@@ -68,15 +68,41 @@ pub fn gateway_services(
     })
 }
 
-/// The gRPC server's services: the same values the HTTP face calls.
-pub fn grpc_services(services: &Services) -> GatewayServices {
+/// The gRPC server's services: the same values the HTTP face calls, each
+/// decoding requests of at most `max_message` bytes.
+pub fn grpc_services(services: &Services, max_message: usize) -> GatewayServices {
     let services = services.clone();
     GatewayServices::new()
-        .add_service(services.identity.into_server())
-        .add_service(services.catalog.into_server())
-        .add_service(services.inventory.into_server())
-        .add_service(services.ordering.into_server())
-        .add_service(services.fulfillment.into_server())
+        .add_service(
+            services
+                .identity
+                .into_server()
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            services
+                .catalog
+                .into_server()
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            services
+                .inventory
+                .into_server()
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            services
+                .ordering
+                .into_server()
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            services
+                .fulfillment
+                .into_server()
+                .max_decoding_message_size(max_message),
+        )
 }
 
 /// The integration-event relay to Kafka. Without brokers there is nothing

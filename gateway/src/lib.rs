@@ -18,6 +18,8 @@
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
 //! * `cors.rs` — [`Origins`] from `--cors-origin`, and CORS for grpc-web.
+//! * `limits.rs` — [`ServerLimits`]: deadlines, load shedding, streams,
+//!   keepalive, connection age, message size.
 
 mod auth;
 mod catalog_service;
@@ -28,6 +30,7 @@ mod fulfillment_service;
 mod idempotency;
 mod identity_service;
 mod inventory_service;
+mod limits;
 mod metrics;
 mod ordering_service;
 mod paging;
@@ -42,5 +45,6 @@ pub use fulfillment_service::FulfillmentApi;
 pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};
 pub use identity_service::{role_to_pb, IdentityApi};
 pub use inventory_service::InventoryApi;
+pub use limits::{LimitsLayer, ServerLimits};
 pub use ordering_service::OrderingApi;
 pub use server::{serve, GatewayServices, ServeError};

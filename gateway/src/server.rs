@@ -72,6 +72,7 @@ pub async fn serve(
     listener: TcpListener,
     services: GatewayServices,
     origins: crate::Origins,
+    limits: crate::ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let GatewayServices { mut routes, names } = services;
@@ -100,10 +101,15 @@ pub async fn serve(
 
     Server::builder()
         .accept_http1(true)
+        .max_concurrent_streams(Some(limits.streams_per_connection))
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_connection_age(limits.max_connection_age)
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(tower::util::option_layer(crate::grpc_web_cors(&origins)))
         .layer(GrpcWebLayer::new())
         .layer(crate::metrics::RpcMetricsLayer)
+        .layer(crate::LimitsLayer::new(&limits))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

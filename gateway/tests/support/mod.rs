@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use sqlx::AnyPool;
 use ticketing_event_store::Backend;
-use ticketing_gateway::{serve, GatewayServices, IdentityApi, Origins, ServeError};
+use ticketing_gateway::{serve, GatewayServices, IdentityApi, Origins, ServeError, ServerLimits};
 use ticketing_identity::{migrate, Identity, TokenConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -41,9 +41,16 @@ pub async fn spawn_app() -> TestApp {
     let addr = listener.local_addr().expect("local addr");
     let services = GatewayServices::new().add_service(IdentityApi::new(identity).into_server());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, services, Origins::default(), async {
-        let _ = stopped.await;
-    }));
+    let limits = ServerLimits::default();
+    let server = tokio::spawn(serve(
+        listener,
+        services,
+        Origins::default(),
+        &limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     TestApp {
         addr,
         stop,

@@ -1,0 +1,142 @@
+//! What one client can make the gRPC server do is bounded: calls beyond the
+//! in-flight cap are shed at once with RESOURCE_EXHAUSTED and RetryInfo
+//! (health checks still answer), a call past its deadline ends with
+//! DEADLINE_EXCEEDED, an oversized message is refused, and a connection
+//! opens at most so many streams at a time.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use ticketing_identity::Role;
+use ticketing_tests::v1::inventory_service_client::InventoryServiceClient;
+use ticketing_tests::v1::*;
+use ticketing_tests::*;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+async fn limited(configure: impl FnOnce(&mut ticketing_gateway::ServerLimits)) -> TestApp {
+    let url = database_url(Backend::Sqlite).await;
+    spawn_app_configured(url, |settings| configure(&mut settings.limits)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_in_flight_cap_are_shed_with_a_retry_hint() {
+    let app = limited(|limits| limits.max_in_flight = 1).await;
+    // Logins hash a password (tens of milliseconds): with one call in
+    // flight allowed, most of forty at once are shed.
+    let email = format!(
+        "{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    app.identity()
+        .register(RegisterRequest {
+            email: email.clone(),
+            password: "correct horse".into(),
+            display_name: "Busy".into(),
+        })
+        .await
+        .expect("register");
+    let calls = (0..40).map(|_| {
+        let mut identity = app.identity();
+        let email = email.clone();
+        async move {
+            identity
+                .login(LoginRequest {
+                    email,
+                    password: "correct horse".into(),
+                })
+                .await
+        }
+    });
+    let answers = join_all(calls).await;
+    let ok = answers.iter().filter(|a| a.is_ok()).count();
+    let shed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(ok >= 1, "one call at a time still gets through");
+    assert!(!shed.is_empty(), "the rest are shed");
+    for status in shed {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
+        assert!(retry.is_some_and(|d| d > Duration::ZERO), "{status:?}");
+    }
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health is exempt");
+    assert_eq!(serving.into_inner().status, 1, "SERVING");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_its_deadline_is_ended() {
+    let app = limited(|limits| limits.request_timeout = Duration::from_millis(5)).await;
+    // A login verifies a memory-hard hash: far longer than 5 ms.
+    let status = app
+        .identity()
+        .login(LoginRequest {
+            email: "nobody@example.com".into(),
+            password: "wrong password".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_refused() {
+    let app = limited(|limits| limits.max_message_bytes = 64 * 1024).await;
+    let customer = app.customer().await;
+    let status = app
+        .inventory()
+        .reserve_seats(authed(
+            &customer,
+            ReserveSeatsRequest {
+                show_id: "s_01JZ00000000000000000000AA".into(),
+                seat_labels: vec!["A-1".repeat(1000); 40],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opens_only_so_many_streams_at_once() {
+    let app = limited(|limits| limits.streams_per_connection = 2).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.published_show(&organizer, 2).await;
+    let channel = app.new_channel().await;
+    let watch = || {
+        let mut inventory = InventoryServiceClient::new(channel.clone());
+        let show_id = show_id.clone();
+        async move {
+            inventory
+                .watch_seat_map(WatchSeatMapRequest {
+                    show_id,
+                    resume_after: String::new(),
+                })
+                .await
+                .expect("watch")
+                .into_inner()
+        }
+    };
+    let first = watch().await;
+    let _second = watch().await;
+    let third = tokio::spawn(watch());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third stream waits for a free one");
+    drop(first);
+    let third = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("the third stream opens once one closes")
+        .unwrap();
+    drop(third);
+    app.stop().await;
+}
