@@ -46,7 +46,7 @@ pub async fn spawn_app() -> TestApp {
         listener,
         services,
         Origins::default(),
-        &limits,
+        limits,
         async {
             let _ = stopped.await;
         },
