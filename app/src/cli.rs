@@ -116,6 +116,12 @@ pub struct ServeArgs {
     /// Largest gRPC request message decoded, in bytes.
     #[arg(long, env = "TICKETING_GRPC_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
     pub grpc_max_message_bytes: u32,
+    /// Seat-map watches (gRPC streams and SSE) open in this process, and
+    /// from one peer address; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TICKETING_MAX_WATCHES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_watches: u32,
+    #[arg(long, env = "TICKETING_MAX_WATCHES_PER_PEER", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_watches_per_peer: u32,
     /// Who charges customers at checkout. Required on Postgres; embedded
     /// mode defaults to `simulated` (test cards, no money moves) and says so.
     #[arg(long, env = "TICKETING_PAYMENT_PROVIDER", value_enum)]
@@ -216,6 +222,8 @@ impl ServeArgs {
             keepalive_timeout: self.grpc_keepalive,
             max_connection_age: self.grpc_max_connection_age,
             max_message_bytes: self.grpc_max_message_bytes as usize,
+            max_watches: self.max_watches as usize,
+            watches_per_peer: self.max_watches_per_peer as usize,
         }
     }
 

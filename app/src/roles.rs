@@ -62,6 +62,10 @@ pub fn gateway_services(
         identity: IdentityApi::new(identity.clone()),
         catalog: CatalogApi::new(engine.clone(), identity.clone(), shows.clone()),
         inventory: InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
+            .bound_watches(
+                settings.limits.max_watches,
+                settings.limits.watches_per_peer,
+            )
             .stop_watches_on(stopped),
         ordering: OrderingApi::new(engine.clone(), identity.clone(), orders),
         fulfillment: FulfillmentApi::new(engine, identity, scanner),

@@ -44,6 +44,13 @@ impl InventoryApi {
         self
     }
 
+    /// At most `max` seat-map watches open in this process, `per_peer`
+    /// from one address.
+    pub fn bound_watches(mut self, max: usize, per_peer: usize) -> Self {
+        self.watcher = self.watcher.bounded(max, per_peer);
+        self
+    }
+
     pub fn into_server(self) -> InventoryServiceServer<Self> {
         InventoryServiceServer::new(self)
     }
@@ -193,16 +200,18 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::WatchSeatMapRequest>,
     ) -> Result<Response<UpdateStream>, Status> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.get_ref();
         let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
+        let slot = self.watcher.slot(peer)?;
         let stream = if req.resume_after.is_empty() {
             self.watcher
-                .with_snapshot(show_id.clone(), self.seat_map(&show_id, None))
+                .with_snapshot(slot, show_id.clone(), self.seat_map(&show_id, None))
                 .await?
         } else {
             let after = parse_position("resume_after", &req.resume_after)?;
             self.show(&show_id).await?;
-            self.watcher.resume(show_id, after)
+            self.watcher.resume(slot, show_id, after)
         };
         Ok(Response::new(stream))
     }

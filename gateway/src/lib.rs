@@ -17,6 +17,7 @@
 //! * `metrics.rs` — per-RPC latency histograms by RPC and code.
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
+//! * `quota.rs` — open watches bounded per process and per peer.
 //! * `cors.rs` — [`Origins`] from `--cors-origin`, and CORS for grpc-web.
 //! * `limits.rs` — [`ServerLimits`]: deadlines, load shedding, streams,
 //!   keepalive, connection age, message size.
@@ -34,6 +35,7 @@ mod limits;
 mod metrics;
 mod ordering_service;
 mod paging;
+mod quota;
 mod server;
 mod watch;
 

@@ -40,6 +40,9 @@ pub struct ServerLimits {
     pub max_connection_age: Duration,
     /// Largest request message a service decodes.
     pub max_message_bytes: usize,
+    /// Seat-map watches open in this process, and from one peer address.
+    pub max_watches: usize,
+    pub watches_per_peer: usize,
 }
 
 impl Default for ServerLimits {
@@ -52,6 +55,8 @@ impl Default for ServerLimits {
             keepalive_timeout: Duration::from_secs(20),
             max_connection_age: Duration::from_secs(30 * 60),
             max_message_bytes: 4 * 1024 * 1024,
+            max_watches: crate::watch::DEFAULT_MAX_WATCHES,
+            watches_per_peer: crate::watch::DEFAULT_WATCHES_PER_PEER,
         }
     }
 }

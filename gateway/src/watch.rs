@@ -24,7 +24,9 @@
 //! an UNAVAILABLE or INTERNAL status; the client resumes from its last token.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use cqrs_es::Aggregate;
 use ticketing_aggregates::{Seat, SeatEvent, ShowId};
@@ -38,6 +40,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use crate::convert::seat_status;
+use crate::quota::{WatchQuota, WatchSlot};
 use crate::AppError;
 
 /// The feed shard read (design.md §12: one shard today).
@@ -46,6 +49,9 @@ const SHARD: i32 = 0;
 const BATCH: usize = 256;
 /// Messages buffered per client, the kept slot included.
 const CAPACITY: usize = 256;
+/// Open watches per process and per peer address, unless configured.
+pub const DEFAULT_MAX_WATCHES: usize = 10_000;
+pub const DEFAULT_WATCHES_PER_PEER: usize = 32;
 
 type Update = Result<pb::SeatMapUpdate, Status>;
 
@@ -56,6 +62,8 @@ pub type UpdateStream = Pin<Box<dyn tokio_stream::Stream<Item = Update> + Send>>
 #[derive(Clone)]
 pub struct Watcher {
     store: Store,
+    /// Open watches, bounded per process and per peer.
+    quota: Arc<WatchQuota>,
     /// Turns true when the server shuts down: every stream then ends, so
     /// the graceful shutdown, which waits for open calls, can finish.
     stopped: Option<watch::Receiver<bool>>,
@@ -65,8 +73,21 @@ impl Watcher {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            quota: WatchQuota::new(DEFAULT_MAX_WATCHES, DEFAULT_WATCHES_PER_PEER),
             stopped: None,
         }
+    }
+
+    /// At most `max` watches open in this process, `per_peer` from one
+    /// address.
+    pub fn bounded(mut self, max: usize, per_peer: usize) -> Self {
+        self.quota = WatchQuota::new(max, per_peer);
+        self
+    }
+
+    /// A place for one more watch from `peer`, or RESOURCE_EXHAUSTED.
+    pub fn slot(&self, peer: Option<IpAddr>) -> Result<WatchSlot, AppError> {
+        self.quota.acquire(peer)
     }
 
     pub fn stop_on(mut self, stopped: watch::Receiver<bool>) -> Self {
@@ -78,6 +99,7 @@ impl Watcher {
     /// is awaited only after the checkpoint is read (see the module doc).
     pub async fn with_snapshot(
         &self,
+        slot: WatchSlot,
         show_id: ShowId,
         snapshot: impl Future<Output = Result<pb::SeatMap, AppError>>,
     ) -> Result<UpdateStream, AppError> {
@@ -90,15 +112,21 @@ impl Watcher {
             seat_map: Some(seat_map),
             position: position_token(from),
         });
-        Ok(self.spawn(show_id, from, Some(first)))
+        Ok(self.spawn(slot, show_id, from, Some(first)))
     }
 
     /// A stream of the changes after `after`, with no snapshot.
-    pub fn resume(&self, show_id: ShowId, after: FeedPosition) -> UpdateStream {
-        self.spawn(show_id, after, None)
+    pub fn resume(&self, slot: WatchSlot, show_id: ShowId, after: FeedPosition) -> UpdateStream {
+        self.spawn(slot, show_id, after, None)
     }
 
-    fn spawn(&self, show_id: ShowId, from: FeedPosition, first: Option<Kind>) -> UpdateStream {
+    fn spawn(
+        &self,
+        slot: WatchSlot,
+        show_id: ShowId,
+        from: FeedPosition,
+        first: Option<Kind>,
+    ) -> UpdateStream {
         let (outbox, updates) = mpsc::channel(CAPACITY);
         if let Some(first) = first {
             // The channel is new and empty, so this cannot fail for room.
@@ -112,7 +140,14 @@ impl Watcher {
             outbox,
             self.stopped.clone(),
         );
-        tokio::spawn(task.instrument(span));
+        tokio::spawn(
+            async move {
+                // The place is given back when the stream ends.
+                let _slot = slot;
+                task.await;
+            }
+            .instrument(span),
+        );
         Box::pin(ReceiverStream::new(updates))
     }
 }
@@ -318,12 +353,16 @@ mod tests {
         let (stop, stopped) = watch::channel(false);
         let watcher = Watcher::new(store_with_holds(&show, 3).await).stop_on(stopped);
 
-        let mut first = watcher.resume(show.clone(), FeedPosition::START);
+        let mut first = watcher.resume(
+            watcher.slot(None).unwrap(),
+            show.clone(),
+            FeedPosition::START,
+        );
         let sent = changes(&mut first, 3).await;
         assert_eq!(labels(&sent), ["A-1", "A-2", "A-3"]);
         assert!(sent.iter().all(|c| c.status == pb::SeatStatus::Held as i32));
         let after = parse_position("resume_after", &sent[0].position).expect("token");
-        let mut resumed = watcher.resume(show, after);
+        let mut resumed = watcher.resume(watcher.slot(None).unwrap(), show, after);
         assert_eq!(labels(&changes(&mut resumed, 2).await), ["A-2", "A-3"]);
 
         stop.send(true).expect("streams listen");

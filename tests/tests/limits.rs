@@ -140,3 +140,67 @@ async fn a_connection_opens_only_so_many_streams_at_once() {
     drop(third);
     app.stop().await;
 }
+
+/// Seat-map watches, gRPC streams and SSE alike, are bounded per address
+/// and per process, and a closed one gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_watches_are_bounded_per_address_and_in_all() {
+    let app = limited(|limits| limits.watches_per_peer = 3).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.published_show(&organizer, 2).await;
+    let request = || WatchSeatMapRequest {
+        show_id: show_id.clone(),
+        resume_after: String::new(),
+    };
+    let first = app
+        .inventory()
+        .watch_seat_map(request())
+        .await
+        .expect("1st");
+    let _second = app
+        .inventory()
+        .watch_seat_map(request())
+        .await
+        .expect("2nd");
+    let http = app.http();
+    let _third = http.seat_map_events(&show_id, None).await;
+    let refused = app.inventory().watch_seat_map(request()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(reason(&refused).as_deref(), Some("TOO_MANY_WATCHES"));
+    assert!(refused.get_details_retry_info().is_some());
+    http.get(&format!("/shows/{show_id}/seatmap/events"), None)
+        .await
+        .problem(429, "TOO_MANY_WATCHES");
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match app.inventory().watch_seat_map(request()).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the place never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    app.stop().await;
+
+    let app = limited(|limits| limits.max_watches = 1).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.published_show(&organizer, 2).await;
+    let request = || WatchSeatMapRequest {
+        show_id: show_id.clone(),
+        resume_after: String::new(),
+    };
+    let _only = app
+        .inventory()
+        .watch_seat_map(request())
+        .await
+        .expect("one");
+    let refused = app.inventory().watch_seat_map(request()).await.unwrap_err();
+    assert_eq!(reason(&refused).as_deref(), Some("TOO_MANY_WATCHES"));
+    app.stop().await;
+}

@@ -21,6 +21,7 @@ use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::inventory_service_server::InventoryService;
 use ticketing_proto::v1::seat_map_update::Kind;
 
+use crate::extract::Credentials;
 use crate::model::{Resync, SeatChange, SeatMap, SeatMapSnapshot};
 use crate::{Problem, Services};
 
@@ -36,9 +37,11 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
     responses(
         (status = 200, description = "`text/event-stream` of `snapshot` (a SeatMapSnapshot), `change` (a SeatChange) and `resync` (a Resync) events", content_type = "text/event-stream", body = String),
         (status = 404, description = "No such show", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many watches open on the server or from this address (TOO_MANY_WATCHES)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn watch_seat_map(
     State(services): State<Services>,
+    credentials: Credentials,
     Path(show_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
@@ -49,7 +52,8 @@ pub async fn watch_seat_map(
             .to_owned(),
         None => String::new(),
     };
-    let request = tonic::Request::new(pb::WatchSeatMapRequest {
+    // The peer address counts against the per-address bound on watches.
+    let request = credentials.request(pb::WatchSeatMapRequest {
         show_id,
         resume_after,
     });
