@@ -183,6 +183,8 @@ pub enum UserRole {
     Customer,
     Organizer,
     Admin,
+    /// Reads history (seat maps as they were), changes nothing.
+    Analyst,
 }
 
 impl From<UserRole> for ticketing_identity::Role {
@@ -191,6 +193,7 @@ impl From<UserRole> for ticketing_identity::Role {
             UserRole::Customer => Self::Customer,
             UserRole::Organizer => Self::Organizer,
             UserRole::Admin => Self::Admin,
+            UserRole::Analyst => Self::Analyst,
         }
     }
 }

@@ -25,14 +25,19 @@ async fn instant() -> chrono::DateTime<chrono::Utc> {
     at
 }
 
-async fn statuses(app: &TestApp, show_id: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<i32> {
+async fn statuses(
+    app: &TestApp,
+    organizer: &str,
+    show_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<i32> {
     let request = GetSeatMapRequest {
         show_id: show_id.into(),
         as_of: Some(ts(at)),
     };
     let map = app
         .inventory()
-        .get_seat_map(request)
+        .get_seat_map(authed(organizer, request))
         .await
         .expect("as-of seat map")
         .into_inner();
@@ -95,16 +100,16 @@ async fn three_instants(backend: Backend) {
         SeatStatus::Held as i32,
         SeatStatus::Sold as i32,
     );
-    assert_eq!(statuses(&app, &show_id, t1).await, [a, a, a]);
-    assert_eq!(statuses(&app, &show_id, t2).await, [h, h, a]);
-    assert_eq!(statuses(&app, &show_id, t3).await, [s, a, a]);
+    assert_eq!(statuses(&app, &organizer, &show_id, t1).await, [a, a, a]);
+    assert_eq!(statuses(&app, &organizer, &show_id, t2).await, [h, h, a]);
+    assert_eq!(statuses(&app, &organizer, &show_id, t3).await, [s, a, a]);
     let early = GetSeatMapRequest {
         show_id: show_id.clone(),
         as_of: Some(ts(before_show)),
     };
     assert_eq!(
         app.inventory()
-            .get_seat_map(early)
+            .get_seat_map(authed(&organizer, early))
             .await
             .unwrap_err()
             .code(),
@@ -116,7 +121,7 @@ async fn three_instants(backend: Backend) {
     };
     assert_eq!(
         app.inventory()
-            .get_seat_map(future)
+            .get_seat_map(authed(&organizer, future))
             .await
             .unwrap_err()
             .code(),
@@ -144,6 +149,35 @@ async fn three_instants(backend: Backend) {
         String::from_utf8_lossy(&cli.stderr)
     );
     assert!(out.contains("1 available, 2 held, 0 sold"), "{out}");
+
+    // Time travel is for admins, analysts and the show's own organizer.
+    let at_t2 = || GetSeatMapRequest {
+        show_id: show_id.clone(),
+        as_of: Some(ts(t2)),
+    };
+    let anonymous = app.inventory().get_seat_map(at_t2()).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let rival = app.user_with_role(Role::Organizer).await;
+    for token in [&customer, &rival] {
+        let refused = app
+            .inventory()
+            .get_seat_map(authed(token, at_t2()))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    }
+    for role in [Role::Analyst, Role::Admin] {
+        let token = app.user_with_role(role).await;
+        assert_eq!(statuses(&app, &token, &show_id, t2).await, [h, h, a]);
+    }
+    // Now is still anyone's.
+    app.inventory()
+        .get_seat_map(GetSeatMapRequest {
+            show_id: show_id.clone(),
+            as_of: None,
+        })
+        .await
+        .expect("the seat map now is public");
     app.stop().await;
 }
 

@@ -109,5 +109,6 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::Customer => pb::Role::Customer,
         Role::Organizer => pb::Role::Organizer,
         Role::Admin => pb::Role::Admin,
+        Role::Analyst => pb::Role::Analyst,
     }
 }

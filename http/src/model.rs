@@ -89,7 +89,7 @@ pub struct User {
     pub user_id: String,
     pub email: String,
     pub display_name: String,
-    /// `customer`, `organizer` or `admin`.
+    /// `customer`, `organizer`, `admin` or `analyst`.
     pub role: String,
 }
 
@@ -99,6 +99,7 @@ impl From<pb::User> for User {
             Ok(pb::Role::Customer) => "customer",
             Ok(pb::Role::Organizer) => "organizer",
             Ok(pb::Role::Admin) => "admin",
+            Ok(pb::Role::Analyst) => "analyst",
             _ => "unspecified",
         };
         Self {

@@ -185,6 +185,8 @@ pub enum Role {
     Customer,
     Organizer,
     Admin,
+    /// Reads history (seat maps as they were), changes nothing.
+    Analyst,
 }
 
 impl Role {
@@ -193,6 +195,7 @@ impl Role {
             Role::Customer => "customer",
             Role::Organizer => "organizer",
             Role::Admin => "admin",
+            Role::Analyst => "analyst",
         }
     }
 }
@@ -205,9 +208,10 @@ impl FromStr for Role {
             "customer" => Ok(Role::Customer),
             "organizer" => Ok(Role::Organizer),
             "admin" => Ok(Role::Admin),
+            "analyst" => Ok(Role::Analyst),
             _ => Err(ValidationError::new(
                 "role",
-                "must be one of customer, organizer, admin",
+                "must be one of customer, organizer, admin, analyst",
             )),
         }
     }
