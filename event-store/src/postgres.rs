@@ -183,6 +183,36 @@ impl PgStore {
         Ok(loaded)
     }
 
+    /// The events of `ids` (streams of `aggregate_type`) recorded at or
+    /// before `until`, by stream then sequence.
+    pub(crate) async fn history_of(
+        &self,
+        aggregate_type: &str,
+        ids: &[String],
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = sqlx::query(HISTORY_OF)
+            .bind(aggregate_type)
+            .bind(ids)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let sequence: i64 = row.try_get("sequence")?;
+                Ok(SerializedEvent::new(
+                    row.try_get("aggregate_id")?,
+                    usize::try_from(sequence).map_err(StoreError::other)?,
+                    row.try_get("aggregate_type")?,
+                    row.try_get("event_type")?,
+                    row.try_get("event_version")?,
+                    row.try_get("payload")?,
+                    row.try_get("metadata")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Commits the append alone if a committer is free, else in the next
     /// batch (`batch.rs`), from a task of its own so a caller that goes
     /// away cannot leave its job half-queued. `hold` (tests) commits alone,

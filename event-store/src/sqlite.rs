@@ -178,6 +178,31 @@ impl SqliteStore {
         rows.iter().map(serialized_event).collect()
     }
 
+    /// The events of `ids` (streams of `aggregate_type`) recorded at or
+    /// before `until`, by stream then sequence; `recorded_at` is
+    /// millisecond RFC 3339 text, which compares as text.
+    pub(crate) async fn history_of(
+        &self,
+        aggregate_type: &str,
+        ids: &[String],
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id IN (SELECT value FROM json_each($2)) \
+               AND recorded_at <= $3 ORDER BY aggregate_id, sequence"
+        );
+        let ids = serde_json::to_string(ids).map_err(StoreError::other)?;
+        let until = until.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(ids)
+            .bind(until)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(serialized_event).collect()
+    }
+
     /// Every event of `aggregate_type`, for cqrs-es query replays.
     pub(crate) async fn load_type(
         &self,

@@ -150,41 +150,20 @@ impl Store {
         }
     }
 
-    /// The events of every stream of `aggregate_type` whose id starts with
-    /// `id_prefix`, recorded at or before `until`, by stream then sequence:
-    /// what the log said at that instant (time-travel queries).
-    pub async fn history(
+    /// The events of the streams `ids` of `aggregate_type` recorded at or
+    /// before `until`, by stream then sequence: what the log said at that
+    /// instant (time-travel queries). Index lookups by stream id on both
+    /// backends, however large the log.
+    pub async fn history_of(
         &self,
         aggregate_type: &str,
-        id_prefix: &str,
+        ids: &[String],
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        // SQLite keeps recorded_at as millisecond RFC 3339 text, which
-        // compares as text; Postgres casts the bound to a timestamp.
-        let (table, bound, payload, precision) = match &self.adapter {
-            Adapter::Postgres(_) => (
-                "event_store.events",
-                "CAST($3 AS timestamptz)",
-                "payload::text AS payload, metadata::text AS metadata",
-                "%.6f",
-            ),
-            Adapter::Sqlite(_) => ("events", "$3", "payload, metadata", "%.3f"),
-        };
-        let sql = format!(
-            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, {payload} FROM {table} \
-             WHERE aggregate_type = $1 AND substr(aggregate_id, 1, length($2)) = $2 AND recorded_at <= {bound} \
-             ORDER BY aggregate_id, sequence"
-        );
-        let until = until
-            .format(&format!("%Y-%m-%dT%H:%M:%S{precision}Z"))
-            .to_string();
-        let rows = sqlx::query(&sql)
-            .bind(aggregate_type)
-            .bind(id_prefix)
-            .bind(until)
-            .fetch_all(self.read_pool())
-            .await?;
-        rows.iter().map(crate::sqlite::serialized_event).collect()
+        match &self.adapter {
+            Adapter::Postgres(s) => s.history_of(aggregate_type, ids, until).await,
+            Adapter::Sqlite(s) => s.history_of(aggregate_type, ids, until).await,
+        }
     }
 
     /// Appends to one or more streams in one transaction. Each stream's events

@@ -17,20 +17,29 @@ pub async fn seat_map_as_of(
     at: DateTime<Utc>,
 ) -> Result<Option<Vec<SeatMapRow>>, ProjectionError> {
     let show = store
-        .history(<Show as cqrs_es::Aggregate>::TYPE, show_id.as_str(), at)
+        .history_of(
+            <Show as cqrs_es::Aggregate>::TYPE,
+            &[show_id.to_string()],
+            at,
+        )
         .await?;
-    let plan = show
-        .into_iter()
-        .filter(|e| e.aggregate_id == show_id.as_str())
-        .find_map(|e| match serde_json::from_value::<ShowEvent>(e.payload) {
-            Ok(ShowEvent::ShowScheduled(details)) => Some(details.plan),
-            _ => None,
-        });
+    let plan =
+        show.into_iter()
+            .find_map(|e| match serde_json::from_value::<ShowEvent>(e.payload) {
+                Ok(ShowEvent::ShowScheduled(details)) => Some(details.plan),
+                _ => None,
+            });
     let Some(plan) = plan else { return Ok(None) };
+    // The plan names every seat stream: read those by id (index lookups),
+    // never by scanning for a prefix.
     let prefix = format!("{show_id}/");
+    let seat_ids: Vec<String> = plan
+        .seats()
+        .map(|(seat, _)| format!("{prefix}{}", seat.label))
+        .collect();
     let mut states: HashMap<String, (SeatMapStatus, Option<DateTime<Utc>>)> = HashMap::new();
     for event in store
-        .history(<Seat as cqrs_es::Aggregate>::TYPE, &prefix, at)
+        .history_of(<Seat as cqrs_es::Aggregate>::TYPE, &seat_ids, at)
         .await?
     {
         let label = event.aggregate_id[prefix.len()..].to_owned();
