@@ -164,16 +164,7 @@ impl PgStore {
         let mut loaded: Vec<Vec<SerializedEvent>> = vec![Vec::new(); streams.len()];
         for row in rows {
             let index: i64 = row.try_get("stream_index")?;
-            let sequence: i64 = row.try_get("sequence")?;
-            let event = SerializedEvent::new(
-                row.try_get("aggregate_id")?,
-                usize::try_from(sequence).map_err(StoreError::other)?,
-                row.try_get("aggregate_type")?,
-                row.try_get("event_type")?,
-                row.try_get("event_version")?,
-                row.try_get("payload")?,
-                row.try_get("metadata")?,
-            );
+            let event = serialized_event(&row)?;
             let slot = usize::try_from(index - 1)
                 .ok()
                 .and_then(|i| loaded.get_mut(i));
@@ -197,20 +188,7 @@ impl PgStore {
             .bind(until)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let sequence: i64 = row.try_get("sequence")?;
-                Ok(SerializedEvent::new(
-                    row.try_get("aggregate_id")?,
-                    usize::try_from(sequence).map_err(StoreError::other)?,
-                    row.try_get("aggregate_type")?,
-                    row.try_get("event_type")?,
-                    row.try_get("event_version")?,
-                    row.try_get("payload")?,
-                    row.try_get("metadata")?,
-                ))
-            })
-            .collect()
+        rows.iter().map(serialized_event).collect()
     }
 
     /// Commits the append alone if a committer is free, else in the next
@@ -355,4 +333,20 @@ fn from_persistence(err: PersistenceError) -> StoreError {
             }
         }
     }
+}
+
+/// An event of a row with the event columns (`aggregate_type`,
+/// `aggregate_id`, `sequence`, `event_type`, `event_version`, `payload`,
+/// `metadata`).
+pub(super) fn serialized_event(row: &sqlx::postgres::PgRow) -> Result<SerializedEvent, StoreError> {
+    let sequence: i64 = row.try_get("sequence")?;
+    Ok(SerializedEvent::new(
+        row.try_get("aggregate_id")?,
+        usize::try_from(sequence).map_err(StoreError::other)?,
+        row.try_get("aggregate_type")?,
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        row.try_get("payload")?,
+        row.try_get("metadata")?,
+    ))
 }

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use super::sql::{FEED_HEAD, READ_FEED, READ_FEED_OF};
 use super::PgStore;
-use crate::{FeedEvent, FeedPosition, SerializedEvent, StoreError};
+use crate::{FeedEvent, FeedPosition, StoreError};
 
 /// The channel the events trigger notifies on every committed append.
 const CHANNEL: &str = "event_store_feed";
@@ -72,7 +72,6 @@ impl PgStore {
 }
 
 fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
-    let sequence: i64 = row.try_get("sequence")?;
     let global_seq: i64 = row.try_get("global_seq")?;
     Ok(FeedEvent {
         position: FeedPosition {
@@ -81,15 +80,7 @@ fn feed_event(row: &PgRow) -> Result<FeedEvent, StoreError> {
         },
         global_seq,
         recorded_at: row.try_get("recorded_at")?,
-        event: std::sync::Arc::new(SerializedEvent::new(
-            row.try_get("aggregate_id")?,
-            usize::try_from(sequence).map_err(StoreError::other)?,
-            row.try_get("aggregate_type")?,
-            row.try_get("event_type")?,
-            row.try_get("event_version")?,
-            row.try_get("payload")?,
-            row.try_get("metadata")?,
-        )),
+        event: std::sync::Arc::new(super::serialized_event(row)?),
     })
 }
 
