@@ -259,6 +259,13 @@ impl Store {
             .await
     }
 
+    /// Whether this process's feed window holds every event after `after`
+    /// (then following from it reads memory only). A position from before
+    /// the window, or any before the window is first placed, is not kept.
+    pub fn feed_keeps(&self, after: FeedPosition) -> bool {
+        self.tail.keeps(after)
+    }
+
     /// [`Store::read_feed`] for a reader that follows the feed: at the head
     /// of what this process has read it answers nothing instead of asking
     /// the database, and the reader waits with [`Store::feed_past`].

@@ -190,6 +190,13 @@ fn weight(payload: &serde_json::Value, cap: usize) -> usize {
 }
 
 impl Tail {
+    /// Whether the window holds every event after `after`, so a follower
+    /// from there reads memory, not the database.
+    pub(crate) fn keeps(&self, after: FeedPosition) -> bool {
+        let window = self.window();
+        window.placed && after >= window.base
+    }
+
     pub(crate) async fn read(
         self: &Arc<Self>,
         adapter: &Adapter,

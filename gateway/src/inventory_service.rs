@@ -231,7 +231,9 @@ impl InventoryService for InventoryApi {
         } else {
             let after = parse_position("resume_after", &req.resume_after)?;
             self.show(&show_id).await?;
-            self.watcher.resume(slot, show_id, after)
+            self.watcher
+                .resume_or_snapshot(slot, show_id.clone(), after, self.seat_map(&show_id, None))
+                .await?
         };
         Ok(Response::new(stream))
     }

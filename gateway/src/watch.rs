@@ -120,6 +120,23 @@ impl Watcher {
         self.spawn(slot, show_id, after, None)
     }
 
+    /// [`Watcher::resume`] when the process still keeps the feed after
+    /// `after` in memory; else a fresh snapshot, as for a new watch, so an
+    /// old (or made-up) position cannot make the server re-read the log.
+    pub async fn resume_or_snapshot(
+        &self,
+        slot: WatchSlot,
+        show_id: ShowId,
+        after: FeedPosition,
+        snapshot: impl Future<Output = Result<pb::SeatMap, AppError>>,
+    ) -> Result<UpdateStream, AppError> {
+        if self.store.feed_keeps(after) {
+            Ok(self.resume(slot, show_id, after))
+        } else {
+            self.with_snapshot(slot, show_id, snapshot).await
+        }
+    }
+
     fn spawn(
         &self,
         slot: WatchSlot,
@@ -370,6 +387,41 @@ mod tests {
             let status = stream.next().await.expect("a last message").unwrap_err();
             assert_eq!(status.code(), tonic::Code::Unavailable);
             assert!(stream.next().await.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_position_the_process_no_longer_keeps_gets_a_fresh_snapshot() {
+        let show = ShowId::generate();
+        let store = store_with_holds(&show, 6).await.with_feed_window(4);
+        let watcher = Watcher::new(store.clone());
+        let snapshot = || async {
+            Ok(pb::SeatMap {
+                show_id: "fresh".into(),
+                ..Default::default()
+            })
+        };
+        // Before the window is placed nothing is kept; placed, it starts
+        // at the log's head, after every hold above.
+        assert!(!store.feed_keeps(FeedPosition::START));
+        store
+            .follow_feed(SHARD, FeedPosition::START, 100)
+            .await
+            .unwrap();
+        let mut old = watcher
+            .resume_or_snapshot(
+                watcher.slot(None).unwrap(),
+                show.clone(),
+                FeedPosition::START,
+                snapshot(),
+            )
+            .await
+            .unwrap();
+        match old.next().await.map(|u| u.expect("ok").kind) {
+            Some(Some(Kind::Snapshot(s))) => {
+                assert_eq!(s.seat_map.unwrap().show_id, "fresh");
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
         }
     }
 }
