@@ -111,8 +111,9 @@ fn describe(violations: &[FieldViolation]) -> String {
         .join("; ")
 }
 
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn clip(mut text: String, max: usize) -> String {
+/// `text` cut to at most `max` bytes, at a character boundary, with `…`
+/// marking the cut.
+pub fn clip(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

@@ -42,7 +42,7 @@ mod watch;
 pub use auth::{caller, Caller};
 pub use catalog_service::CatalogApi;
 pub use cors::{grpc_web_cors, Origins};
-pub use error::{AppError, FieldViolation, ERROR_DOMAIN};
+pub use error::{clip, AppError, FieldViolation, ERROR_DOMAIN, MAX_VIOLATIONS};
 pub use fulfillment_service::FulfillmentApi;
 pub use idempotency::{idempotency_key, request_hash, IDEMPOTENCY_KEY};
 pub use identity_service::{role_to_pb, IdentityApi};

@@ -6,18 +6,19 @@
 //! 409 Conflict (SEAT_UNAVAILABLE is the seed's 409). `reason` carries the
 //! ErrorInfo reason of design.md §7 where the call gave one, else the gRPC
 //! code's name (`NOT_FOUND`, `INVALID_ARGUMENT`, …), so clients branch on one
-//! field. Field violations are listed up to [`MAX_VIOLATIONS`]; the detail
-//! says how many were left out, so an answer stays small whatever the input.
+//! field. Field violations pass through as the status carries them: the
+//! gateway already lists at most [`MAX_VIOLATIONS`] within a byte budget
+//! plus one counting the rest, and its message says how many there were
+//! (`gateway/src/error.rs`); a status from elsewhere is cut to as many.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use ticketing_gateway::{clip, MAX_VIOLATIONS};
 use tonic::Code;
 use tonic_types::StatusExt;
 use utoipa::ToSchema;
 
-/// Most field violations one answer lists.
-pub const MAX_VIOLATIONS: usize = 50;
 /// Longest `detail` an answer carries, in bytes.
 const MAX_DETAIL: usize = 1024;
 /// Seconds a client should wait before retrying a 429 or 503.
@@ -61,8 +62,7 @@ pub struct Violation {
 
 impl Problem {
     pub fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Self {
-        let mut detail = detail.into();
-        truncate(&mut detail, MAX_DETAIL);
+        let detail = clip(detail.into(), MAX_DETAIL);
         Self {
             kind: format!("urn:ticketing:problem:{}", reason.to_ascii_lowercase()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -95,17 +95,6 @@ impl Problem {
 
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
-
-fn truncate(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
     }
 }
 
@@ -163,20 +152,16 @@ impl From<tonic::Status> for Problem {
             .and_then(|info| info.retry_delay)
             .map(|delay| delay.as_secs() + u64::from(delay.subsec_nanos() > 0));
         if let Some(bad) = details.bad_request() {
-            let total = bad.field_violations.len();
+            // The gateway's list and its closing count, kept whole.
             problem.violations = bad
                 .field_violations
                 .iter()
-                .take(MAX_VIOLATIONS)
+                .take(MAX_VIOLATIONS + 1)
                 .map(|v| Violation {
                     field: v.field.clone(),
                     description: v.description.clone(),
                 })
                 .collect();
-            if total > MAX_VIOLATIONS {
-                problem.detail =
-                    format!("{total} fields are invalid; the first {MAX_VIOLATIONS} are listed");
-            }
         }
         problem
     }
@@ -240,7 +225,35 @@ mod tests {
     }
 
     #[test]
-    fn violations_are_bounded_and_the_detail_says_so() {
+    fn the_gateways_bounded_violations_pass_through_with_their_count() {
+        let many = (0..5_000)
+            .map(|i| ticketing_gateway::FieldViolation {
+                field: format!("seats[{i}]"),
+                description: "bad label".to_owned(),
+            })
+            .collect();
+        let status = tonic::Status::from(ticketing_gateway::AppError::InvalidArgument(many));
+        let problem = Problem::from(status);
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.violations.len(), MAX_VIOLATIONS + 1);
+        let last = problem.violations.last().unwrap();
+        assert_eq!(last.field, "*");
+        assert!(
+            last.description.contains("5000 in all"),
+            "{}",
+            last.description
+        );
+        assert!(
+            problem.detail.contains("5000 invalid fields in all"),
+            "{}",
+            problem.detail
+        );
+        let body = serde_json::to_vec(&problem).unwrap();
+        assert!(body.len() < 16 * 1024, "{} bytes", body.len());
+    }
+
+    #[test]
+    fn an_unbounded_status_is_still_cut() {
         let many: Vec<_> = (0..5_000)
             .map(|i| FieldViolation::new(format!("seats[{i}]"), "bad label"))
             .collect();
@@ -250,9 +263,7 @@ mod tests {
             ErrorDetails::with_bad_request(many),
         );
         let problem = Problem::from(status);
-        assert_eq!(problem.status, 400);
-        assert_eq!(problem.violations.len(), MAX_VIOLATIONS);
-        assert!(problem.detail.starts_with("5000 fields are invalid"));
+        assert_eq!(problem.violations.len(), MAX_VIOLATIONS + 1);
         let body = serde_json::to_vec(&problem).unwrap();
         assert!(body.len() < 16 * 1024, "{} bytes", body.len());
     }
