@@ -50,6 +50,12 @@ pub struct SmtpSink {
     addr: SocketAddr,
     shared: Arc<Shared>,
     server: Mutex<Option<JoinHandle<()>>>,
+    /// While stopped: a socket bound to the port but not listening, so
+    /// connections are refused and no other listener (another test's
+    /// server on an ephemeral port) can take the port in the meantime. A
+    /// client that reached such a listener would wait for a greeting that
+    /// never comes, instead of failing at once.
+    placeholder: Mutex<Option<TcpSocket>>,
 }
 
 impl SmtpSink {
@@ -66,6 +72,7 @@ impl SmtpSink {
             addr,
             shared,
             server: Mutex::new(Some(server)),
+            placeholder: Mutex::new(None),
         })
     }
 
@@ -95,12 +102,22 @@ impl SmtpSink {
             server.abort();
             // Wait until the listener is closed, so a restart can bind.
             let _ = server.await;
+            // Without SO_REUSEADDR, so that no listener can share the port.
+            // Binding fails while connections of this run linger in
+            // TIME_WAIT on the port; the port is then left unguarded.
+            let placeholder = match self.addr {
+                SocketAddr::V4(_) => TcpSocket::new_v4(),
+                SocketAddr::V6(_) => TcpSocket::new_v6(),
+            }
+            .and_then(|socket| socket.bind(self.addr).map(|()| socket));
+            *lock(&self.placeholder) = placeholder.ok();
         }
     }
 
     /// Listens again on the same address (after [`SmtpSink::stop`]).
     pub async fn restart(&self) -> io::Result<()> {
         self.stop().await;
+        drop(lock(&self.placeholder).take());
         let (_, server) = listen(self.addr, self.shared.clone())?;
         *lock(&self.server) = Some(server);
         Ok(())
