@@ -36,7 +36,7 @@ pub use order::{
     Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, MAX_ITEMS_PER_ORDER,
 };
 pub use payment::{
-    Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentRequest, PaymentStatus,
+    CardRef, Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentRequest, PaymentStatus,
 };
 pub use plan::{
     PlannedSeat, RawRow, RawSection, Row, SeatPlace, SeatingPlan, Section, MAX_SEATS_PER_SHOW,

@@ -2,6 +2,7 @@
 //! provider. Its id is the provider's idempotency key, so a retried or
 //! resumed charge never charges twice.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -18,15 +19,38 @@ pub enum PaymentStatus {
     Refunded,
 }
 
+/// What the log keeps of the card a payment was asked of, as its provider
+/// describes it. Never the token the customer submitted: a token can be
+/// charged again, a fingerprint cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CardRef {
+    /// The provider that was asked (`simulated`, …).
+    pub provider: String,
+    /// The provider's name for the card: the same card, the same
+    /// fingerprint, whatever token stood for it.
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last4: Option<String>,
+}
+
+/// A payment as it was requested. Events written before tokens were left
+/// out of the log still carry a `token` field; it is ignored when read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRequest {
     pub payment_id: PaymentId,
     pub order_id: OrderId,
     pub amount_minor: i64,
     pub currency: Currency,
-    /// The provider's reference to the customer's card (never card data):
-    /// kept so a charge interrupted by a crash can be resumed.
-    pub token: String,
+    /// The card, by reference (empty in events from before it was kept).
+    #[serde(default)]
+    pub card: CardRef,
+    /// When the checkout asked for the payment (absent in older events): a
+    /// payment interrupted before its charge is voided only once it is old
+    /// enough that no charge of it can still be on its way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -20,13 +20,26 @@ impl Clock for SystemClock {
 }
 
 /// What the provider is asked to charge. `key` is the payment's id: the
-/// provider charges a key at most once, however often it is asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// provider charges a key at most once, however often it is asked. The
+/// token lives only as long as the checkout call that brought it; the log
+/// keeps the provider's [`crate::CardRef`] instead.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
     pub key: crate::PaymentId,
     pub amount_minor: i64,
     pub currency: crate::Currency,
     pub token: String,
+}
+
+/// Leaves the token out, so a request can be logged.
+impl std::fmt::Debug for ChargeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChargeRequest")
+            .field("key", &self.key)
+            .field("amount_minor", &self.amount_minor)
+            .field("currency", &self.currency)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the provider is asked to give back: the whole amount of the
@@ -79,15 +92,29 @@ pub type ProviderFuture<'a, T> =
 /// A payment provider (card processor).
 ///
 /// Contract:
+/// * `card` describes the card behind a token without contacting anyone;
+///   what it returns is what the log keeps, so it must not let anyone
+///   charge the card again (no token, no card number).
 /// * `charge` is idempotent by `request.key`: the first call that reaches
 ///   the provider decides the outcome; every later call with the same key
 ///   returns that outcome and never charges again.
 /// * `Err(Timeout)` means "unknown": the caller retries with the same key.
+/// * `lookup` tells the outcome of the charge under a key, `None` if the
+///   provider never saw the key; it charges nothing.
+/// * `void` closes a key: afterwards no charge under it can succeed. It
+///   returns the outcome that stands: the charge's own if one reached the
+///   provider first, else a decline. The engine voids a payment whose
+///   checkout was interrupted before the charge, since the token that
+///   could complete it is gone.
 /// * `refund` returns the money of a succeeded charge and is idempotent by
 ///   `request.key`: asking again with the key refunds nothing more; a
 ///   charge that did not succeed has nothing to refund.
 pub trait PaymentProvider: Send + Sync + 'static {
+    fn card(&self, token: &str) -> crate::CardRef;
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ProviderFuture<'a, ChargeOutcome>;
+    fn lookup<'a>(&'a self, key: &'a crate::PaymentId)
+        -> ProviderFuture<'a, Option<ChargeOutcome>>;
+    fn void<'a>(&'a self, key: &'a crate::PaymentId) -> ProviderFuture<'a, ChargeOutcome>;
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> ProviderFuture<'a, ()>;
 }
 

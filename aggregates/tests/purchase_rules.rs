@@ -194,8 +194,34 @@ fn requested() -> PaymentEvent {
         order_id: order_id(1),
         amount_minor: 5000,
         currency: eur(),
-        token: "tok_visa".into(),
+        card: visa(),
+        requested_at: None,
     })
+}
+
+fn visa() -> CardRef {
+    CardRef {
+        provider: "simulated".into(),
+        fingerprint: "fp_visa".into(),
+        brand: Some("visa".into()),
+        last4: Some("4242".into()),
+    }
+}
+
+/// Events from before the log left tokens out still read; what is written
+/// now holds the card's reference and no token.
+#[test]
+fn a_payment_request_keeps_the_card_not_the_token() {
+    let old = serde_json::json!({"PaymentRequested": {
+        "payment_id": payment_id(1), "order_id": order_id(1), "amount_minor": 5000,
+        "currency": "EUR", "token": "tok_visa"}});
+    let PaymentEvent::PaymentRequested(read) = serde_json::from_value(old).unwrap() else {
+        panic!("not a request");
+    };
+    assert_eq!((read.amount_minor, read.card), (5000, CardRef::default()));
+    let written = serde_json::to_string(&requested()).unwrap();
+    assert!(!written.contains("token"), "{written}");
+    assert!(written.contains(r#""last4":"4242""#), "{written}");
 }
 
 #[tokio::test]

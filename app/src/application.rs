@@ -154,7 +154,7 @@ async fn migrate_all(store: &Store) -> anyhow::Result<()> {
     let (pool, backend) = (store.read_pool(), store.backend());
     ticketing_projections::migrate(pool, backend).await?;
     ticketing_identity::migrate(pool, backend).await?;
-    ticketing_payment::migrate(pool, backend).await?;
+    ticketing_payment::migrate(pool).await?;
     ticketing_fulfillment::migrate(pool, backend).await?;
     ticketing_notification::migrate(pool, backend).await?;
     Ok(())
@@ -177,9 +177,7 @@ pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result
 /// the only one so far; a real one plugs into the same port).
 pub fn engine(store: &Store, settings: &Settings) -> Engine {
     let provider = match settings.payment_provider {
-        PaymentProvider::Simulated => {
-            SimulatedProvider::new(store.read_pool().clone(), store.backend())
-        }
+        PaymentProvider::Simulated => SimulatedProvider::new(store.read_pool().clone()),
     };
     Engine::new(
         store.clone(),

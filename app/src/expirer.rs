@@ -51,7 +51,7 @@ impl Expirer {
                     let Ok(payment) = PaymentId::parse("payment_id", &payment) else {
                         continue;
                     };
-                    match self.engine.resume_payment(&payment, None).await {
+                    match self.engine.resume_payment(&payment, None, None).await {
                         Ok(_) => resumed += 1,
                         Err(error) => tracing::info!(%order, %error, "payment not settled yet"),
                     }

@@ -218,6 +218,41 @@ async fn replay_prints_every_event_of_an_order(url: String) {
     );
 }
 
+/// The cards the customer paid with reach the log by reference only: no
+/// export, JSON lines or CSV, and no replay holds a submitted token.
+async fn no_export_holds_a_card_token(url: String) {
+    let h = purchase_history(url).await;
+    let jsonl = h.events(&["export"]).stdout;
+    let csv = h.events(&["export", "--format", "csv"]).stdout;
+    let replay = h
+        .events(&["replay", "--aggregate-id", h.order.as_str()])
+        .stdout;
+    for output in [&jsonl, &csv, &replay] {
+        let text = String::from_utf8_lossy(output);
+        for token in ["tok_visa", "tok_declined"] {
+            assert!(!text.contains(token), "{token} in {text}");
+        }
+    }
+    let cards: Vec<(String, String)> = parse_jsonl(&String::from_utf8(jsonl).unwrap())
+        .iter()
+        .filter(|event| field(event, "event_type") == "PaymentRequested")
+        .map(|event| {
+            let card = &event["payload"]["PaymentRequested"]["card"];
+            (
+                field(card, "fingerprint").to_owned(),
+                field(card, "last4").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cards,
+        [
+            ("fp_sim_visa_0002".to_owned(), "0002".to_owned()),
+            ("fp_sim_visa_4242".to_owned(), "4242".to_owned())
+        ]
+    );
+}
+
 #[test]
 fn a_bad_since_is_refused_in_one_line() {
     let output = ticketing(&[
@@ -253,5 +288,6 @@ on_both!(
     csv_export_reads_back_in_a_csv_parser,
     filters_narrow_the_export,
     stats_count_per_type_and_day,
-    replay_prints_every_event_of_an_order
+    replay_prints_every_event_of_an_order,
+    no_export_holds_a_card_token
 );

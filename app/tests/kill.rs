@@ -370,8 +370,7 @@ async fn crash_between_charge_and_sale(backend: Backend) {
         "the saga resumed after the restart"
     );
     assert_eq!(sold(&log(&store).await), 1, "sold exactly once");
-    let provider =
-        ticketing_payment::SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    let provider = ticketing_payment::SimulatedProvider::new(store.read_pool().clone());
     let charges = provider.charges().await.expect("charges");
     assert_eq!(
         charges.iter().filter(|c| c.succeeded).count(),

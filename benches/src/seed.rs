@@ -236,7 +236,13 @@ fn buy(
             order_id: order_id.clone(),
             amount_minor: total_minor,
             currency: currency.clone(),
-            token: "tok_visa".into(),
+            card: CardRef {
+                provider: "simulated".into(),
+                fingerprint: "fp_sim_visa_4242".into(),
+                brand: Some("visa".into()),
+                last4: Some("4242".into()),
+            },
+            requested_at: None,
         }),
         PaymentEvent::PaymentSucceeded {
             provider_ref: format!("sim_{payment_id}"),

@@ -2,15 +2,23 @@
 //! requested) is one append; the provider is charged with the payment's id
 //! as its idempotency key; the outcome is settled in one more append:
 //! PaymentSucceeded + OrderPaid + every ReservationConverted and SeatSold —
-//! or, when a hold ended first, a refund and OrderExpired. A crash anywhere
-//! leaves the order in CHECKOUT, and [`Engine::resume_payment`] (run by the
-//! expirer role) completes it from the log: asking the provider again with
-//! the same key never charges twice.
+//! or, when a hold ended first, a refund and OrderExpired.
+//!
+//! The log keeps the card's reference, never the token, so the token lives
+//! only as long as the checkout call. A crash anywhere leaves the order in
+//! CHECKOUT, and [`Engine::resume_payment`] (run by the expirer role)
+//! completes it: from the provider's answer for the key if the charge
+//! reached it, else by voiding the key once no charge can still be on its
+//! way ([`VOID_INTERRUPTED_AFTER`]); the order then fails its payment and
+//! the customer pays again. A customer who retries the checkout brings the
+//! token back and completes the payment instead.
+
+use std::sync::Arc;
 
 use ticketing_aggregates::{
     Cart, CartCommand, ChargeOutcome, ChargeRequest, Order, OrderCommand, OrderId, OrderStatus,
-    Payment, PaymentCommand, PaymentId, PaymentRequest, ProviderError, Reservation,
-    ReservationStatus, ShowId, ShowStatus, UserRef,
+    Payment, PaymentCommand, PaymentId, PaymentProvider, PaymentRequest, ProviderError,
+    Reservation, ReservationStatus, ShowId, ShowStatus, UserRef,
 };
 
 use crate::cart::order_error;
@@ -21,6 +29,12 @@ use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 /// Attempts per charge when the provider times out (same key each time).
 const CHARGE_ATTEMPTS: usize = 3;
+
+/// A payment whose charge never reached the provider is voided once it was
+/// requested this long ago: longer than [`CHARGE_ATTEMPTS`] answers of a
+/// provider that takes up to a minute each, so the checkout that requested
+/// it has charged or given up by then.
+pub const VOID_INTERRUPTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
 /// A test hook: with `TICKETING_FAULT=after-charge` the process aborts right
 /// after the provider took the money, before the engine records it — the
@@ -42,8 +56,11 @@ impl Engine {
             return Ok(view);
         }
         match self.begin_checkout(customer, order_id, token).await? {
-            Begun::New(request) => self.charge_and_settle(&request, idempotency).await,
-            Begun::Existing(payment_id) => self.resume_payment(&payment_id, idempotency).await,
+            Begun::New(request) => self.charge_and_settle(&request, token, idempotency).await,
+            Begun::Existing(payment_id) => {
+                self.resume_payment(&payment_id, Some(token), idempotency)
+                    .await
+            }
         }
     }
 
@@ -72,6 +89,9 @@ impl Engine {
         token: &str,
     ) -> Result<Begun, CommandError> {
         let meta = metadata("Checkout", customer.as_str());
+        // Before anything is recorded: no order waits in checkout for a
+        // provider that is not there.
+        let provider = self.provider()?;
         for _ in 0..MAX_ATTEMPTS {
             // The order with the customer's cart, then its holds and shows.
             let mut read = load_batch(
@@ -129,7 +149,8 @@ impl Engine {
                 order_id: order_id.clone(),
                 amount_minor: order.aggregate.total_minor(),
                 currency,
-                token: token.to_owned(),
+                card: provider.card(token),
+                requested_at: Some(now),
             };
             let requested = payment
                 .decide(PaymentCommand::Request(request.clone()), &())
@@ -198,20 +219,59 @@ impl Engine {
         Ok(())
     }
 
-    /// Charges (again, with the same key) and settles the payment. Safe to
-    /// run any number of times, concurrently too: the provider charges a key
-    /// once and the settlement is one optimistic append.
+    /// Completes a payment left in checkout and settles it: with the
+    /// provider's outcome for its key when the charge reached the provider;
+    /// else by charging `token` (a customer retrying the checkout); else, once
+    /// the payment is older than [`VOID_INTERRUPTED_AFTER`], by voiding the
+    /// key (the order's payment then fails). Until then it answers
+    /// FAILED_PRECONDITION `PAYMENT_PENDING`. Safe to run any number of
+    /// times, concurrently too: the provider decides a key once and the
+    /// settlement is one optimistic append.
     pub async fn resume_payment(
         &self,
         payment_id: &PaymentId,
+        token: Option<&str>,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<OrderView, CommandError> {
+        let provider = self.provider()?;
         let payment = load::<Payment>(&self.store, payment_id.as_str()).await?;
         let request = payment
             .aggregate
             .request
             .ok_or(CommandError::NotFound("payment"))?;
-        self.charge_and_settle(&request, idempotency).await
+        let known = provider
+            .lookup(payment_id)
+            .await
+            .map_err(|error| pending(payment_id, &error))?;
+        if let Some(outcome) = known {
+            return self.settle_payment(&request, outcome, idempotency).await;
+        }
+        if let Some(token) = token {
+            return self.charge_and_settle(&request, token, idempotency).await;
+        }
+        let age = request
+            .requested_at
+            .map_or(VOID_INTERRUPTED_AFTER, |at| self.clock.now() - at);
+        if age < VOID_INTERRUPTED_AFTER {
+            return Err(CommandError::Precondition {
+                reason: "PAYMENT_PENDING",
+                message: "the checkout is still charging the card".into(),
+            });
+        }
+        let outcome = provider
+            .void(payment_id)
+            .await
+            .map_err(|error| pending(payment_id, &error))?;
+        tracing::warn!(payment = %payment_id, ?outcome, "voided a payment whose checkout ended before its charge");
+        self.settle_payment(&request, outcome, idempotency).await
+    }
+
+    fn provider(&self) -> Result<Arc<dyn PaymentProvider>, CommandError> {
+        self.provider.clone().ok_or_else(|| {
+            CommandError::Unavailable(ticketing_event_store::StoreError::Other(
+                "no payment provider configured".into(),
+            ))
+        })
     }
 
     /// Asks the provider for the money (again, with the payment's key) and
@@ -219,19 +279,16 @@ impl Engine {
     async fn charge_and_settle(
         &self,
         request: &PaymentRequest,
+        token: &str,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<OrderView, CommandError> {
-        let provider = self.provider.clone().ok_or_else(|| {
-            CommandError::Unavailable(ticketing_event_store::StoreError::Other(
-                "no payment provider configured".into(),
-            ))
-        })?;
+        let provider = self.provider()?;
         let payment_id = &request.payment_id;
         let charge = ChargeRequest {
             key: payment_id.clone(),
             amount_minor: request.amount_minor,
             currency: request.currency.clone(),
-            token: request.token.clone(),
+            token: token.to_owned(),
         };
         let mut outcome = Err(ProviderError::Timeout);
         for _ in 0..CHARGE_ATTEMPTS {
@@ -240,23 +297,23 @@ impl Engine {
                 break;
             }
         }
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::warn!(payment = %payment_id, %error, "payment provider did not answer; the order stays in checkout");
-                return Err(CommandError::Precondition {
-                    reason: "PAYMENT_PENDING",
-                    message:
-                        "the payment provider did not answer; the payment will be completed shortly"
-                            .into(),
-                });
-            }
-        };
+        let outcome = outcome.map_err(|error| pending(payment_id, &error))?;
         if crash_after_charge() && matches!(outcome, ChargeOutcome::Succeeded { .. }) {
             tracing::error!("fault injection: aborting after the charge");
             std::process::abort();
         }
         self.settle_payment(request, outcome, idempotency).await
+    }
+}
+
+/// The provider did not answer: the order stays in checkout, and the
+/// expirer completes it later.
+fn pending(payment_id: &PaymentId, error: &ProviderError) -> CommandError {
+    tracing::warn!(payment = %payment_id, %error, "payment provider did not answer; the order stays in checkout");
+    CommandError::Precondition {
+        reason: "PAYMENT_PENDING",
+        message: "the payment provider did not answer; the payment will be completed shortly"
+            .into(),
     }
 }
 

@@ -37,6 +37,7 @@ mod views;
 
 pub use ticketing_aggregates::{Clock, SystemClock};
 
+pub use checkout::VOID_INTERRUPTED_AFTER;
 pub use engine::{Engine, EngineConfig, IdempotencyKey};
 pub use error::CommandError;
 pub use shows::ScheduleShow;

@@ -39,10 +39,8 @@ struct World {
 async fn world(url: String) -> World {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    ticketing_payment::migrate(store.read_pool(), store.backend())
-        .await
-        .unwrap();
-    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    ticketing_payment::migrate(store.read_pool()).await.unwrap();
+    let provider = SimulatedProvider::new(store.read_pool().clone());
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let clock = TestClock(Arc::new(Mutex::new(t0)));
     let engine = Engine::new(
@@ -238,7 +236,7 @@ async fn payment_racing_two_expirers(url: String) {
             clock.advance(Duration::milliseconds(2));
         });
         let (paid, e1, e2) = tokio::join!(
-            w.engine.resume_payment(&order, None),
+            w.engine.resume_payment(&order, Some("tok_visa"), None),
             w.engine.expire_reservation(&r),
             w.engine.expire_reservation(&r)
         );
@@ -273,6 +271,94 @@ async fn payment_racing_two_expirers(url: String) {
     }
 }
 
+/// A checkout that dies between requesting the payment and charging the
+/// card leaves no token to finish with. The expirer waits while the charge
+/// may still be on its way, then voids the key: the payment fails, a late
+/// charge under it takes no money, and the customer pays again.
+async fn an_interrupted_checkout_is_voided(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-6"]).await;
+    let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+    let payment = load_payment(&w, &cart.order_id).await;
+    let pending = w.engine.resume_payment(&payment, None, None).await;
+    assert!(
+        matches!(
+            pending,
+            Err(CommandError::Precondition {
+                reason: "PAYMENT_PENDING",
+                ..
+            })
+        ),
+        "{pending:?}"
+    );
+    assert!(
+        w.provider.charges().await.unwrap().is_empty(),
+        "not voided yet"
+    );
+
+    w.clock
+        .advance(ticketing_commands::VOID_INTERRUPTED_AFTER + Duration::seconds(1));
+    let failed = w.engine.resume_payment(&payment, None, None).await.unwrap();
+    assert_eq!(failed.status, OrderStatus::PaymentFailed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some(ticketing_payment::VOIDED)
+    );
+    let late = ChargeRequest {
+        key: payment.clone(),
+        amount_minor: 5000,
+        currency: Currency::parse("c", "EUR").unwrap(),
+        token: "tok_visa".into(),
+    };
+    assert_eq!(
+        w.provider.charge(&late).await.unwrap(),
+        ChargeOutcome::Declined {
+            reason: ticketing_payment::VOIDED.into()
+        },
+        "a charge after the void takes nothing"
+    );
+    let paid = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_visa", None)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!(charges.iter().filter(|c| c.succeeded).count(), 1);
+    assert!(charges
+        .iter()
+        .all(|c| c.key != payment.as_str() || !c.succeeded));
+}
+
+/// The same interruption, but the customer retries the checkout: the token
+/// comes back with the call and the started payment is charged.
+async fn a_retried_checkout_completes_an_interrupted_one(url: String) {
+    let w = world(url).await;
+    let r = w.reserve(&["A-7"]).await;
+    let cart = w.engine.add_to_cart(&w.customer, &r, None).await.unwrap();
+    let payment = load_payment(&w, &cart.order_id).await;
+    let paid = w
+        .engine
+        .checkout(&w.customer, &cart.order_id, "tok_visa", None)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!(charges.len(), 1);
+    assert_eq!(
+        (charges[0].key.as_str(), charges[0].succeeded),
+        (payment.as_str(), true)
+    );
+    w.clock
+        .advance(ticketing_commands::VOID_INTERRUPTED_AFTER + Duration::seconds(1));
+    let again = w.engine.resume_payment(&payment, None, None).await.unwrap();
+    assert_eq!(
+        again.status,
+        OrderStatus::Paid,
+        "a settled payment is never voided"
+    );
+}
+
 /// Starts the checkout of `order` without settling it; returns its payment.
 async fn load_payment(w: &World, order: &OrderId) -> PaymentId {
     w.engine
@@ -293,5 +379,7 @@ on_both!(
     an_unbought_hold_expires,
     declined_then_paid_once,
     lost_answers_charge_once,
-    payment_racing_two_expirers
+    payment_racing_two_expirers,
+    an_interrupted_checkout_is_voided,
+    a_retried_checkout_completes_an_interrupted_one
 );

@@ -5,17 +5,13 @@
 use ticketing_aggregates::*;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::Store;
-use ticketing_payment::{migrate, SimulatedProvider};
+use ticketing_payment::{migrate, SimulatedProvider, VOIDED};
 
 async fn provider(url: String) -> SimulatedProvider {
     let store = Store::connect(&url).await.expect("connect");
-    migrate(store.read_pool(), store.backend())
-        .await
-        .expect("migrate");
-    migrate(store.read_pool(), store.backend())
-        .await
-        .expect("migrate twice");
-    SimulatedProvider::new(store.read_pool().clone(), store.backend())
+    migrate(store.read_pool()).await.expect("migrate");
+    migrate(store.read_pool()).await.expect("migrate twice");
+    SimulatedProvider::new(store.read_pool().clone())
 }
 
 fn request(token: &str) -> ChargeRequest {
@@ -97,6 +93,71 @@ async fn keeps_the_contract(url: String) {
     assert_eq!(by_key(&declined.key).refund_requests, 0);
     assert!(by_key(&slow.key).succeeded && !by_key(&slow.key).refunded);
     assert!(!by_key(&declined.key).succeeded && !by_key(&declined.key).refunded);
+}
+
+/// A key can be looked up without charging, and voided: a void before any
+/// charge decides the key as declined, a void after one leaves it as it is.
+/// What the provider keeps names the card, never the token.
+async fn looks_up_and_voids(url: String) {
+    let provider = provider(url).await;
+    let unused = request("tok_visa");
+    assert_eq!(provider.lookup(&unused.key).await.expect("lookup"), None);
+    let voided = provider.void(&unused.key).await.expect("void");
+    let decline = ChargeOutcome::Declined {
+        reason: VOIDED.into(),
+    };
+    assert_eq!(voided, decline);
+    assert_eq!(
+        provider.void(&unused.key).await.expect("void twice"),
+        decline
+    );
+    assert_eq!(
+        provider.charge(&unused).await.expect("a late charge"),
+        decline,
+        "nothing is charged under a voided key"
+    );
+
+    let charged = request("tok_visa");
+    let outcome = provider.charge(&charged).await.expect("charge");
+    assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }));
+    assert_eq!(
+        provider.lookup(&charged.key).await.expect("lookup"),
+        Some(outcome.clone())
+    );
+    assert_eq!(
+        provider.void(&charged.key).await.expect("void"),
+        outcome,
+        "the charge stands"
+    );
+    let charges = provider.charges().await.expect("charges");
+    assert!(
+        charges.iter().all(|c| !c.card.contains("tok_")),
+        "{charges:?}"
+    );
+    assert!(charges.iter().any(|c| c.card == "fp_sim_visa_4242"));
+    assert_eq!(
+        charges.iter().filter(|c| c.succeeded).count(),
+        1,
+        "{charges:?}"
+    );
+
+    let card = provider.card("tok_visa");
+    assert_eq!(
+        (card.brand.as_deref(), card.last4.as_deref()),
+        (Some("visa"), Some("4242"))
+    );
+    let unknown = provider.card("tok_live_4f9a0c2e77b1");
+    assert!(unknown.brand.is_none() && !unknown.fingerprint.contains("4f9a0c2e77b1"));
+}
+
+#[tokio::test]
+async fn sqlite_simulated_provider_looks_up_and_voids() {
+    looks_up_and_voids(fresh_sqlite_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_simulated_provider_looks_up_and_voids() {
+    looks_up_and_voids(fresh_postgres_url().await).await;
 }
 
 #[tokio::test]

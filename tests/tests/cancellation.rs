@@ -160,7 +160,7 @@ async fn cancelling_undoes_the_sale(backend: Backend) {
 
     // Refunded once: one refund in the log, and the provider gave the
     // money back for that payment (and only it).
-    let provider = SimulatedProvider::new(app.store.read_pool().clone(), app.store.backend());
+    let provider = SimulatedProvider::new(app.store.read_pool().clone());
     let charges = provider.charges().await.expect("charges");
     let refunded: Vec<_> = charges.iter().filter(|c| c.refunded).collect();
     assert_eq!(refunded.len(), 1, "{charges:?}");

@@ -50,10 +50,8 @@ impl Drop for History {
 pub async fn purchase_history(url: String) -> History {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    ticketing_payment::migrate(store.read_pool(), store.backend())
-        .await
-        .unwrap();
-    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    ticketing_payment::migrate(store.read_pool()).await.unwrap();
+    let provider = SimulatedProvider::new(store.read_pool().clone());
     let engine = Engine::new(
         store.clone(),
         Arc::new(SystemClock),

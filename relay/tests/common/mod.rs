@@ -36,9 +36,7 @@ pub struct Expected {
 pub async fn store(url: String) -> Store {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    ticketing_payment::migrate(store.read_pool(), store.backend())
-        .await
-        .unwrap();
+    ticketing_payment::migrate(store.read_pool()).await.unwrap();
     store
 }
 
@@ -48,7 +46,7 @@ pub async fn store(url: String) -> Store {
 pub async fn purchase_flow(store: &Store) -> Expected {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let clock = TestClock(Arc::new(Mutex::new(t0)));
-    let provider = SimulatedProvider::new(store.read_pool().clone(), store.backend());
+    let provider = SimulatedProvider::new(store.read_pool().clone());
     let engine = Engine::new(
         store.clone(),
         Arc::new(clock.clone()),
