@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `users add`. Every command has
+//! The command line: `serve`, `migrate`, `users …`. Every command has
 //! `--help`; bad flags exit non-zero with a one-line reason (clap).
 
 use clap::{Parser, Subcommand};
@@ -45,7 +45,7 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Manage users.
     #[command(subcommand)]
-    Users(UsersCommand),
+    Users(crate::users::UsersCommand),
     /// Export, replay and count the event history (for analysts).
     #[command(subcommand)]
     Events(crate::analyst::EventsCommand),
@@ -154,28 +154,6 @@ pub struct ServeArgs {
         default_value = "Tickets <tickets@localhost>"
     )]
     pub mail_from: String,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UsersCommand {
-    /// Create a user with any role (organizers and admins are made this way).
-    Add(UsersAddArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct UsersAddArgs {
-    #[command(flatten)]
-    pub db: DatabaseArgs,
-    #[arg(long)]
-    pub email: String,
-    /// The password (8-128 characters); or set TICKETING_USER_PASSWORD.
-    #[arg(long, env = "TICKETING_USER_PASSWORD", hide_env_values = true)]
-    pub password: String,
-    #[arg(long, value_enum)]
-    pub role: UserRole,
-    /// Name shown to others; defaults to the part of the email before '@'.
-    #[arg(long)]
-    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -17,6 +17,7 @@
 //!   by Kafka.
 //! * `keys.rs` — `keys export-public|rotate` (ticket-signing keys).
 //! * `notifications.rs` — `notifications list|retry` (the delivery log).
+//! * `users.rs` — `users add|list|disable|enable|set-role|reset-password`.
 
 pub mod admin;
 pub mod analyst;
@@ -31,6 +32,7 @@ pub mod ops;
 mod roles;
 pub mod seatmap;
 pub mod telemetry;
+pub mod users;
 pub mod workers;
 
 pub use application::{open_store, shutdown_signal, Application, Role, Settings};

@@ -3,11 +3,10 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use ticketing::cli::{Cli, Command, UsersCommand};
+use ticketing::cli::{Cli, Command};
 use ticketing::workers::{MailSettings, TicketKeys};
 use ticketing::{application, shutdown_signal, telemetry, Application, Settings};
 use ticketing_commands::EngineConfig;
-use ticketing_identity::{DisplayName, Email, Password};
 use ticketing_notification::SenderConfig;
 
 // Under the benchmark (a 100,000-seat show, then sustained ReserveSeats) the
@@ -119,32 +118,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Users(UsersCommand::Add(args)) => {
-            let store = application::open_store(&args.db.url()?).await?;
-            let identity = application::identity(
-                &store,
-                args.db.jwt_secret()?,
-                std::time::Duration::from_secs(60),
-            )?;
-            let display_name = args
-                .display_name
-                .unwrap_or_else(|| args.email.split('@').next().unwrap_or_default().to_owned());
-            let user = identity
-                .add_user(
-                    Email::parse(&args.email)?,
-                    Password::parse(&args.password)?,
-                    DisplayName::parse(&display_name)?,
-                    args.role.into(),
-                )
-                .await?;
-            println!(
-                "{} {} {}",
-                user.user_id.as_str(),
-                user.email.as_str(),
-                user.role.as_str()
-            );
-            Ok(())
-        }
+        Command::Users(command) => ticketing::users::run(command).await,
     }
 }
 

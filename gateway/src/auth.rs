@@ -32,8 +32,9 @@ impl Caller {
 }
 
 /// The verified caller of `req`; UNAUTHENTICATED when the bearer token is
-/// missing, malformed, forged or expired.
-pub fn caller<T>(identity: &Identity, req: &tonic::Request<T>) -> Result<Caller, AppError> {
+/// missing, malformed, forged, expired, or revoked (its account disabled or
+/// changed since it was issued).
+pub async fn caller<T>(identity: &Identity, req: &tonic::Request<T>) -> Result<Caller, AppError> {
     let unauthenticated = |why: &str| AppError::Unauthenticated(why.to_owned());
     let header = req
         .metadata()
@@ -48,7 +49,7 @@ pub fn caller<T>(identity: &Identity, req: &tonic::Request<T>) -> Result<Caller,
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| unauthenticated("authorization metadata must be `Bearer <token>`"))?;
-    let claims = identity.verify(token)?;
+    let claims = identity.authorize(token).await?;
     Ok(Caller {
         user_id: claims.user_id,
         role: claims.role,

@@ -52,8 +52,8 @@ impl CatalogApi {
         CatalogServiceServer::new(self)
     }
 
-    fn organizer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
-        let caller = caller(&self.identity, request)?;
+    async fn organizer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
+        let caller = caller(&self.identity, request).await?;
         caller.require(&[Role::Organizer, Role::Admin])?;
         Ok(caller)
     }
@@ -63,7 +63,7 @@ impl CatalogApi {
         request: Request<String>,
         method: &'static str,
     ) -> Result<pb::Show, AppError> {
-        let caller = self.organizer(&request)?;
+        let caller = self.organizer(&request).await?;
         let idempotency =
             crate::convert::command_key(&request, &caller, method, request.get_ref())?;
         let show_id = ShowId::parse("show_id", request.get_ref())?;
@@ -93,7 +93,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::ScheduleShowRequest>,
     ) -> Result<Response<pb::Show>, Status> {
-        let caller = self.organizer(&request)?;
+        let caller = self.organizer(&request).await?;
         let idempotency =
             crate::convert::command_key(&request, &caller, "ScheduleShow", request.get_ref())?;
         let organizer = user_ref(&caller)?;
@@ -170,7 +170,7 @@ impl CatalogService for CatalogApi {
         // Anonymous callers may list; a caller who sends a token gets it
         // checked, and sees what its role may see.
         let caller = match request.metadata().get("authorization") {
-            Some(_) => Some(caller(&self.identity, &request)?),
+            Some(_) => Some(caller(&self.identity, &request).await?),
             None => None,
         };
         let req = request.into_inner();

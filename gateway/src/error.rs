@@ -91,6 +91,20 @@ impl AppError {
         }])
     }
 
+    /// The field violations of several checks as one INVALID_ARGUMENT, so
+    /// the client learns every mistake at once; an error that is not a
+    /// violation wins as it is.
+    pub fn merge(errors: impl IntoIterator<Item = Option<AppError>>) -> Self {
+        let mut violations = Vec::new();
+        for error in errors.into_iter().flatten() {
+            match error {
+                AppError::InvalidArgument(more) => violations.extend(more),
+                other => return other,
+            }
+        }
+        AppError::InvalidArgument(violations)
+    }
+
     pub fn failed_precondition(reason: &'static str, message: impl Into<String>) -> Self {
         Self::FailedPrecondition {
             reason,
@@ -249,6 +263,18 @@ impl From<IdentityError> for AppError {
             IdentityError::InvalidToken => {
                 AppError::Unauthenticated("access token is invalid".to_owned())
             }
+            IdentityError::TokenRevoked => AppError::Unauthenticated(
+                "access token revoked (the account was disabled or changed); log in again"
+                    .to_owned(),
+            ),
+            IdentityError::AccountDisabled => AppError::PermissionDenied(
+                "this account is disabled; ask an administrator".to_owned(),
+            ),
+            IdentityError::UnknownAccount => AppError::NotFound("user not found".to_owned()),
+            IdentityError::OwnAccount => AppError::failed_precondition(
+                "OWN_ACCOUNT",
+                "admins cannot disable or demote their own account",
+            ),
             IdentityError::Unavailable(_) => {
                 // The client sees only which dependency is down; the cause is
                 // for operators.

@@ -40,8 +40,8 @@ impl FulfillmentApi {
         FulfillmentServiceServer::new(self)
     }
 
-    fn customer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
-        let caller = caller(&self.identity, request)?;
+    async fn customer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
+        let caller = caller(&self.identity, request).await?;
         caller.require(&[Role::Customer])?;
         Ok(caller)
     }
@@ -63,7 +63,7 @@ impl FulfillmentApi {
         &self,
         request: Request<pb::CheckInRequest>,
     ) -> Result<pb::CheckInResponse, AppError> {
-        let caller = caller(&self.identity, &request)?;
+        let caller = caller(&self.identity, &request).await?;
         caller.require(&[Role::Organizer, Role::Admin])?;
         let req = request.into_inner();
         let door = match req.show_id.as_str() {
@@ -162,7 +162,7 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let req = request.get_ref();
         let size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -196,7 +196,7 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<pb::GetTicketPdfRequest>,
     ) -> Result<Response<pb::TicketPdf>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let id =
             TicketId::parse("ticket_id", &request.get_ref().ticket_id).map_err(AppError::from)?;
         let view = self
@@ -211,7 +211,7 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<pb::GetOrderTicketsPdfRequest>,
     ) -> Result<Response<pb::TicketPdf>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let order_id = &request.get_ref().order_id;
         let tickets = self.order_tickets(&caller, order_id).await?;
         if tickets.is_empty() {

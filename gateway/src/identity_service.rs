@@ -1,5 +1,6 @@
-//! `ticketing.v1.IdentityService` (Register, Login) over [`Identity`]:
-//! converts protobuf messages to validated domain values and back.
+//! `ticketing.v1.IdentityService` over [`Identity`]: Register and Login
+//! here, the admin RPCs in `accounts.rs`. Converts protobuf messages to
+//! validated domain values and back.
 
 use prost::Message;
 use ticketing_identity::{DisplayName, Email, Identity, Password, RegisterKey, Role, User};
@@ -7,6 +8,7 @@ use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
 use tonic::{Request, Response, Status};
 
+use crate::accounts;
 use crate::error::{AppError, FieldViolation};
 
 /// The gRPC face of [`Identity`].
@@ -92,14 +94,105 @@ impl IdentityService for IdentityApi {
             }),
         }))
     }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        accounts::admin(&self.identity, &request).await?;
+        let page = accounts::list(&self.identity, request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<pb::DisableUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let admin = accounts::admin(&self.identity, &request).await?;
+        let user_id = accounts::user_id(&request.get_ref().user_id)?;
+        accounts::not_own(&admin, &user_id)?;
+        let account = self
+            .identity
+            .disable(&user_id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(accounts::account_to_pb(account)))
+    }
+
+    async fn enable_user(
+        &self,
+        request: Request<pb::EnableUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        accounts::admin(&self.identity, &request).await?;
+        let user_id = accounts::user_id(&request.get_ref().user_id)?;
+        let account = self
+            .identity
+            .enable(&user_id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(accounts::account_to_pb(account)))
+    }
+
+    async fn set_user_role(
+        &self,
+        request: Request<pb::SetUserRoleRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let admin = accounts::admin(&self.identity, &request).await?;
+        let req = request.into_inner();
+        let (user_id, role) = match (accounts::user_id(&req.user_id), accounts::role(req.role)) {
+            (Ok(user_id), Ok(role)) => (user_id, role),
+            (user_id, role) => {
+                return Err(AppError::merge([user_id.err(), role.err()]).into());
+            }
+        };
+        if role != Role::Admin {
+            accounts::not_own(&admin, &user_id)?;
+        }
+        let account = self
+            .identity
+            .set_role(&user_id, role)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(accounts::account_to_pb(account)))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        accounts::admin(&self.identity, &request).await?;
+        let req = request.into_inner();
+        let checked = (
+            accounts::user_id(&req.user_id),
+            accounts::password(&req.new_password),
+        );
+        let (user_id, password) = match checked {
+            (Ok(user_id), Ok(password)) => (user_id, password),
+            (user_id, password) => {
+                return Err(AppError::merge([user_id.err(), password.err()]).into());
+            }
+        };
+        let account = self
+            .identity
+            .reset_password(&user_id, password)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(accounts::account_to_pb(account)))
+    }
 }
 
-fn user_to_pb(user: User) -> pb::User {
+pub(crate) fn user_to_pb(user: User) -> pb::User {
     pb::User {
         user_id: user.user_id.to_string(),
         email: user.email.to_string(),
         display_name: user.display_name.to_string(),
         role: role_to_pb(user.role).into(),
+        disabled: false,
+        created_at: Some(prost_types::Timestamp {
+            seconds: user.created_at.timestamp(),
+            // Always below 10^9, so it fits.
+            nanos: user.created_at.timestamp_subsec_nanos() as i32,
+        }),
     }
 }
 

@@ -90,7 +90,7 @@ impl InventoryApi {
     /// Time travel folds the show's history from the log: for admins,
     /// analysts and the show's own organizer only.
     async fn may_travel<T>(&self, request: &Request<T>, show_id: &ShowId) -> Result<(), AppError> {
-        let caller = caller(&self.identity, request)?;
+        let caller = caller(&self.identity, request).await?;
         match caller.role {
             Role::Admin | Role::Analyst => Ok(()),
             Role::Organizer
@@ -151,7 +151,7 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::ReserveSeatsRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
-        let caller = caller(&self.identity, &request)?;
+        let caller = caller(&self.identity, &request).await?;
         caller.require(&[Role::Customer])?;
         let idempotency = command_key(&request, &caller, "ReserveSeats", request.get_ref())?;
         let req = request.get_ref();
@@ -187,7 +187,7 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::ReleaseReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
-        let caller = caller(&self.identity, &request)?;
+        let caller = caller(&self.identity, &request).await?;
         caller.require(&[Role::Customer])?;
         let idempotency = command_key(&request, &caller, "ReleaseReservation", request.get_ref())?;
         let reservation_id =

@@ -8,7 +8,9 @@
 //! * `auth.rs` — [`caller`]: the bearer token of a request, and role checks.
 //! * `idempotency.rs` — the `idempotency-key` metadata entry and request
 //!   fingerprints.
-//! * `identity_service.rs` — `IdentityService` (Register, Login).
+//! * `identity_service.rs` — `IdentityService` (Register, Login), and
+//!   `accounts.rs` its admin RPCs (ListUsers, DisableUser, EnableUser,
+//!   SetUserRole, ResetPassword).
 //! * `catalog_service.rs` — `CatalogService` (schedule, publish, cancel, read shows).
 //! * `inventory_service.rs` — `InventoryService` (reserve, release, seat map).
 //! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
@@ -22,6 +24,7 @@
 //! * `limits.rs` — [`ServerLimits`]: deadlines, load shedding, streams,
 //!   keepalive, connection age, message size.
 
+mod accounts;
 mod auth;
 mod catalog_service;
 mod convert;

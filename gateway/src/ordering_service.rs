@@ -38,8 +38,8 @@ impl OrderingApi {
         OrderingServiceServer::new(self)
     }
 
-    fn customer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
-        let caller = caller(&self.identity, request)?;
+    async fn customer<T>(&self, request: &Request<T>) -> Result<Caller, AppError> {
+        let caller = caller(&self.identity, request).await?;
         caller.require(&[Role::Customer])?;
         Ok(caller)
     }
@@ -119,7 +119,7 @@ impl OrderingService for OrderingApi {
         &self,
         request: Request<pb::AddToCartRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let key = command_key(&request, &caller, "AddToCart", request.get_ref())?;
         let reservation = ReservationId::parse("reservation_id", &request.get_ref().reservation_id)
             .map_err(AppError::from)?;
@@ -135,7 +135,7 @@ impl OrderingService for OrderingApi {
         &self,
         request: Request<pb::RemoveFromCartRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let key = command_key(&request, &caller, "RemoveFromCart", request.get_ref())?;
         let req = request.get_ref();
         let order = OrderId::parse("order_id", &req.order_id);
@@ -156,7 +156,7 @@ impl OrderingService for OrderingApi {
         &self,
         request: Request<pb::CheckoutRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let key = command_key(&request, &caller, "Checkout", request.get_ref())?;
         let req = request.get_ref();
         let order = OrderId::parse("order_id", &req.order_id);
@@ -177,7 +177,7 @@ impl OrderingService for OrderingApi {
         &self,
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let order =
             OrderId::parse("order_id", &request.get_ref().order_id).map_err(AppError::from)?;
         let view = self
@@ -192,7 +192,7 @@ impl OrderingService for OrderingApi {
         &self,
         request: Request<pb::ListMyOrdersRequest>,
     ) -> Result<Response<pb::ListMyOrdersResponse>, Status> {
-        let caller = self.customer(&request)?;
+        let caller = self.customer(&request).await?;
         let req = request.get_ref();
         let page = page(
             req.page_size,

@@ -7,14 +7,23 @@ use ticketing_gateway::{caller, AppError};
 use ticketing_identity::{migrate, DisplayName, Email, Identity, Password, Role, TokenConfig};
 
 async fn identity(secret: &[u8], ttl: Duration) -> Identity {
+    on_pool(memory_database().await, secret, ttl)
+}
+
+/// An in-memory database per test; one connection so it stays alive.
+async fn memory_database() -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    // An in-memory database per test; one connection so it stays alive.
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
         .connect("sqlite::memory:")
         .await
         .expect("sqlite");
     migrate(&pool, Backend::Sqlite).await.expect("migrate");
+    pool
+}
+
+/// Another process's [`Identity`] on the same database.
+fn on_pool(pool: sqlx::AnyPool, secret: &[u8], ttl: Duration) -> Identity {
     let config = TokenConfig {
         secret: secret.to_vec(),
         ttl,
@@ -61,7 +70,9 @@ async fn bearer_token_identifies_the_caller() {
     let identity = identity(b"secret", Duration::minutes(5)).await;
     let token = token_for(&identity, Role::Organizer).await;
     for header in [format!("Bearer {token}"), format!("bearer  {token}")] {
-        let caller = caller(&identity, &request(Some(&header))).expect("caller");
+        let caller = caller(&identity, &request(Some(&header)))
+            .await
+            .expect("caller");
         assert_eq!(caller.role, Role::Organizer);
         assert!(caller.require(&[Role::Organizer, Role::Admin]).is_ok());
         assert!(matches!(
@@ -75,23 +86,94 @@ async fn bearer_token_identifies_the_caller() {
 async fn missing_malformed_forged_and_expired_tokens_are_unauthenticated() {
     let identity = identity(b"secret", Duration::minutes(5)).await;
     let token = token_for(&identity, Role::Customer).await;
-    assert_unauthenticated(caller(&identity, &request(None)));
-    assert_unauthenticated(caller(&identity, &request(Some(&token))));
-    assert_unauthenticated(caller(&identity, &request(Some("Basic dXNlcjpwdw=="))));
-    assert_unauthenticated(caller(&identity, &request(Some("Bearer "))));
-    assert_unauthenticated(caller(&identity, &request(Some("Bearer not.a.jwt"))));
+    assert_unauthenticated(caller(&identity, &request(None)).await);
+    assert_unauthenticated(caller(&identity, &request(Some(&token))).await);
+    assert_unauthenticated(caller(&identity, &request(Some("Basic dXNlcjpwdw=="))).await);
+    assert_unauthenticated(caller(&identity, &request(Some("Bearer "))).await);
+    assert_unauthenticated(caller(&identity, &request(Some("Bearer not.a.jwt"))).await);
 
     let forger = self::identity(b"other secret", Duration::minutes(5)).await;
     let forged = token_for(&forger, Role::Admin).await;
-    assert_unauthenticated(caller(
-        &identity,
-        &request(Some(&format!("Bearer {forged}"))),
-    ));
+    assert_unauthenticated(caller(&identity, &request(Some(&format!("Bearer {forged}")))).await);
 
     let stale = self::identity(b"secret", Duration::seconds(-1)).await;
     let expired = token_for(&stale, Role::Customer).await;
-    assert_unauthenticated(caller(
-        &identity,
-        &request(Some(&format!("Bearer {expired}"))),
+    assert_unauthenticated(caller(&identity, &request(Some(&format!("Bearer {expired}")))).await);
+}
+
+/// Disabling an account, changing its role and resetting its password each
+/// end its sessions: the token is refused at once by the process that made
+/// the change, and by another process within `STANDING_TTL`. A disabled
+/// account cannot log in; enabled again, it logs in with a fresh token.
+#[tokio::test]
+async fn tokens_of_a_changed_account_stop_working() {
+    let pool = memory_database().await;
+    let here = on_pool(pool.clone(), b"secret", Duration::minutes(5));
+    let elsewhere = on_pool(pool, b"secret", Duration::minutes(5));
+    let token = token_for(&here, Role::Organizer).await;
+    let header = format!("Bearer {token}");
+    let user = caller(&here, &request(Some(&header)))
+        .await
+        .expect("caller")
+        .user_id;
+    caller(&elsewhere, &request(Some(&header)))
+        .await
+        .expect("valid elsewhere, and now remembered there");
+
+    here.disable(&user).await.expect("disable");
+    assert_unauthenticated(caller(&here, &request(Some(&header))).await);
+    let started = std::time::Instant::now();
+    while caller(&elsewhere, &request(Some(&header))).await.is_ok() {
+        assert!(
+            started.elapsed()
+                < ticketing_identity::STANDING_TTL + std::time::Duration::from_secs(1),
+            "another process still takes the token after the standing ttl"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        here.login("c@example.com", "correct horse battery").await,
+        Err(ticketing_identity::IdentityError::AccountDisabled)
     ));
+    assert!(
+        matches!(
+            here.login("c@example.com", "wrong horse battery").await,
+            Err(ticketing_identity::IdentityError::InvalidCredentials)
+        ),
+        "a wrong password learns nothing of the account"
+    );
+
+    here.enable(&user).await.expect("enable");
+    assert_unauthenticated(caller(&here, &request(Some(&header))).await);
+    let fresh = login(&here, "correct horse battery").await;
+    let organizer = caller(&here, &request(Some(&fresh))).await.expect("caller");
+    assert_eq!(organizer.role, Role::Organizer);
+
+    here.set_role(&user, Role::Analyst).await.expect("set role");
+    assert_unauthenticated(caller(&here, &request(Some(&fresh))).await);
+    let analyst = login(&here, "correct horse battery").await;
+    let caller_now = caller(&here, &request(Some(&analyst)))
+        .await
+        .expect("caller");
+    assert_eq!(caller_now.role, Role::Analyst);
+
+    let new_password = Password::parse("a brand new secret").expect("password");
+    here.reset_password(&user, new_password)
+        .await
+        .expect("reset");
+    assert_unauthenticated(caller(&here, &request(Some(&analyst))).await);
+    assert!(here
+        .login("c@example.com", "correct horse battery")
+        .await
+        .is_err());
+    login(&here, "a brand new secret").await;
+}
+
+async fn login(identity: &Identity, password: &str) -> String {
+    let token = identity
+        .login("c@example.com", password)
+        .await
+        .expect("login")
+        .token;
+    format!("Bearer {token}")
 }

@@ -20,6 +20,21 @@ pub enum IdentityError {
     TokenExpired,
     #[error("access token invalid")]
     InvalidToken,
+    /// The account was disabled, or its role or password changed, after the
+    /// token was issued.
+    #[error("access token revoked")]
+    TokenRevoked,
+    /// Right password, but an operator disabled the account.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// No account with that id or email (operators' calls only: logins
+    /// never say so).
+    #[error("no such account")]
+    UnknownAccount,
+    /// An admin may not disable or demote their own account through the
+    /// API, so the last admin cannot lock everyone out.
+    #[error("admins cannot disable or demote their own account")]
+    OwnAccount,
     /// Password hashing is at capacity (one per core) and the call waited
     /// too long for its turn: retry later.
     #[error("password hashing is at capacity")]

@@ -10,6 +10,7 @@ use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::error::IdentityError;
 use crate::fingerprint::Fingerprints;
 use crate::password;
+use crate::standing::{Standings, STANDING_TTL};
 use crate::throttle::LoginThrottle;
 use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
 use crate::users::Users;
@@ -23,10 +24,11 @@ use ticketing_event_store::IdempotencyRecord;
 /// The identity service object. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Identity {
-    users: Users,
+    pub(crate) users: Users,
     tokens: Tokens,
     fingerprints: Fingerprints,
     throttle: Arc<LoginThrottle>,
+    pub(crate) standings: Arc<Standings>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -44,6 +46,7 @@ impl Identity {
             fingerprints: Fingerprints::new(&tokens.secret),
             throttle: Arc::new(LoginThrottle::default()),
             tokens: Tokens::new(tokens),
+            standings: Arc::new(Standings::new(STANDING_TTL)),
         }
     }
 
@@ -205,12 +208,42 @@ impl Identity {
         if !password::verify(password, stored.password_hash).await? {
             return Err(IdentityError::InvalidCredentials);
         }
-        self.tokens.issue(&stored.user, Utc::now())
+        // Only to the one who knows the password: the account exists.
+        if stored.standing.disabled {
+            return Err(IdentityError::AccountDisabled);
+        }
+        self.tokens
+            .issue(&stored.user, stored.standing.generation, Utc::now())
     }
 
-    /// Checks a bearer token and returns who it speaks for.
+    /// Checks a bearer token's signature and expiry and returns who it
+    /// speaks for, without asking whether the account still stands behind
+    /// it; [`Identity::authorize`] does both.
     pub fn verify(&self, token: &str) -> Result<Claims, IdentityError> {
         self.tokens.verify(token)
+    }
+
+    /// [`Identity::verify`], then the account's standing: a token of a
+    /// disabled or deleted account, or one issued before a role change or a
+    /// password reset, is [`IdentityError::TokenRevoked`] (within
+    /// [`STANDING_TTL`] of a change made through another process).
+    pub async fn authorize(&self, token: &str) -> Result<Claims, IdentityError> {
+        let claims = self.tokens.verify(token)?;
+        let now = Instant::now();
+        let standing = match self.standings.get(&claims.user_id, now) {
+            Some(standing) => standing,
+            None => {
+                let standing = self.users.standing(&claims.user_id).await?;
+                self.standings.put(&claims.user_id, standing, now);
+                standing
+            }
+        };
+        match standing {
+            Some(standing) if !standing.disabled && standing.generation == claims.generation => {
+                Ok(claims)
+            }
+            _ => Err(IdentityError::TokenRevoked),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
-//! Bearer tokens: HS256 JWTs carrying the user id (`sub`), role, issue and
-//! expiry times and the issuer. Verification checks the signature, the
-//! issuer and the expiry with zero leeway.
+//! Bearer tokens: HS256 JWTs carrying the user id (`sub`), role, the
+//! account's generation (`gen`), issue and expiry times and the issuer.
+//! Verification checks the signature, the issuer and the expiry with zero
+//! leeway; whether the account still stands behind the token (not
+//! disabled, the same generation) is the service's check (`standing.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +60,8 @@ pub struct AccessToken {
 pub struct Claims {
     pub user_id: UserId,
     pub role: Role,
+    /// The account's generation when the token was issued.
+    pub generation: i64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -66,6 +70,9 @@ pub struct Claims {
 struct JwtClaims {
     sub: String,
     role: String,
+    /// Absent in tokens issued before generations: 0, a fresh account's.
+    #[serde(default)]
+    gen: i64,
     iat: i64,
     exp: i64,
     iss: String,
@@ -131,11 +138,17 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&self, user: &User, now: DateTime<Utc>) -> Result<AccessToken, IdentityError> {
+    pub fn issue(
+        &self,
+        user: &User,
+        generation: i64,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken, IdentityError> {
         let expires_at = now + self.ttl;
         let claims = JwtClaims {
             sub: user.user_id.to_string(),
             role: user.role.as_str().to_owned(),
+            gen: generation,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             iss: self.issuer.clone(),
@@ -182,6 +195,7 @@ impl Tokens {
                 .role
                 .parse()
                 .map_err(|_| IdentityError::InvalidToken)?,
+            generation: claims.gen,
             expires_at: DateTime::from_timestamp(claims.exp, 0)
                 .ok_or(IdentityError::InvalidToken)?,
         })
@@ -217,7 +231,7 @@ mod tests {
     fn a_remembered_token_still_expires_and_a_forged_one_is_never_remembered() {
         let tokens = tokens();
         let now = Utc::now();
-        let issued = tokens.issue(&user(), now).unwrap();
+        let issued = tokens.issue(&user(), 0, now).unwrap();
         let claims = tokens.verify_at(&issued.token, now).unwrap();
         assert_eq!(tokens.verified.get(&issued.token), Some(claims.clone()));
         assert_eq!(tokens.verify_at(&issued.token, now).unwrap(), claims);
@@ -246,7 +260,7 @@ mod tests {
         let tokens = tokens();
         let now = Utc::now();
         for _ in 0..VERIFIED_CAPACITY + 10 {
-            let issued = tokens.issue(&user(), now).unwrap();
+            let issued = tokens.issue(&user(), 0, now).unwrap();
             tokens.verify_at(&issued.token, now).unwrap();
         }
         assert!(tokens.verified.lock().len() <= VERIFIED_CAPACITY);

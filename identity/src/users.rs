@@ -4,8 +4,13 @@
 //!
 //! Through `Any` only plain scalars bind and decode, so timestamps are stored
 //! as unix milliseconds and roles as their lower-case names.
+//!
+//! An account's `generation` counts the changes that end its sessions
+//! (disable, role change, password reset): a token carries the generation
+//! it was issued at, and stops working once the row has moved on.
 
 use chrono::DateTime;
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use ticketing_event_store::{find_idempotency, insert_idempotency, Backend, IdempotencyRecord};
 
@@ -26,11 +31,39 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), IdentityErr
             display_name TEXT NOT NULL,
             role TEXT NOT NULL,
             password_hash TEXT NOT NULL,
-            created_at BIGINT NOT NULL
+            created_at BIGINT NOT NULL,
+            disabled BIGINT NOT NULL DEFAULT 0,
+            generation BIGINT NOT NULL DEFAULT 0
         )",
         table(backend)
     );
     sqlx::query(&ddl).execute(pool).await?;
+    add_account_columns(pool, backend).await
+}
+
+/// The columns a table made before accounts could be managed lacks.
+async fn add_account_columns(pool: &AnyPool, backend: Backend) -> Result<(), IdentityError> {
+    for column in ["disabled", "generation"] {
+        let ddl = match backend {
+            Backend::Postgres => format!(
+                "ALTER TABLE bc_identity.users ADD COLUMN IF NOT EXISTS {column} \
+                 BIGINT NOT NULL DEFAULT 0"
+            ),
+            Backend::Sqlite => {
+                let present: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pragma_table_info('users') WHERE name = $1",
+                )
+                .bind(column)
+                .fetch_one(pool)
+                .await?;
+                if present > 0 {
+                    continue;
+                }
+                format!("ALTER TABLE users ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
+            }
+        };
+        sqlx::query(&ddl).execute(pool).await?;
+    }
     Ok(())
 }
 
@@ -45,7 +78,28 @@ fn table(backend: Backend) -> &'static str {
 pub(crate) struct StoredUser {
     pub user: User,
     pub password_hash: String,
+    pub standing: Standing,
 }
+
+/// What decides whether an account's tokens still work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Standing {
+    pub disabled: bool,
+    pub generation: i64,
+}
+
+/// A change an operator makes to an account; each but `Enable` ends the
+/// account's sessions.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    Disable,
+    Enable,
+    SetRole(crate::Role),
+    SetPasswordHash(String),
+}
+
+const COLUMNS: &str =
+    "user_id, email, display_name, role, password_hash, created_at, disabled, generation";
 
 /// Reads and writes `users`. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
@@ -55,6 +109,8 @@ pub(crate) struct Users {
     insert_sql: String,
     by_email_sql: String,
     by_id_sql: String,
+    standing_sql: String,
+    table: &'static str,
 }
 
 impl Users {
@@ -68,15 +124,79 @@ impl Users {
                  (user_id, email, display_name, role, password_hash, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)"
             ),
-            by_email_sql: format!(
-                "SELECT user_id, email, display_name, role, password_hash, created_at \
-                 FROM {table} WHERE email = $1"
-            ),
-            by_id_sql: format!(
-                "SELECT user_id, email, display_name, role, password_hash, created_at \
-                 FROM {table} WHERE user_id = $1"
-            ),
+            by_email_sql: format!("SELECT {COLUMNS} FROM {table} WHERE email = $1"),
+            by_id_sql: format!("SELECT {COLUMNS} FROM {table} WHERE user_id = $1"),
+            standing_sql: format!("SELECT disabled, generation FROM {table} WHERE user_id = $1"),
+            table,
         }
+    }
+
+    /// The account's standing; `None` if there is no such account.
+    pub async fn standing(&self, user_id: &UserId) -> Result<Option<Standing>, IdentityError> {
+        let row = sqlx::query(&self.standing_sql)
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Standing {
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+                generation: row.try_get("generation")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Accounts in user-id order (which is creation order), after `after`,
+    /// of `role` if given; at most `limit`.
+    pub async fn list(
+        &self,
+        after: Option<&UserId>,
+        role: Option<crate::Role>,
+        limit: u32,
+    ) -> Result<Vec<StoredUser>, IdentityError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE user_id > $1 AND ($2 = '' OR role = $2) \
+             ORDER BY user_id LIMIT $3",
+            self.table
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.map_or("", |id| id.as_str()))
+            .bind(role.map_or("", |role| role.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Applies `change` to the account, moving its generation on unless the
+    /// change is `Enable`; the account as it is now, `None` if none.
+    pub async fn change(
+        &self,
+        user_id: &UserId,
+        change: &Change,
+    ) -> Result<Option<StoredUser>, IdentityError> {
+        let (set, value) = match change {
+            Change::Disable => ("disabled = 1, generation = generation + 1", None),
+            Change::Enable => ("disabled = 0", None),
+            Change::SetRole(role) => (
+                "role = $2, generation = generation + 1",
+                Some(role.as_str().to_owned()),
+            ),
+            Change::SetPasswordHash(hash) => (
+                "password_hash = $2, generation = generation + 1",
+                Some(hash.clone()),
+            ),
+        };
+        let sql = format!(
+            "UPDATE {} SET {set} WHERE user_id = $1 RETURNING {COLUMNS}",
+            self.table
+        );
+        let mut query = sqlx::query(&sql).bind(user_id.as_str());
+        if let Some(value) = value {
+            query = query.bind(value);
+        }
+        let row = query.fetch_optional(&self.pool).await?;
+        row.as_ref().map(decode).transpose()
     }
 
     /// Stores a new user; [`IdentityError::EmailTaken`] if the email is.
@@ -140,30 +260,35 @@ impl Users {
     }
 
     async fn find_one(&self, sql: &str, key: &str) -> Result<Option<StoredUser>, IdentityError> {
-        let Some(row) = sqlx::query(sql)
+        let row = sqlx::query(sql)
             .bind(key)
             .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let text = |column: &str| row.try_get::<String, _>(column);
-        let created_at_ms: i64 = row.try_get("created_at")?;
-        // A row that no longer validates was written by a bug or by hand:
-        // report it as internal rather than as the caller's mistake.
-        let user = User {
-            user_id: UserId::parse(&text("user_id")?).map_err(IdentityError::internal)?,
-            email: Email::parse(&text("email")?).map_err(IdentityError::internal)?,
-            display_name: DisplayName::parse(&text("display_name")?)
-                .map_err(IdentityError::internal)?,
-            role: text("role")?.parse().map_err(IdentityError::internal)?,
-            created_at: DateTime::from_timestamp_millis(created_at_ms).ok_or_else(|| {
-                IdentityError::internal(format!("created_at out of range: {created_at_ms}"))
-            })?,
-        };
-        Ok(Some(StoredUser {
-            user,
-            password_hash: text("password_hash")?,
-        }))
+            .await?;
+        row.as_ref().map(decode).transpose()
     }
+}
+
+fn decode(row: &AnyRow) -> Result<StoredUser, IdentityError> {
+    let text = |column: &str| row.try_get::<String, _>(column);
+    let created_at_ms: i64 = row.try_get("created_at")?;
+    // A row that no longer validates was written by a bug or by hand:
+    // report it as internal rather than as the caller's mistake.
+    let user = User {
+        user_id: UserId::parse(&text("user_id")?).map_err(IdentityError::internal)?,
+        email: Email::parse(&text("email")?).map_err(IdentityError::internal)?,
+        display_name: DisplayName::parse(&text("display_name")?)
+            .map_err(IdentityError::internal)?,
+        role: text("role")?.parse().map_err(IdentityError::internal)?,
+        created_at: DateTime::from_timestamp_millis(created_at_ms).ok_or_else(|| {
+            IdentityError::internal(format!("created_at out of range: {created_at_ms}"))
+        })?,
+    };
+    Ok(StoredUser {
+        user,
+        password_hash: text("password_hash")?,
+        standing: Standing {
+            disabled: row.try_get::<i64, _>("disabled")? != 0,
+            generation: row.try_get("generation")?,
+        },
+    })
 }

@@ -5,6 +5,7 @@ mod support;
 
 use chrono::{Duration, Utc};
 use support::{tokens, TestDb};
+use ticketing_event_store::Backend;
 use ticketing_identity::{
     migrate, DisplayName, Email, Identity, IdentityError, Password, Role, TokenConfig, User,
 };
@@ -168,6 +169,32 @@ async fn rejected_tokens(db: &TestDb) {
     }
 }
 
+/// A users table made before accounts could be managed lacks `disabled`
+/// and `generation`: migrating adds them, and its accounts log in and their
+/// tokens authorize as before.
+async fn an_older_table_gains_the_account_columns(db: &TestDb) {
+    let identity = db.identity(tokens(b"k", Duration::minutes(1)));
+    register(&identity, "old@example.com", "Old")
+        .await
+        .expect("register");
+    let table = match db.backend {
+        Backend::Postgres => "bc_identity.users",
+        Backend::Sqlite => "users",
+    };
+    for column in ["disabled", "generation"] {
+        sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN {column}"))
+            .execute(&db.pool)
+            .await
+            .expect("the older shape");
+    }
+    migrate(&db.pool, db.backend).await.expect("migrate");
+    let token = identity
+        .login("old@example.com", PASSWORD)
+        .await
+        .expect("login");
+    identity.authorize(&token.token).await.expect("authorize");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -197,5 +224,6 @@ on_both_backends!(
     round_trip,
     duplicate_email,
     bad_credentials,
-    rejected_tokens
+    rejected_tokens,
+    an_older_table_gains_the_account_columns
 );
