@@ -98,7 +98,7 @@ impl Identity {
             email,
             display_name,
             role: Role::Customer,
-            created_at: Utc::now(),
+            created_at: now_to_the_millisecond(),
         };
         let record = IdempotencyRecord {
             scope: scope.clone(),
@@ -152,7 +152,7 @@ impl Identity {
             email,
             display_name,
             role,
-            created_at: Utc::now(),
+            created_at: now_to_the_millisecond(),
         };
         let hash = password::hash(password).await?;
         self.users.insert(&user, &hash).await?;
@@ -245,6 +245,13 @@ impl Identity {
             _ => Err(IdentityError::TokenRevoked),
         }
     }
+}
+
+/// Now, at the resolution the user store keeps (milliseconds), so a user
+/// answered when created equals the same user read back or replayed.
+fn now_to_the_millisecond() -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
 /// A registered user as its idempotency record keeps it.
