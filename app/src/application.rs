@@ -283,7 +283,11 @@ impl Application {
                 let services = roles::gateway_services(&store, &settings, stopped.clone())?;
                 if let Some(http) = http {
                     tracing::info!(addr = %http.local_addr()?, "HTTP API and web page listening");
-                    let router = ticketing_http::router(services.clone(), &settings.cors_origins);
+                    let router = ticketing_http::router(
+                        services.clone(),
+                        &settings.cors_origins,
+                        &settings.limits,
+                    );
                     let until_stop = until(stopped.clone());
                     tasks.spawn(async move {
                         if let Err(error) = ticketing_http::serve(http, router, until_stop).await {

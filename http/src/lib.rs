@@ -20,6 +20,8 @@
 //!   response every operation shares.
 //! * `assets.rs` — the web page (`web/dist`, embedded at build time).
 //! * `cors.rs` — the `--cors-origin` allow-list.
+//! * `limits.rs` — requests in flight and the deadline per request, from
+//!   the same [`ServerLimits`] as gRPC.
 
 // Handlers answer `Result<_, Problem>`; a problem is the whole error answer
 // (a few strings), built once on a path that is about to write it out, so
@@ -29,6 +31,7 @@
 mod assets;
 mod cors;
 mod extract;
+mod limits;
 mod model;
 mod openapi;
 mod problem;
@@ -46,6 +49,7 @@ use tracing::Instrument;
 pub use cors::cors_layer;
 pub use problem::{Problem, Violation, PROBLEM_JSON};
 pub use ticketing_gateway::Origins;
+pub use ticketing_gateway::ServerLimits;
 use ticketing_gateway::{CatalogApi, FulfillmentApi, IdentityApi, InventoryApi, OrderingApi};
 
 /// Largest request body the API reads; larger ones get 413.
@@ -62,8 +66,9 @@ pub struct Services {
     pub fulfillment: FulfillmentApi,
 }
 
-/// The whole HTTP face: `/api/v1/…`, `/api/v1/openapi.json` and the page.
-pub fn router(services: Services, origins: &Origins) -> Router {
+/// The whole HTTP face: `/api/v1/…`, `/api/v1/openapi.json` and the page,
+/// within `limits` (in flight, deadline; `limits.rs`).
+pub fn router(services: Services, origins: &Origins, limits: &ServerLimits) -> Router {
     let (api, document) = routes::api().with_state(services).split_for_parts();
     let document = openapi::finish(document);
     let api = api
@@ -78,7 +83,13 @@ pub fn router(services: Services, origins: &Origins) -> Router {
         .fallback(routes::no_such_path)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY));
-    let app = Router::new().nest("/api/v1", api).merge(assets::router());
+    let app = Router::new()
+        .nest("/api/v1", api)
+        .merge(assets::router())
+        .layer(middleware::from_fn_with_state(
+            limits::HttpLimits::new(limits),
+            limits::limit,
+        ));
     match cors_layer(origins) {
         Some(cors) => app.layer(cors),
         None => app,

@@ -2,7 +2,8 @@
 //! in-flight cap are shed at once with RESOURCE_EXHAUSTED and RetryInfo
 //! (health checks still answer), a call past its deadline ends with
 //! DEADLINE_EXCEEDED, an oversized message is refused, and a connection
-//! opens at most so many streams at a time.
+//! opens at most so many streams at a time. The HTTP face keeps the same
+//! cap and deadline: 503 `SERVER_AT_CAPACITY` with Retry-After, and 504.
 
 use std::time::Duration;
 
@@ -82,6 +83,37 @@ async fn a_call_past_its_deadline_is_ended() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_beyond_the_in_flight_cap_are_shed_with_retry_after() {
+    let app = limited(|limits| limits.max_in_flight = 1).await;
+    let http = app.http();
+    // Each login hashes a password (tens of milliseconds): with one request
+    // in flight allowed, most of forty at once are shed.
+    let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong password"});
+    let calls = (0..40).map(|_| http.post("/auth/login", None, &body));
+    let answers = join_all(calls).await;
+    let shed: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
+    assert!(!shed.is_empty(), "the rest are shed");
+    assert!(
+        answers.iter().any(|a| a.status == 401),
+        "one request at a time still gets through"
+    );
+    for answer in shed {
+        answer.problem(503, "SERVER_AT_CAPACITY");
+        assert_eq!(answer.headers["retry-after"], "1");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_request_past_its_deadline_is_ended() {
+    let app = limited(|limits| limits.request_timeout = Duration::from_millis(5)).await;
+    let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong password"});
+    let answer = app.http().post("/auth/login", None, &body).await;
+    answer.problem(504, "DEADLINE_EXCEEDED");
     app.stop().await;
 }
 
