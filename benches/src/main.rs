@@ -13,10 +13,9 @@ mod http;
 mod phases;
 mod purchase;
 mod report;
-mod stats;
 mod throughput;
 
-use ticketing_benches::{fixture, postgres, server};
+use ticketing_benches::{fixture, postgres, server, stats};
 
 use anyhow::{bail, Context};
 use clap::Parser;

@@ -225,7 +225,8 @@ impl Server {
         )
     }
 
-    async fn serving(&self) -> bool {
+    /// Whether gRPC health reports the inventory service SERVING.
+    pub async fn serving(&self) -> bool {
         let Ok(channel) = self.channel().await else {
             return false;
         };

@@ -31,7 +31,7 @@ use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 const CHARGE_ATTEMPTS: usize = 3;
 
 /// A payment whose charge never reached the provider is voided once it was
-/// requested this long ago: longer than [`CHARGE_ATTEMPTS`] answers of a
+/// requested this long ago: longer than `CHARGE_ATTEMPTS` answers of a
 /// provider that takes up to a minute each, so the checkout that requested
 /// it has charged or given up by then.
 pub const VOID_INTERRUPTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);

@@ -177,16 +177,15 @@ impl Identity {
         password: &str,
         peer: Option<IpAddr>,
     ) -> Result<AccessToken, IdentityError> {
-        if let Some(wait) = self.throttle.wait(email, peer, Instant::now()) {
-            return Err(IdentityError::Throttled(wait));
-        }
+        self.throttle
+            .admit(email, peer, Instant::now())
+            .map_err(IdentityError::Throttled)?;
         let result = self.check_password(email, password).await;
         match &result {
-            Ok(_) => self.throttle.succeeded(email),
-            Err(IdentityError::InvalidCredentials) => {
-                self.throttle.failed(email, peer, Instant::now())
-            }
-            Err(_) => {}
+            Ok(_) => self.throttle.succeeded(email, peer),
+            // Counted since its admission.
+            Err(IdentityError::InvalidCredentials | IdentityError::AccountDisabled) => {}
+            Err(_) => self.throttle.unchecked(email, peer),
         }
         result
     }

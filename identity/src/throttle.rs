@@ -5,10 +5,17 @@
 //! Fixed windows per key: the first failure opens a window of [`WINDOW`];
 //! once a key has [`PER_EMAIL`] (email) or [`PER_PEER`] (peer) failures in
 //! it, every login for that key is refused until the window ends, the right
-//! password included (else guessing would go on, just slower). A success
-//! clears the email's count. The state is per process (each gateway keeps
-//! its own) and bounded: at most [`MAX_KEYS`] keys per map; when full,
-//! windows that ended are dropped, then the oldest.
+//! password included (else guessing would go on, just slower).
+//!
+//! An attempt counts as a failure from the moment it is admitted
+//! ([`LoginThrottle::admit`]), not once its password check has failed: a
+//! burst of thousands of concurrent guesses would otherwise all pass the
+//! check before the first failure was counted, and each would cost an
+//! argon2 hash. A success takes its count back from the peer and clears the
+//! email's; an attempt that could not be checked (the store was down, the
+//! hasher busy) takes both back. The state is per process (each gateway
+//! keeps its own) and bounded: at most [`MAX_KEYS`] keys per map; when
+//! full, windows that ended are dropped, then the oldest.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -72,6 +79,13 @@ impl<K: std::hash::Hash + Eq + Clone> Counts<K> {
         self.windows.remove(key);
     }
 
+    /// Takes back one failure counted by [`Counts::fail`].
+    fn unfail(&mut self, key: &K) {
+        if let Some(window) = self.windows.get_mut(key) {
+            window.failures = window.failures.saturating_sub(1);
+        }
+    }
+
     fn make_room(&mut self, now: Instant) {
         self.windows
             .retain(|_, w| now.saturating_duration_since(w.opened) < WINDOW);
@@ -100,24 +114,42 @@ impl LoginThrottle {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How long a login for `email` from `peer` must wait, if throttled.
-    pub fn wait(&self, email: &str, peer: Option<IpAddr>, now: Instant) -> Option<Duration> {
-        let state = self.state();
-        let by_email = state.0.wait(&key(email), PER_EMAIL, now);
-        let by_peer = peer.and_then(|peer| state.1.wait(&peer, PER_PEER, now));
-        by_email.max(by_peer)
-    }
-
-    pub fn failed(&self, email: &str, peer: Option<IpAddr>, now: Instant) {
+    /// Admits a login for `email` from `peer`, counting it as a failure
+    /// until it succeeds; or, if the email or the peer is throttled, how
+    /// long to wait.
+    pub fn admit(&self, email: &str, peer: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
         let mut state = self.state();
-        state.0.fail(&key(email), now);
+        let email = key(email);
+        let by_email = state.0.wait(&email, PER_EMAIL, now);
+        let by_peer = peer.and_then(|peer| state.1.wait(&peer, PER_PEER, now));
+        if let Some(wait) = by_email.max(by_peer) {
+            return Err(wait);
+        }
+        state.0.fail(&email, now);
         if let Some(peer) = peer {
             state.1.fail(&peer, now);
         }
+        Ok(())
     }
 
-    pub fn succeeded(&self, email: &str) {
-        self.state().0.clear(&key(email));
+    /// The admitted login succeeded: the email starts afresh, the peer's
+    /// count of it is taken back.
+    pub fn succeeded(&self, email: &str, peer: Option<IpAddr>) {
+        let mut state = self.state();
+        state.0.clear(&key(email));
+        if let Some(peer) = peer {
+            state.1.unfail(&peer);
+        }
+    }
+
+    /// The admitted login could not be checked (not a wrong password):
+    /// neither count keeps it.
+    pub fn unchecked(&self, email: &str, peer: Option<IpAddr>) {
+        let mut state = self.state();
+        state.0.unfail(&key(email));
+        if let Some(peer) = peer {
+            state.1.unfail(&peer);
+        }
     }
 }
 
@@ -140,19 +172,18 @@ mod tests {
         let throttle = LoginThrottle::default();
         let t0 = Instant::now();
         for _ in 0..PER_EMAIL {
-            assert_eq!(throttle.wait("ada@example.com", None, t0), None);
-            throttle.failed("ada@example.com", None, t0);
+            assert_eq!(throttle.admit("ada@example.com", None, t0), Ok(()));
         }
-        let wait = throttle.wait("ADA@example.com", None, t0 + Duration::from_secs(60));
-        assert_eq!(wait, Some(WINDOW - Duration::from_secs(60)));
+        let wait = throttle.admit("ADA@example.com", None, t0 + Duration::from_secs(60));
+        assert_eq!(wait, Err(WINDOW - Duration::from_secs(60)));
         assert_eq!(
-            throttle.wait("bob@example.com", None, t0),
-            None,
+            throttle.admit("bob@example.com", None, t0),
+            Ok(()),
             "others are not"
         );
         assert_eq!(
-            throttle.wait("ada@example.com", None, t0 + WINDOW),
-            None,
+            throttle.admit("ada@example.com", None, t0 + WINDOW),
+            Ok(()),
             "it ends"
         );
     }
@@ -162,18 +193,51 @@ mod tests {
         let throttle = LoginThrottle::default();
         let (t0, peer) = (Instant::now(), Some(IpAddr::from([10, 0, 0, 1])));
         for i in 0..PER_PEER {
-            let email = format!("user{}@example.com", i % 3);
-            throttle.failed(&email, peer, t0);
+            let email = format!("user{}@example.com", i % 12);
+            assert_eq!(throttle.admit(&email, peer, t0), Ok(()));
         }
-        throttle.succeeded("user0@example.com");
+        assert!(throttle.admit("more@example.com", peer, t0).is_err());
+        // One of them was right: the peer gets that one back, no more.
+        throttle.succeeded("user0@example.com", peer);
+        assert_eq!(throttle.admit("more@example.com", peer, t0), Ok(()));
         assert!(
-            throttle.wait("fresh@example.com", peer, t0).is_some(),
+            throttle.admit("fresh@example.com", peer, t0).is_err(),
             "the peer is"
         );
-        assert_eq!(throttle.wait("fresh@example.com", None, t0), None);
+        assert_eq!(throttle.admit("user0@example.com", None, t0), Ok(()));
         assert_eq!(
-            throttle.wait("fresh@example.com", Some(IpAddr::from([10, 0, 0, 2])), t0),
-            None
+            throttle.admit("fresh@example.com", Some(IpAddr::from([10, 0, 0, 2])), t0),
+            Ok(())
+        );
+    }
+
+    /// A burst of concurrent guesses is cut off at the limit before any of
+    /// them has finished; attempts that could not be checked are not held
+    /// against anyone.
+    #[test]
+    fn attempts_count_from_their_admission() {
+        let throttle = LoginThrottle::default();
+        let (t0, peer) = (Instant::now(), Some(IpAddr::from([10, 0, 0, 9])));
+        let admitted = (0..2_000)
+            .filter(|i| {
+                let email = format!("nobody{i}@example.com");
+                throttle.admit(&email, peer, t0).is_ok()
+            })
+            .count();
+        assert_eq!(admitted, PER_PEER as usize);
+        for i in 0..PER_EMAIL {
+            throttle.unchecked(&format!("nobody{i}@example.com"), peer);
+        }
+        let other = Some(IpAddr::from([10, 0, 0, 10]));
+        for _ in 0..PER_EMAIL {
+            assert_eq!(throttle.admit("ada@example.com", other, t0), Ok(()));
+            throttle.unchecked("ada@example.com", other);
+        }
+        assert_eq!(throttle.admit("ada@example.com", other, t0), Ok(()));
+        assert_eq!(
+            throttle.admit("late@example.com", peer, t0),
+            Ok(()),
+            "the unchecked attempts were taken back"
         );
     }
 
