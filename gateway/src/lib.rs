@@ -20,6 +20,7 @@
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
 //! * `quota.rs` — open watches bounded per process and per peer.
+//! * `snapshots.rs` — seat-map snapshots shared by a show's new watches.
 //! * `cors.rs` — [`Origins`] from `--cors-origin`, and CORS for grpc-web.
 //! * `limits.rs` — [`ServerLimits`]: deadlines, load shedding, streams,
 //!   keepalive, connection age, message size.
@@ -40,6 +41,7 @@ mod ordering_service;
 mod paging;
 mod quota;
 mod server;
+mod snapshots;
 mod watch;
 
 pub use auth::{caller, Caller};

@@ -41,6 +41,7 @@ use tracing::Instrument;
 
 use crate::convert::seat_status;
 use crate::quota::{WatchQuota, WatchSlot};
+use crate::snapshots::Snapshots;
 use crate::AppError;
 
 /// The feed shard read (design.md §12: one shard today).
@@ -67,6 +68,8 @@ pub struct Watcher {
     /// Turns true when the server shuts down: every stream then ends, so
     /// the graceful shutdown, which waits for open calls, can finish.
     stopped: Option<watch::Receiver<bool>>,
+    /// Recent snapshots, shared by the watches of a show (`snapshots.rs`).
+    snapshots: Arc<Snapshots>,
 }
 
 impl Watcher {
@@ -75,6 +78,7 @@ impl Watcher {
             store,
             quota: WatchQuota::new(DEFAULT_MAX_WATCHES, DEFAULT_WATCHES_PER_PEER),
             stopped: None,
+            snapshots: Arc::default(),
         }
     }
 
@@ -96,20 +100,27 @@ impl Watcher {
     }
 
     /// A stream that opens with the seat map `snapshot` resolves to, which
-    /// is awaited only after the checkpoint is read (see the module doc).
+    /// is awaited only after the checkpoint is read (see the module doc);
+    /// or with the show's snapshot another watch took within the last
+    /// second (`snapshots.rs`), in which case `snapshot` is not awaited.
     pub async fn with_snapshot(
         &self,
         slot: WatchSlot,
         show_id: ShowId,
         snapshot: impl Future<Output = Result<pb::SeatMap, AppError>>,
     ) -> Result<UpdateStream, AppError> {
-        let projection = SeatMapProjection(Target::live(self.store.backend()));
-        let from = Projector::new(self.store.clone(), projection)
-            .checkpoint()
+        let (from, seat_map) = self
+            .snapshots
+            .get(&show_id, || async {
+                let projection = SeatMapProjection(Target::live(self.store.backend()));
+                let from = Projector::new(self.store.clone(), projection)
+                    .checkpoint()
+                    .await?;
+                Ok((from, Arc::new(snapshot.await?)))
+            })
             .await?;
-        let seat_map = snapshot.await?;
         let first = Kind::Snapshot(pb::SeatMapSnapshot {
-            seat_map: Some(seat_map),
+            seat_map: Some(Arc::unwrap_or_clone(seat_map)),
             position: position_token(from),
         });
         Ok(self.spawn(slot, show_id, from, Some(first)))

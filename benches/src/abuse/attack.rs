@@ -101,6 +101,8 @@ pub struct AttackReport {
     pub watches_open: usize,
     pub watches_refused: usize,
     pub watches_other: usize,
+    /// What the other answers were (code: message), the first few.
+    pub others: Vec<String>,
     pub health_checks: usize,
     pub health_failures: usize,
     /// The organizer's own login with the right password, just after.
@@ -180,7 +182,12 @@ impl Attack {
                 Err(status) if status.code() == Code::ResourceExhausted => {
                     report.watches_refused += 1
                 }
-                Err(_) => report.watches_other += 1,
+                Err(status) => {
+                    report.watches_other += 1;
+                    if report.others.len() < 5 {
+                        report.others.push(format!("{:?}: {}", status.code(), status.message()));
+                    }
+                }
             }
         }
         open
@@ -215,7 +222,12 @@ impl Attack {
                 Err(status) if status.code() == Code::ResourceExhausted => {
                     report.logins_throttled += 1
                 }
-                _ => report.logins_other += 1,
+                other => {
+                    report.logins_other += 1;
+                    if report.others.len() < 5 {
+                        report.others.push(format!("{other:?}"));
+                    }
+                }
             }
         }
     }
