@@ -185,7 +185,9 @@ impl Attack {
                 Err(status) => {
                     report.watches_other += 1;
                     if report.others.len() < 5 {
-                        report.others.push(format!("{:?}: {}", status.code(), status.message()));
+                        report
+                            .others
+                            .push(format!("{:?}: {}", status.code(), status.message()));
                     }
                 }
             }
