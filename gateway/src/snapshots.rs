@@ -23,9 +23,11 @@ pub const REUSE_FOR: Duration = Duration::from_secs(1);
 
 type Snapshot = (FeedPosition, Arc<pb::SeatMap>);
 
-/// Per show: when the snapshot was begun, and the snapshot once built.
+/// When a show's snapshot was begun, and the snapshot once built.
+type Building = (Instant, Arc<OnceCell<Snapshot>>);
+
 #[derive(Default)]
-pub(crate) struct Snapshots(Mutex<HashMap<ShowId, (Instant, Arc<OnceCell<Snapshot>>)>>);
+pub(crate) struct Snapshots(Mutex<HashMap<ShowId, Building>>);
 
 impl Snapshots {
     /// The show's recent snapshot, or the one `build` makes (shared with
