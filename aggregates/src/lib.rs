@@ -8,6 +8,8 @@
 //!   in commands).
 //! * `cart.rs`, `order.rs`, `payment.rs` — aggregates of the purchase: the
 //!   customer's open cart, the order, one payment attempt.
+//! * `holds.rs` — CustomerHolds: a customer's held seats of one show,
+//!   counted against the show's limit.
 //! * `ticket.rs` — the Ticket: issued per sold seat, checked in once.
 //! * `zone.rs` — the IANA time zone a show is played in.
 //! * `ports.rs` — the clock, the payment provider and the ticket signer as
@@ -17,6 +19,7 @@
 //! show must be on sale) live in the Reservation, fed with [`ShowFacts`].
 
 mod cart;
+mod holds;
 mod ids;
 mod money;
 mod order;
@@ -30,6 +33,9 @@ mod ticket;
 mod zone;
 
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
+pub use holds::{
+    holds_id, CountedHold, CustomerHolds, CustomerHoldsCommand, CustomerHoldsEvent, HoldLimitReached,
+};
 pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, TicketId, UserRef};
 pub use money::{Currency, PriceMinor};
 pub use order::{

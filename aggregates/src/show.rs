@@ -36,6 +36,10 @@ pub struct ShowDetails {
     pub time_zone: TimeZoneName,
     pub currency: Currency,
     pub plan: SeatingPlan,
+    /// Most seats one customer may hold of this show at once: `None` is
+    /// the engine's default (10), `Some(0)` no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_held_seats: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -29,6 +29,7 @@ fn details() -> ShowDetails {
             }],
         }])
         .unwrap(),
+        max_held_seats: None,
     }
 }
 

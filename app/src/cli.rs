@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// Most seats in one reservation.
     #[arg(long, env = "TICKETING_MAX_SEATS", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub max_seats: u16,
+    /// Most seats one customer may hold of a show at once, for shows whose
+    /// organizer set no limit of their own (ScheduleShow's
+    /// `max_held_seats_per_customer`); 0: no limit.
+    #[arg(long, env = "TICKETING_MAX_HELD_SEATS", default_value_t = 10)]
+    pub max_held_seats: u32,
     /// How long an access token stays valid.
     #[arg(long, env = "TICKETING_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
     pub token_ttl: Duration,

@@ -68,6 +68,7 @@ pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
         time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections,
+        max_held_seats: None,
     };
     let show = engine.schedule_show(&organizer, input, None).await?;
     engine

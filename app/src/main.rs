@@ -81,6 +81,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 engine: EngineConfig {
                     hold_ttl: args.hold_ttl,
                     max_seats_per_reservation: usize::from(args.max_seats),
+                    max_held_seats: args.max_held_seats,
                     ..EngineConfig::default()
                 },
                 clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),

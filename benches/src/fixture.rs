@@ -144,6 +144,8 @@ pub async fn show_on_sale(
         time_zone: "Europe/Vienna".into(),
         currency: "EUR".into(),
         sections,
+        // The bench's few customers hold thousands of seats each.
+        max_held_seats_per_customer: Some(0),
     };
     let show = catalog
         .schedule_show(authed(organizer, request)?)

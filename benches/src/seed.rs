@@ -125,6 +125,7 @@ pub async fn seed(store: &Store, events: usize, purchases: Purchases) -> anyhow:
             time_zone: TimeZoneName::utc(),
             currency: currency.clone(),
             plan,
+            max_held_seats: None,
         };
         let scheduled = [
             ShowEvent::ShowScheduled(details),

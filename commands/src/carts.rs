@@ -1,70 +1,94 @@
-//! Where each customer's cart stream was last seen, so AddToCart and
-//! Checkout read only its tail. A cart's state is its last event (the order
-//! open as the cart, or none), and the stream gains two events with every
-//! purchase: read whole, it made a customer's purchase cost more with each
-//! earlier one (about 200 rows per order in the purchase bench).
+//! Where streams whose state is their last event were last seen, so a
+//! command reads only their tail: a customer's cart (the order open as the
+//! cart, or none), which gains two events with every purchase — read whole,
+//! it made a customer's purchase cost more with each earlier one (about 200
+//! rows per order in the purchase bench) — and a customer's holds of a show
+//! (CustomerHolds), which gains one with every reservation.
 //!
 //! A tail read returns every event after the remembered position, so it
 //! always ends at the stream's head, whoever wrote since; the append's
 //! expected sequence stays the guarantee.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use cqrs_es::Aggregate;
-use ticketing_aggregates::Cart;
 use ticketing_event_store::{Store, StreamRef};
 
 use crate::load::{load, Loaded};
 use crate::CommandError;
 
-/// Customers remembered at most; emptied when full.
+/// Streams remembered at most per aggregate type; emptied when full.
 const MAX_REMEMBERED: usize = 65_536;
 
-#[derive(Default)]
-pub(crate) struct CartHeads(Mutex<HashMap<String, usize>>);
+/// Where each stream of `A`, an aggregate whose state is its last event,
+/// was last seen.
+pub(crate) struct TailHeads<A> {
+    heads: Mutex<HashMap<String, usize>>,
+    aggregate: PhantomData<fn() -> A>,
+}
 
-impl CartHeads {
-    /// The cart stream of `customer`, from its last event as this process
-    /// last saw it (whole if never seen).
-    pub(crate) fn stream<'a>(&self, customer: &'a str) -> StreamRef<'a> {
-        let seen = self.lock().get(customer).copied().unwrap_or(0);
+impl<A> Default for TailHeads<A> {
+    fn default() -> Self {
+        Self {
+            heads: Mutex::default(),
+            aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A: Aggregate> TailHeads<A> {
+    /// The stream `id`, from its last event as this process last saw it
+    /// (whole if never seen).
+    pub(crate) fn stream<'a>(&self, id: &'a str) -> StreamRef<'a> {
+        let seen = self.lock().get(id).copied().unwrap_or(0);
         StreamRef {
-            aggregate_type: Cart::TYPE,
-            aggregate_id: customer,
+            aggregate_type: A::TYPE,
+            aggregate_id: id,
             after_sequence: seen.saturating_sub(1),
         }
     }
 
-    /// The cart as read from [`CartHeads::stream`], remembered; read whole
-    /// if the tail came back empty although events were seen before (a
-    /// store that lost them: never trust the memory over the log).
+    /// Whether this process has seen the stream `id` (read or written it).
+    pub(crate) fn seen(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// The stream `id` is at `sequence`: this process just appended there.
+    pub(crate) fn remember(&self, id: &str, sequence: usize) {
+        let mut heads = self.lock();
+        if heads.len() >= MAX_REMEMBERED && !heads.contains_key(id) {
+            heads.clear();
+        }
+        heads.insert(id.to_owned(), sequence);
+    }
+
+    /// The aggregate as read from [`TailHeads::stream`], remembered; read
+    /// whole if the tail came back empty although events were seen before
+    /// (a store that lost them: never trust the memory over the log).
     pub(crate) async fn checked(
         &self,
         store: &Store,
-        customer: &str,
-        read: Loaded<Cart>,
-    ) -> Result<Loaded<Cart>, CommandError> {
-        let seen = self.lock().get(customer).copied().unwrap_or(0);
-        let cart = if read.sequence == 0 && seen > 0 {
-            self.lock().remove(customer);
-            load::<Cart>(store, customer).await?
+        id: &str,
+        read: Loaded<A>,
+    ) -> Result<Loaded<A>, CommandError> {
+        let seen = self.lock().get(id).copied().unwrap_or(0);
+        let loaded = if read.sequence == 0 && seen > 0 {
+            self.lock().remove(id);
+            load::<A>(store, id).await?
         } else {
             read
         };
-        if cart.sequence > 0 {
-            let mut heads = self.lock();
-            if heads.len() >= MAX_REMEMBERED && !heads.contains_key(customer) {
-                heads.clear();
-            }
-            heads.insert(customer.to_owned(), cart.sequence);
+        if loaded.sequence > 0 {
+            self.remember(id, loaded.sequence);
         }
-        Ok(cart)
+        Ok(loaded)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
         // Entries are inserted whole: a panic cannot leave one half-made.
-        self.0
+        self.heads
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -74,7 +98,7 @@ impl CartHeads {
 mod tests {
     use super::*;
     use crate::load::{fold, load_batch};
-    use ticketing_aggregates::{CartEvent, OrderId};
+    use ticketing_aggregates::{Cart, CartEvent, OrderId};
     use ticketing_event_store::{NewEvent, StreamAppend};
 
     async fn append(store: &Store, customer: &str, at: usize, event: CartEvent) {
@@ -99,7 +123,7 @@ mod tests {
     async fn a_long_cart_stream_is_read_from_its_last_event() {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        let heads = CartHeads::default();
+        let heads = TailHeads::<Cart>::default();
         let customer = "u_cart";
         let mut at = 0;
         for _ in 0..30 {

@@ -6,10 +6,10 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_aggregates::{Clock, PaymentProvider};
+use ticketing_aggregates::{Cart, Clock, CustomerHolds, PaymentProvider};
 use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, StreamCondition};
 
-use crate::carts::CartHeads;
+use crate::carts::TailHeads;
 use crate::gate::SeatGate;
 use crate::shows::ShowCache;
 use crate::CommandError;
@@ -28,6 +28,9 @@ pub struct EngineConfig {
     /// asks the store again; bounds the staleness another gateway's release
     /// can cause (default 2 s).
     pub taken_cache_ttl: Duration,
+    /// Most seats one customer may hold of a show at once, for shows whose
+    /// organizer set no limit of their own (default 10).
+    pub max_held_seats: u32,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +39,7 @@ impl Default for EngineConfig {
             hold_ttl: Duration::from_secs(30 * 60),
             max_seats_per_reservation: 10,
             taken_cache_ttl: Duration::from_secs(2),
+            max_held_seats: 10,
         }
     }
 }
@@ -56,7 +60,8 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) gate: Arc<SeatGate>,
     pub(crate) shows: Arc<ShowCache>,
-    pub(crate) carts: Arc<CartHeads>,
+    pub(crate) carts: Arc<TailHeads<Cart>>,
+    pub(crate) holds: Arc<TailHeads<CustomerHolds>>,
     pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
 }
 
@@ -71,7 +76,8 @@ impl Engine {
         Self {
             gate: Arc::new(SeatGate::new(config.taken_cache_ttl)),
             shows: Arc::new(ShowCache::default()),
-            carts: Arc::new(CartHeads::default()),
+            carts: Arc::new(TailHeads::default()),
+            holds: Arc::new(TailHeads::default()),
             store,
             clock,
             config,

@@ -8,6 +8,8 @@
 //! * `load.rs` — folding a stream into an aggregate; events into appends.
 //! * `gate.rs` — per-seat single-flight and a cache of taken seats, so
 //!   contention losers are answered without a database round trip.
+//! * `holds.rs` — the limit on the seats a customer holds of one show;
+//!   `carts.rs` reads the tails of streams whose state is their last event.
 //! * `shows.rs`, `reservations.rs`, `cart.rs`, `checkout.rs`, `settle.rs`,
 //!   `expiry.rs` — the commands of the sale and the purchase.
 //! * `tickets.rs` — issuing tickets for a paid order, check-in, reading
@@ -25,6 +27,7 @@ mod engine;
 mod error;
 mod expiry;
 mod gate;
+mod holds;
 mod load;
 mod orders;
 mod reservations;

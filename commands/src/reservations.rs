@@ -3,15 +3,18 @@
 //! A reservation is one atomic multi-stream append: ReservationCreated on the
 //! new Reservation stream and SeatHeld on every Seat stream, each at the
 //! sequence its decision was made on. Either every seat is held or none is,
-//! and no crash can leave a partial hold behind.
+//! and no crash can leave a partial hold behind. On a show with a limit of
+//! held seats per customer, the append also counts the seats on the
+//! customer's CustomerHolds stream (`holds.rs`).
 
 use chrono::Duration;
 use ticketing_aggregates::{
-    seat_id, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
+    seat_id, CustomerHolds, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
     SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
 };
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
+use crate::holds::limit_of;
 use crate::load::{append, fold, load, metadata};
 use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
@@ -129,6 +132,23 @@ impl Engine {
                     Err(other) => return Err(CommandError::internal(other)),
                 }
             }
+            if let Some(limit) = limit_of(&plan.show, self.config.max_held_seats) {
+                let seats = u32::try_from(labels.len()).unwrap_or(u32::MAX);
+                let guess = guessed.is_some();
+                let counted = self
+                    .count_holds(
+                        customer,
+                        show_id,
+                        &reservation_id,
+                        seats,
+                        limit,
+                        now,
+                        guess,
+                        &meta,
+                    )
+                    .await?;
+                appends.push(counted);
+            }
             let view = ReservationView::of(&reservation, now).ok_or_else(exhausted)?;
             let conditions = [state.condition(show_id)];
             match self
@@ -138,6 +158,12 @@ impl Engine {
                 Commit::Done => {
                     for id in &seat_ids {
                         self.gate.mark_taken(id, Some(until));
+                    }
+                    for append in &appends {
+                        if append.aggregate_type == CustomerHolds::TYPE {
+                            let head = append.expected_sequence + append.events.len();
+                            self.holds.remember(&append.aggregate_id, head);
+                        }
                     }
                     return Ok(view);
                 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
-    Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
+    Actor, Currency, PriceMinor, MAX_SEATS_PER_SHOW, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
     ShowDetails, ShowEvent, ShowId, ShowStatus, TimeZoneName, UserRef, ValidationError,
 };
 use ticketing_event_store::{SerializedEvent, StreamCondition, StreamRef};
@@ -27,6 +27,9 @@ pub struct ScheduleShow {
     pub time_zone: String,
     pub currency: String,
     pub sections: Vec<RawSection>,
+    /// Most seats one customer may hold of the show at once: `None` for
+    /// the engine's default, `Some(0)` for no limit.
+    pub max_held_seats: Option<u32>,
 }
 
 const MAX_TEXT: usize = 200;
@@ -299,6 +302,15 @@ fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, Com
     let plan = SeatingPlan::parse(&input.sections)
         .map_err(|e| errors.extend(e))
         .ok();
+    if input
+        .max_held_seats
+        .is_some_and(|limit| limit as usize > MAX_SEATS_PER_SHOW)
+    {
+        errors.push(ValidationError::new(
+            "max_held_seats_per_customer",
+            format!("must be at most {MAX_SEATS_PER_SHOW} (0: no limit)"),
+        ));
+    }
     match (currency, plan, input.starts_at, time_zone) {
         (Some(currency), Some(plan), Some(starts_at), Some(time_zone)) if errors.is_empty() => {
             Ok(ShowDetails {
@@ -310,6 +322,7 @@ fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, Com
                 time_zone,
                 currency,
                 plan,
+                max_held_seats: input.max_held_seats,
             })
         }
         _ => Err(CommandError::Invalid(errors)),

@@ -26,6 +26,7 @@ pub fn one_row_show(
                 seats: (1..=seats).map(|i| (format!("A-{i}"), 5000)).collect(),
             }],
         }],
+        max_held_seats: None,
     }
 }
 

@@ -104,6 +104,7 @@ impl CatalogService for CatalogApi {
             starts_at: from_timestamp("starts_at", req.starts_at.as_ref())?,
             time_zone: req.time_zone,
             currency: req.currency,
+            max_held_seats: req.max_held_seats_per_customer,
             sections: req
                 .sections
                 .into_iter()

@@ -74,6 +74,7 @@ async fn write_history(store: Store, seed: u64) -> ShowId {
         time_zone: TimeZoneName::utc(),
         currency: Currency::parse("c", "EUR").unwrap(),
         plan: plan(),
+        max_held_seats: None,
     };
     let scheduled = ShowEvent::ShowScheduled(details);
     log.append("Show", show_id.as_str(), &[scheduled]).await;

@@ -37,6 +37,7 @@ async fn show(log: &mut Log) -> ShowId {
         time_zone: TimeZoneName::utc(),
         currency: Currency::parse("c", "EUR").unwrap(),
         plan,
+        max_held_seats: None,
     };
     log.append(
         "Show",

@@ -296,6 +296,7 @@ pub fn schedule_request(seats: usize) -> pb::ScheduleShowRequest {
                     .collect(),
             }],
         }],
+        max_held_seats_per_customer: None,
     }
 }
 
