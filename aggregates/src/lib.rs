@@ -34,7 +34,8 @@ mod zone;
 
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
 pub use holds::{
-    holds_id, CountedHold, CustomerHolds, CustomerHoldsCommand, CustomerHoldsEvent, HoldLimitReached,
+    holds_id, CountedHold, CustomerHolds, CustomerHoldsCommand, CustomerHoldsEvent,
+    HoldLimitReached,
 };
 pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, TicketId, UserRef};
 pub use money::{Currency, PriceMinor};

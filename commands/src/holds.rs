@@ -59,17 +59,18 @@ impl Engine {
             seats,
             limit,
         };
-        let counted = holds
-            .decide(command, &())
-            .await
-            .map_err(|refused| CommandError::Precondition {
-                reason: "HOLD_LIMIT_REACHED",
-                message: format!(
-                    "you hold {} seats of this show and may hold at most {} at once; \
+        let counted =
+            holds
+                .decide(command, &())
+                .await
+                .map_err(|refused| CommandError::Precondition {
+                    reason: "HOLD_LIMIT_REACHED",
+                    message: format!(
+                        "you hold {} seats of this show and may hold at most {} at once; \
                      buy or release some first",
-                    refused.held, refused.limit
-                ),
-            })?;
+                        refused.held, refused.limit
+                    ),
+                })?;
         holds.append(&counted, meta)
     }
 

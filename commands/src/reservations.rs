@@ -9,8 +9,8 @@
 
 use chrono::Duration;
 use ticketing_aggregates::{
-    seat_id, CustomerHolds, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat, SeatCommand,
-    SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
+    seat_id, CustomerHolds, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat,
+    SeatCommand, SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
 };
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};

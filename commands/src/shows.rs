@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
-    Actor, Currency, PriceMinor, MAX_SEATS_PER_SHOW, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
+    Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
     ShowDetails, ShowEvent, ShowId, ShowStatus, TimeZoneName, UserRef, ValidationError,
+    MAX_SEATS_PER_SHOW,
 };
 use ticketing_event_store::{SerializedEvent, StreamCondition, StreamRef};
 use tokio::sync::OnceCell;

@@ -36,8 +36,12 @@ async fn world(url: String) -> World {
     let provider = SimulatedProvider::new(store.read_pool().clone());
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let clock = TestClock(Arc::new(Mutex::new(t0)));
-    let engine = Engine::new(store.clone(), Arc::new(clock.clone()), EngineConfig::default())
-        .with_provider(Arc::new(provider));
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        EngineConfig::default(),
+    )
+    .with_provider(Arc::new(provider));
     World {
         engine,
         clock,
@@ -110,18 +114,24 @@ async fn ended_holds_stop_counting(url: String) {
     assert_eq!(w.held(&show, 40).await, 10, "the refused seat is not held");
 
     let other = UserRef::generate();
-    w.reserve(&other, &show, 11..=20).await.expect("a count of their own");
+    w.reserve(&other, &show, 11..=20)
+        .await
+        .expect("a count of their own");
 
     w.engine
         .release_reservation(&w.customer, &first, None)
         .await
         .unwrap();
-    w.reserve(&w.customer, &show, 21..=25).await.expect("released seats stop counting");
+    w.reserve(&w.customer, &show, 21..=25)
+        .await
+        .expect("released seats stop counting");
     assert!(limit_reached(&w.reserve(&w.customer, &show, 26..=26).await));
 
     // Both holds pass their deadline (30 minutes).
     *w.clock.0.lock().unwrap() += Duration::minutes(31);
-    w.reserve(&w.customer, &show, 26..=35).await.expect("expired holds stop counting");
+    w.reserve(&w.customer, &show, 26..=35)
+        .await
+        .expect("expired holds stop counting");
 }
 
 async fn bought_seats_stop_counting(url: String) {
@@ -135,7 +145,9 @@ async fn bought_seats_stop_counting(url: String) {
         .await
         .unwrap();
     assert_eq!(paid.status, OrderStatus::Paid);
-    w.reserve(&w.customer, &show, 11..=20).await.expect("sold seats are not held");
+    w.reserve(&w.customer, &show, 11..=20)
+        .await
+        .expect("sold seats are not held");
 }
 
 async fn the_organizer_sets_the_limit(url: String) {

@@ -222,9 +222,37 @@ impl TestApp {
     /// Schedules and publishes a show with one row `A` of `seats` seats
     /// labelled `A-1…`, and waits until its seat map is projected.
     pub async fn published_show(&self, organizer: &str, seats: usize) -> String {
+        self.published_show_from(organizer, schedule_request(seats))
+            .await
+    }
+
+    /// [`TestApp::published_show`] with the show's hold limit lifted: for
+    /// tests whose few customers hold many seats of one show.
+    pub async fn unlimited_show(&self, organizer: &str, seats: usize) -> String {
+        let request = pb::ScheduleShowRequest {
+            max_held_seats_per_customer: Some(0),
+            ..schedule_request(seats)
+        };
+        self.published_show_from(organizer, request).await
+    }
+
+    /// Schedules and publishes the show of `request` (one row `A`, as
+    /// [`schedule_request`] makes it), and waits until its seat map is
+    /// projected.
+    pub async fn published_show_from(
+        &self,
+        organizer: &str,
+        request: pb::ScheduleShowRequest,
+    ) -> String {
+        let seats: usize = request
+            .sections
+            .iter()
+            .flat_map(|s| &s.rows)
+            .map(|r| r.seats.len())
+            .sum();
         let show = self
             .catalog()
-            .schedule_show(authed(organizer, schedule_request(seats)))
+            .schedule_show(authed(organizer, request))
             .await
             .expect("schedule")
             .into_inner();

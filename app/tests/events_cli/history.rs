@@ -191,6 +191,7 @@ pub fn fold_as(aggregate_type: &str, payloads: Vec<Value>) -> Value {
         "Order" => fold::<Order>(payloads),
         "Payment" => fold::<Payment>(payloads),
         "Cart" => fold::<Cart>(payloads),
+        "CustomerHolds" => fold::<CustomerHolds>(payloads),
         other => panic!("unexpected aggregate type {other}"),
     }
 }
@@ -204,6 +205,7 @@ pub async fn stored(store: &Store, aggregate_type: &str, id: &str) -> Value {
         "Order" => store.load::<Order>(id, 0).await,
         "Payment" => store.load::<Payment>(id, 0).await,
         "Cart" => store.load::<Cart>(id, 0).await,
+        "CustomerHolds" => store.load::<CustomerHolds>(id, 0).await,
         other => panic!("unexpected aggregate type {other}"),
     };
     let payloads = events.unwrap().into_iter().map(|e| e.payload).collect();
