@@ -44,6 +44,29 @@ impl Backend {
     }
 }
 
+/// The options of a bench that starts `ticketing serve` on each backend.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "postgres,sqlite"
+    )]
+    pub backend: Vec<Backend>,
+    #[arg(long, default_value = "target/release/ticketing")]
+    pub ticketing_bin: PathBuf,
+    /// Keep the scratch directory (server logs, SQLite data, any mail).
+    #[arg(long)]
+    pub keep: bool,
+    #[arg(
+        long,
+        env = "TICKETING_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pub pg_url: String,
+}
+
 /// A running `ticketing serve` and the database it owns.
 pub struct Server {
     pub addr: String,

@@ -4,48 +4,32 @@
 //! of their own; racing reservations of one customer never pass the limit.
 //! On SQLite and Postgres.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+use support::{paying_engine, TestClock};
 use ticketing_aggregates::*;
 use ticketing_commands::testing::{one_row_show, published_show};
-use ticketing_commands::{CommandError, Engine, EngineConfig};
+use ticketing_commands::{CommandError, Engine};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{Store, StreamRef};
-use ticketing_payment::SimulatedProvider;
-
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct World {
     engine: Engine,
     clock: TestClock,
     store: Store,
+    provider: ticketing_payment::SimulatedProvider,
     customer: UserRef,
 }
 
 async fn world(url: String) -> World {
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    ticketing_payment::migrate(store.read_pool()).await.unwrap();
-    let provider = SimulatedProvider::new(store.read_pool().clone());
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-    let clock = TestClock(Arc::new(Mutex::new(t0)));
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        EngineConfig::default(),
-    )
-    .with_provider(Arc::new(provider));
+    let paying = paying_engine(&url).await;
     World {
-        engine,
-        clock,
-        store,
+        engine: paying.engine,
+        clock: paying.clock,
+        store: paying.store,
+        provider: paying.provider,
         customer: UserRef::generate(),
     }
 }
@@ -128,7 +112,7 @@ async fn ended_holds_stop_counting(url: String) {
     assert!(limit_reached(&w.reserve(&w.customer, &show, 26..=26).await));
 
     // Both holds pass their deadline (30 minutes).
-    *w.clock.0.lock().unwrap() += Duration::minutes(31);
+    w.clock.advance(Duration::minutes(31));
     w.reserve(&w.customer, &show, 26..=35)
         .await
         .expect("expired holds stop counting");
@@ -145,6 +129,8 @@ async fn bought_seats_stop_counting(url: String) {
         .await
         .unwrap();
     assert_eq!(paid.status, OrderStatus::Paid);
+    let charges = w.provider.charges().await.unwrap();
+    assert_eq!(charges.iter().filter(|c| c.succeeded).count(), 1);
     w.reserve(&w.customer, &show, 11..=20)
         .await
         .expect("sold seats are not held");

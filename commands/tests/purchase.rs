@@ -2,29 +2,16 @@
 //! moves: the hold timeline of the seed, declines and retries, lost provider
 //! answers, and payments racing the expirer — on SQLite and Postgres.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use support::{paying_engine, Paying, TestClock};
 use ticketing_aggregates::*;
 use ticketing_commands::testing::{one_row_show, published_show};
-use ticketing_commands::{CommandError, Engine, EngineConfig};
+use ticketing_commands::{CommandError, Engine};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{Store, StreamRef};
 use ticketing_payment::SimulatedProvider;
-
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct World {
     engine: Engine,
@@ -37,18 +24,13 @@ struct World {
 }
 
 async fn world(url: String) -> World {
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    ticketing_payment::migrate(store.read_pool()).await.unwrap();
-    let provider = SimulatedProvider::new(store.read_pool().clone());
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-    let clock = TestClock(Arc::new(Mutex::new(t0)));
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        EngineConfig::default(),
-    )
-    .with_provider(Arc::new(provider.clone()));
+    let Paying {
+        engine,
+        clock,
+        store,
+        provider,
+    } = paying_engine(&url).await;
+    let t0 = clock.now();
     let show = published_show(
         &engine,
         one_row_show("Hamlet", "Globe", t0 + Duration::days(30), 20),

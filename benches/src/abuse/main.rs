@@ -13,14 +13,13 @@ mod attack;
 use ticketing_benches::{fixture, postgres, server, stats};
 
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use attack::{Attack, AttackReport};
 use postgres::Postgres;
-use server::{Backend, Server};
+use server::{Backend, Server, ServerArgs};
 use stats::Latency;
 
 #[derive(Debug, Parser)]
@@ -29,13 +28,8 @@ use stats::Latency;
     about = "Floods a server with wrong logins and idle watches while customers reserve seats."
 )]
 struct Args {
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "postgres,sqlite"
-    )]
-    backend: Vec<Backend>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Concurrent Login calls with wrong passwords.
     #[arg(long, default_value_t = 2_000)]
     logins: usize,
@@ -52,17 +46,6 @@ struct Args {
     /// The RSS bound checked (and documented in docs/security.md).
     #[arg(long, default_value_t = 400.0)]
     rss_bound_mb: f64,
-    #[arg(long, default_value = "target/release/ticketing")]
-    ticketing_bin: PathBuf,
-    /// Keep the scratch directory (server logs, SQLite data).
-    #[arg(long)]
-    keep: bool,
-    #[arg(
-        long,
-        env = "TICKETING_BENCH_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432"
-    )]
-    pg_url: String,
 }
 
 #[tokio::main]
@@ -98,15 +81,15 @@ struct Row {
 async fn run(args: Args) -> anyhow::Result<bool> {
     let work = std::env::temp_dir().join(format!("ticketing-abuse-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let postgres = Postgres::new(&args.pg_url, &work);
+    let postgres = Postgres::new(&args.server.pg_url, &work);
     let mut rows = Vec::new();
-    for &backend in &args.backend {
-        let server = Server::start(&args.ticketing_bin, backend, &postgres, &work).await?;
+    for &backend in &args.server.backend {
+        let server = Server::start(&args.server.ticketing_bin, backend, &postgres, &work).await?;
         let row = measure(&args, backend, &server).await;
         server.shutdown(&postgres).await?;
         rows.push(row?);
     }
-    if !args.keep {
+    if !args.server.keep {
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok(report(&args, &rows))

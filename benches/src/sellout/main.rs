@@ -14,12 +14,11 @@ use ticketing_benches::{fixture, postgres, server};
 
 use anyhow::Context;
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use postgres::Postgres;
-use server::{Backend, Server};
+use server::{Backend, Server, ServerArgs};
 
 /// How long the pgbench baseline runs before each backend's sell-out.
 const BASELINE: Duration = Duration::from_secs(10);
@@ -30,13 +29,8 @@ const BASELINE: Duration = Duration::from_secs(10);
     about = "Sells out a show through the API and times it to the last ticket and email."
 )]
 struct Args {
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "postgres,sqlite"
-    )]
-    backend: Vec<Backend>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Concurrent buyers, each its own customer.
     #[arg(long, default_value_t = 64)]
     buyers: usize,
@@ -49,17 +43,6 @@ struct Args {
     /// How long to wait for the last ticket and email after the last sale.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
-    #[arg(long, default_value = "target/release/ticketing")]
-    ticketing_bin: PathBuf,
-    /// Keep the scratch directory (server logs, SQLite data, the outbox).
-    #[arg(long)]
-    keep: bool,
-    #[arg(
-        long,
-        env = "TICKETING_BENCH_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432"
-    )]
-    pg_url: String,
 }
 
 #[tokio::main]
@@ -80,18 +63,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "--seats must be a multiple of 50"
     );
     anyhow::ensure!((1..=10).contains(&args.max_seats), "--max-seats is 1-10");
-    let binary = std::fs::canonicalize(&args.ticketing_bin).with_context(|| {
+    let binary = std::fs::canonicalize(&args.server.ticketing_bin).with_context(|| {
         format!(
             "{} not found; cargo build --release -p ticketing",
-            args.ticketing_bin.display()
+            args.server.ticketing_bin.display()
         )
     })?;
     let work_dir = std::env::temp_dir().join(format!("ticketing-sellout-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir)?;
-    let mut pg = Postgres::new(&args.pg_url, &work_dir);
+    let mut pg = Postgres::new(&args.server.pg_url, &work_dir);
     pg.prepare_baseline().await?;
     let mut rows = Vec::new();
-    for &backend in &args.backend {
+    for &backend in &args.server.backend {
         // The machine's yardstick, taken right before: pgbench single-row
         // inserts at as many clients as buyers.
         let baseline = pg.baseline_tps(args.buyers, BASELINE).await?;
@@ -105,7 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stopped?;
     }
     pg.drop_baseline().await?;
-    if args.keep {
+    if args.server.keep {
         eprintln!("kept {}", work_dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&work_dir);
