@@ -19,6 +19,10 @@ pub enum ProjectionError {
     },
     #[error("corrupt read model row: {0}")]
     Corrupt(String),
+    /// The task that applied a batch panicked (a bug); its transaction
+    /// rolled back.
+    #[error("the batch task failed: {0}")]
+    BatchPanicked(String),
 }
 
 impl ProjectionError {

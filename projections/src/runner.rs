@@ -8,6 +8,7 @@
 
 use sqlx::AnyConnection;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use ticketing_event_store::{
     load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
@@ -126,33 +127,46 @@ impl<P: Projection> Projector<P> {
     /// Errors are logged and retried with backoff, since a read model that
     /// stops is worse than one that lags.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let me = Arc::new(self);
         let mut backoff = Duration::from_millis(100);
         // The lag costs two queries: sampled once a second, not per batch.
         let mut lag_sampled: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
-            let name = self.projection.name().to_owned();
+            let name = me.projection.name().to_owned();
             // The process's feed reader polls by itself, so an idle poll
             // here need not ask the database for the feed again.
-            let (at, pause) = match self.step_at(FeedRead::Follow).await {
+            // The batch runs in a task of its own, so a projector stopped
+            // mid-batch (its task aborted) cannot leave a pooled connection
+            // inside a read-model transaction it never got to end: a
+            // `BEGIN IMMEDIATE` cancelled while it waited for SQLite's write
+            // lock did just that, and the lock was never given back.
+            let step = tokio::spawn({
+                let me = Arc::clone(&me);
+                async move { me.step_at(FeedRead::Follow).await }
+            });
+            let stepped = step
+                .await
+                .unwrap_or_else(|failed| Err(ProjectionError::BatchPanicked(failed.to_string())));
+            let (at, pause) = match stepped {
                 Ok((0, at)) => {
                     metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
                         .set(0.0);
-                    (Some(at), self.idle_poll)
+                    (Some(at), me.idle_poll)
                 }
                 Ok((applied, at)) => {
                     metrics::counter!("ticketing_projection_events_total", "projection" => name.clone()).increment(applied as u64);
                     if lag_sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                         lag_sampled = Some(std::time::Instant::now());
-                        self.record_lag(name).await;
+                        me.record_lag(name).await;
                     }
                     backoff = Duration::from_millis(100);
-                    (Some(at), self.idle_poll)
+                    (Some(at), me.idle_poll)
                 }
                 Err(error) => {
                     tracing::error!(projection = %name, error = %error, "projector batch failed; retrying");
                     metrics::counter!("ticketing_projection_errors_total", "projection" => name.clone()).increment(1);
                     if let Err(unrecorded) = record_error(
-                        &self.store,
+                        &me.store,
                         &name,
                         SHARD,
                         &error.to_string(),
@@ -168,7 +182,7 @@ impl<P: Projection> Projector<P> {
             };
             let more = async {
                 match at {
-                    Some(at) => self.store.feed_past(at).await,
+                    Some(at) => me.store.feed_past(at).await,
                     None => std::future::pending().await,
                 }
             };
