@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ReservationId, ShowId, UserRef};
 
+/// The highest limit a show may set (0, no limit, aside): every event of
+/// the count lists the reservations under it, so the limit bounds the
+/// event's size (about 70 bytes a listed reservation).
+pub const MAX_HELD_SEATS: u32 = 100;
+
 /// The stream id of `customer`'s holds on `show`.
 pub fn holds_id(show: &ShowId, customer: &UserRef) -> String {
     format!("{show}/{customer}")

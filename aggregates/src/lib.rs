@@ -35,7 +35,7 @@ mod zone;
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};
 pub use holds::{
     holds_id, CountedHold, CustomerHolds, CustomerHoldsCommand, CustomerHoldsEvent,
-    HoldLimitReached,
+    HoldLimitReached, MAX_HELD_SEATS,
 };
 pub use ids::{seat_id, OrderId, PaymentId, ReservationId, SeatLabel, ShowId, TicketId, UserRef};
 pub use money::{Currency, PriceMinor};

@@ -80,7 +80,7 @@ pub struct ServeArgs {
     /// Most seats one customer may hold of a show at once, for shows whose
     /// organizer set no limit of their own (ScheduleShow's
     /// `max_held_seats_per_customer`); 0: no limit.
-    #[arg(long, env = "TICKETING_MAX_HELD_SEATS", default_value_t = 10)]
+    #[arg(long, env = "TICKETING_MAX_HELD_SEATS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=i64::from(ticketing_aggregates::MAX_HELD_SEATS)))]
     pub max_held_seats: u32,
     /// How long an access token stays valid.
     #[arg(long, env = "TICKETING_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]

@@ -2,17 +2,17 @@
 //! point 11): every ReserveSeats on a limited show appends to the
 //! customer's CustomerHolds stream of that show in the same all-or-nothing
 //! append as its holds, so two racing reservations of one customer
-//! contend there and the second counts the first. The stream lists the
+//! contend there and the second counts the first. It is read in the same
+//! round trip as the seats. The stream lists the
 //! reservations that may still hold seats; only when a new hold would pass
 //! the limit are the listed reservations read and the ended ones (released,
 //! expired, bought, withdrawn) dropped from the count.
 
 use chrono::{DateTime, Utc};
 use ticketing_aggregates::{
-    holds_id, CustomerHolds, CustomerHoldsCommand, Reservation, ReservationId, ReservationStatus,
-    ShowDetails, ShowId, UserRef,
+    CustomerHolds, CustomerHoldsCommand, Reservation, ReservationId, ReservationStatus, ShowDetails,
 };
-use ticketing_event_store::StreamAppend;
+use ticketing_event_store::{SerializedEvent, StreamAppend, StreamRef};
 
 use crate::load::{fold, load_batch, whole, Loaded};
 use crate::{CommandError, Engine};
@@ -27,30 +27,37 @@ pub(crate) fn limit_of(show: &ShowDetails, default: u32) -> Option<u32> {
 }
 
 impl Engine {
-    /// The append that counts `seats` newly held seats of `customer` on
-    /// `show_id` against `limit`; FAILED_PRECONDITION `HOLD_LIMIT_REACHED`
-    /// if the customer's live holds would pass it. With `guess`, a stream
-    /// this process has never seen is taken to be empty without a read (a
-    /// customer's first hold of a show), which the append checks.
-    #[allow(clippy::too_many_arguments)]
+    /// The customer's holds stream of a show (`id`, from [`holds_id`]) as
+    /// ReserveSeats reads it, in the same round trip as the seats.
+    pub(crate) fn holds_stream<'a>(&self, id: &'a str) -> StreamRef<'a> {
+        self.holds.stream(id)
+    }
+
+    /// The append that counts `seats` newly held seats on the holds stream
+    /// `id` against `limit`; FAILED_PRECONDITION `HOLD_LIMIT_REACHED` if
+    /// the customer's live holds would pass it. `read` is the stream's tail
+    /// as read with the seats ([`Engine::holds_stream`]), or `None` when
+    /// the hold decides without a read: a stream this process has never
+    /// seen is then taken to be empty (a customer's first hold of a show),
+    /// which the append checks; one it has seen is read.
     pub(crate) async fn count_holds(
         &self,
-        customer: &UserRef,
-        show_id: &ShowId,
+        id: &str,
         reservation_id: &ReservationId,
-        seats: u32,
-        limit: u32,
+        (seats, limit): (u32, u32),
         now: DateTime<Utc>,
-        guess: bool,
+        read: Option<Vec<SerializedEvent>>,
         meta: &serde_json::Value,
     ) -> Result<StreamAppend, CommandError> {
-        let id = holds_id(show_id, customer);
-        let mut holds: Loaded<CustomerHolds> = if guess && !self.holds.seen(&id) {
-            fold(&id, Vec::new())?
-        } else {
-            let mut read = load_batch(&self.store, &[self.holds.stream(&id)]).await?;
-            self.holds.checked(&self.store, &id, read.next()?).await?
+        let read = match read {
+            Some(events) => events,
+            None if !self.holds.seen(id) => Vec::new(),
+            None => load_batch(&self.store, &[self.holds.stream(id)])
+                .await?
+                .next_events()?,
         };
+        let mut holds: Loaded<CustomerHolds> =
+            self.holds.checked(&self.store, id, fold(id, read)?).await?;
         if holds.aggregate.seats().saturating_add(seats) > limit {
             self.drop_ended(&mut holds.aggregate, now).await?;
         }

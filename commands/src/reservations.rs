@@ -9,8 +9,8 @@
 
 use chrono::Duration;
 use ticketing_aggregates::{
-    seat_id, CustomerHolds, ReleaseReason, Reservation, ReservationCommand, ReservationId, Seat,
-    SeatCommand, SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
+    holds_id, seat_id, CustomerHolds, ReleaseReason, Reservation, ReservationCommand,
+    ReservationId, Seat, SeatCommand, SeatError, SeatLabel, ShowFacts, ShowId, UserRef,
 };
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
@@ -55,13 +55,19 @@ impl Engine {
         let meta = metadata("ReserveSeats", customer.as_str());
         let _passage = self.gate.enter(&seat_ids).await;
         self.refuse_known_taken(&labels, &seat_ids)?;
-        // The show's events after ShowScheduled and every seat, in one read.
+        // The show's events after ShowScheduled, every seat and, on a show
+        // with a hold limit, the customer's count of held seats: one read.
+        let limit = limit_of(&plan.show, self.config.max_held_seats);
+        let holds = holds_id(show_id, customer);
         let mut streams = vec![show_tail(show_id)];
         streams.extend(seat_ids.iter().map(|id| StreamRef {
             aggregate_type: <Seat as Aggregate>::TYPE,
             aggregate_id: id,
             after_sequence: 0,
         }));
+        if limit.is_some() {
+            streams.push(self.holds_stream(&holds));
+        }
         // First, if it can, the hold decides without a read: on the show's
         // status as this process last saw it and on seats no hold of this
         // process has touched, guessed to have no events yet. Both are
@@ -75,13 +81,15 @@ impl Engine {
             let now = self.clock.now();
             let until = now + ttl;
             let guessed = guess.take();
-            let (state, seats) = match guessed {
-                Some(state) => (state, vec![Vec::new(); seat_ids.len()]),
+            let (state, seats, counted) = match guessed {
+                Some(state) => (state, vec![Vec::new(); seat_ids.len()], None),
                 None => {
                     let mut loaded = self.store.load_streams(&streams).await?.into_iter();
                     let state = ShowState::after_scheduled(loaded.next().unwrap_or_default())?;
                     plan.remember(state);
-                    (state, loaded.collect())
+                    let mut seats: Vec<_> = loaded.collect();
+                    let counted = limit.and_then(|_| seats.pop());
+                    (state, seats, counted)
                 }
             };
             let show = ShowFacts {
@@ -132,22 +140,12 @@ impl Engine {
                     Err(other) => return Err(CommandError::internal(other)),
                 }
             }
-            if let Some(limit) = limit_of(&plan.show, self.config.max_held_seats) {
+            if let Some(limit) = limit {
                 let seats = u32::try_from(labels.len()).unwrap_or(u32::MAX);
-                let guess = guessed.is_some();
-                let counted = self
-                    .count_holds(
-                        customer,
-                        show_id,
-                        &reservation_id,
-                        seats,
-                        limit,
-                        now,
-                        guess,
-                        &meta,
-                    )
+                let count = self
+                    .count_holds(&holds, &reservation_id, (seats, limit), now, counted, &meta)
                     .await?;
-                appends.push(counted);
+                appends.push(count);
             }
             let view = ReservationView::of(&reservation, now).ok_or_else(exhausted)?;
             let conditions = [state.condition(show_id)];

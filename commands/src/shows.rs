@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use ticketing_aggregates::{
     Actor, Currency, PriceMinor, RawSection, SeatLabel, SeatingPlan, Show, ShowCommand,
     ShowDetails, ShowEvent, ShowId, ShowStatus, TimeZoneName, UserRef, ValidationError,
-    MAX_SEATS_PER_SHOW,
+    MAX_HELD_SEATS,
 };
 use ticketing_event_store::{SerializedEvent, StreamCondition, StreamRef};
 use tokio::sync::OnceCell;
@@ -305,11 +305,11 @@ fn validate(organizer: &UserRef, input: ScheduleShow) -> Result<ShowDetails, Com
         .ok();
     if input
         .max_held_seats
-        .is_some_and(|limit| limit as usize > MAX_SEATS_PER_SHOW)
+        .is_some_and(|limit| limit > MAX_HELD_SEATS)
     {
         errors.push(ValidationError::new(
             "max_held_seats_per_customer",
-            format!("must be at most {MAX_SEATS_PER_SHOW} (0: no limit)"),
+            format!("must be at most {MAX_HELD_SEATS} (0: no limit)"),
         ));
     }
     match (currency, plan, input.starts_at, time_zone) {

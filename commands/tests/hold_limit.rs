@@ -8,11 +8,10 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
-use support::{paying_engine, TestClock};
+use support::{on_both, paying_engine, TestClock};
 use ticketing_aggregates::*;
 use ticketing_commands::testing::{one_row_show, published_show};
 use ticketing_commands::{CommandError, Engine};
-use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{Store, StreamRef};
 
 struct World {
@@ -148,6 +147,16 @@ async fn the_organizer_sets_the_limit(url: String) {
             .expect("no limit");
     }
     assert_eq!(w.held(&unlimited, 40).await, 40);
+
+    // Each count lists the reservations under the limit: it stays small.
+    let mut input = one_row_show("Hamlet", "Globe", w.now() + Duration::days(30), 2);
+    input.max_held_seats = Some(MAX_HELD_SEATS + 1);
+    let organizer = UserRef::generate();
+    let refused = w.engine.schedule_show(&organizer, input, None).await;
+    assert!(
+        matches!(&refused, Err(CommandError::Invalid(v)) if v[0].field == "max_held_seats_per_customer"),
+        "{refused:?}"
+    );
 }
 
 async fn racing_reservations_never_pass_the_limit(url: String) {
@@ -174,13 +183,6 @@ async fn racing_reservations_never_pass_the_limit(url: String) {
     }
     assert!((1..=10).contains(&held), "{held} reservations succeeded");
     assert_eq!(w.held(&show, 30).await, held, "the log agrees");
-}
-
-macro_rules! on_both {
-    ($($name:ident),*) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_sqlite_url()).await; } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_postgres_url().await).await; } )* }
-    };
 }
 
 on_both!(
