@@ -2,8 +2,6 @@
 //! fingerprint that tells a replay (same key, same request: answer as
 //! before) from a reuse (same key, other request: IDEMPOTENCY_KEY_REUSED).
 
-use std::fmt::Write;
-
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
@@ -38,14 +36,7 @@ pub fn request_hash<M: prost::Message>(method: &str, msg: &M) -> String {
     // collide by shifting bytes between the two.
     hasher.update([0u8]);
     hasher.update(msg.encode_to_vec());
-    hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            // Writing to a String cannot fail.
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@
 //! reuse (another request), and is stable across restarts as long as the
 //! secret is. Rotating the secret makes older keys count as reused.
 
-use std::fmt::Write;
-
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -39,13 +37,7 @@ impl Fingerprints {
         mac.update(method.as_bytes());
         mac.update(&[0]);
         mac.update(message);
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            })
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 
