@@ -5,11 +5,10 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use support::{paying_engine, Paying, TestClock};
+use support::{on_both, paying_engine, Paying, TestClock};
 use ticketing_aggregates::*;
 use ticketing_commands::testing::{one_row_show, published_show};
 use ticketing_commands::{CommandError, Engine};
-use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{Store, StreamRef};
 use ticketing_payment::SimulatedProvider;
 
@@ -347,13 +346,6 @@ async fn load_payment(w: &World, order: &OrderId) -> PaymentId {
         .start_checkout(&w.customer, order, "tok_visa")
         .await
         .unwrap()
-}
-
-macro_rules! on_both {
-    ($($name:ident),*) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_sqlite_url()).await; } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::fresh_postgres_url().await).await; } )* }
-    };
 }
 
 on_both!(

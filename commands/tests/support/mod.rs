@@ -1,5 +1,6 @@
-//! What the engine-level purchase tests share: a clock the test moves, and
-//! an engine on a migrated store with the simulated payment provider.
+//! What the engine-level purchase tests share: a clock the test moves, an
+//! engine on a migrated store with the simulated payment provider, and
+//! [`on_both`], which runs each scenario on SQLite and on Postgres.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
@@ -52,3 +53,13 @@ pub async fn paying_engine(url: &str) -> Paying {
         provider,
     }
 }
+
+/// Runs each scenario `async fn name(url: String)` of the calling file on a
+/// fresh SQLite database and on a fresh Postgres one.
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(ticketing_event_store::testing::fresh_sqlite_url()).await; } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(ticketing_event_store::testing::fresh_postgres_url().await).await; } )* }
+    };
+}
+pub(crate) use on_both;
