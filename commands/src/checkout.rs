@@ -18,13 +18,14 @@ use std::sync::Arc;
 use ticketing_aggregates::{
     Cart, CartCommand, ChargeOutcome, ChargeRequest, Order, OrderCommand, OrderId, OrderStatus,
     Payment, PaymentCommand, PaymentId, PaymentProvider, PaymentRequest, ProviderError,
-    Reservation, ReservationStatus, ShowId, ShowStatus, UserRef,
+    ReservationStatus, ShowStatus, UserRef,
 };
 
 use crate::cart::order_error;
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::load::{fold, load, load_batch, metadata, whole, Loaded};
-use crate::shows::{show_tail, ShowState};
+use crate::sale::Holds;
+use crate::settle::Read;
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 /// Attempts per charge when the provider times out (same key each time).
@@ -56,7 +57,21 @@ impl Engine {
             return Ok(view);
         }
         match self.begin_checkout(customer, order_id, token).await? {
-            Begun::New(request) => self.charge_and_settle(&request, token, idempotency).await,
+            Begun::New(started) => {
+                let Started {
+                    request,
+                    payment,
+                    order,
+                    holds,
+                } = *started;
+                let read = Some(Read {
+                    payment,
+                    order,
+                    holds,
+                });
+                self.charge_and_settle(&request, token, idempotency, read)
+                    .await
+            }
             Begun::Existing(payment_id) => {
                 self.resume_payment(&payment_id, Some(token), idempotency)
                     .await
@@ -76,7 +91,7 @@ impl Engine {
     ) -> Result<PaymentId, CommandError> {
         Ok(
             match self.begin_checkout(customer, order_id, token).await? {
-                Begun::New(request) => request.payment_id,
+                Begun::New(started) => started.request.payment_id,
                 Begun::Existing(payment_id) => payment_id,
             },
         )
@@ -116,7 +131,8 @@ impl Engine {
                 return Ok(Begun::Existing(payment.clone()));
             }
             let now = self.clock.now();
-            self.refuse_ended_holds(&order.aggregate, now).await?;
+            let holds = self.read_holds(&order.aggregate).await?;
+            self.refuse_ended_holds(&holds, now).await?;
             let payment_id = PaymentId::generate();
             let started = order
                 .decide(
@@ -162,7 +178,14 @@ impl Engine {
                 payment.append(&requested, &meta)?,
             ];
             if let Commit::Done = self.commit(&appends, &(), None).await? {
-                return Ok(Begun::New(request));
+                order.committed(&started);
+                payment.committed(&requested);
+                return Ok(Begun::New(Box::new(Started {
+                    request,
+                    payment,
+                    order,
+                    holds,
+                })));
             }
         }
         Err(exhausted())
@@ -170,25 +193,13 @@ impl Engine {
 
     /// Checkout answers FAILED_PRECONDITION before any money is asked for
     /// when a hold of the order has ended, or its show is cancelled or has
-    /// begun; the holds and the shows are read in one round trip.
+    /// begun.
     async fn refuse_ended_holds(
         &self,
-        order: &Order,
+        holds: &Holds,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), CommandError> {
-        let mut shows: Vec<&ShowId> = order.items.iter().map(|item| &item.show_id).collect();
-        shows.sort();
-        shows.dedup();
-        let mut streams: Vec<_> = shows.iter().map(|show| show_tail(show)).collect();
-        streams.extend(
-            order
-                .items
-                .iter()
-                .map(|item| whole::<Reservation>(item.reservation_id.as_str())),
-        );
-        let mut read = load_batch(&self.store, &streams).await?;
-        for show_id in shows {
-            let state = ShowState::after_scheduled(read.next_events()?)?;
+        for (show_id, state) in &holds.shows {
             if state.status == ShowStatus::Cancelled {
                 return Err(CommandError::Precondition {
                     reason: "SHOW_CANCELLED",
@@ -202,8 +213,8 @@ impl Engine {
                 });
             }
         }
-        for item in &order.items {
-            let reservation: Loaded<Reservation> = read.next()?;
+        for hold in &holds.items {
+            let reservation = &hold.reservation;
             let live = reservation.aggregate.status == ReservationStatus::Active
                 && reservation.aggregate.until.is_some_and(|until| until > now);
             if !live {
@@ -211,7 +222,7 @@ impl Engine {
                     reason: "RESERVATION_EXPIRED",
                     message: format!(
                         "the hold of reservation {} has ended; remove it from the cart",
-                        item.reservation_id
+                        reservation.id
                     ),
                 });
             }
@@ -244,10 +255,14 @@ impl Engine {
             .await
             .map_err(|error| pending(payment_id, &error))?;
         if let Some(outcome) = known {
-            return self.settle_payment(&request, outcome, idempotency).await;
+            return self
+                .settle_payment(&request, outcome, idempotency, None)
+                .await;
         }
         if let Some(token) = token {
-            return self.charge_and_settle(&request, token, idempotency).await;
+            return self
+                .charge_and_settle(&request, token, idempotency, None)
+                .await;
         }
         let age = request
             .requested_at
@@ -263,7 +278,8 @@ impl Engine {
             .await
             .map_err(|error| pending(payment_id, &error))?;
         tracing::warn!(payment = %payment_id, ?outcome, "voided a payment whose checkout ended before its charge");
-        self.settle_payment(&request, outcome, idempotency).await
+        self.settle_payment(&request, outcome, idempotency, None)
+            .await
     }
 
     fn provider(&self) -> Result<Arc<dyn PaymentProvider>, CommandError> {
@@ -275,12 +291,14 @@ impl Engine {
     }
 
     /// Asks the provider for the money (again, with the payment's key) and
-    /// records the outcome.
+    /// records the outcome, deciding on `read` first when the checkout has
+    /// just read everything the settlement needs.
     async fn charge_and_settle(
         &self,
         request: &PaymentRequest,
         token: &str,
         idempotency: Option<&IdempotencyKey>,
+        read: Option<Read>,
     ) -> Result<OrderView, CommandError> {
         let provider = self.provider()?;
         let payment_id = &request.payment_id;
@@ -302,7 +320,8 @@ impl Engine {
             tracing::error!("fault injection: aborting after the charge");
             std::process::abort();
         }
-        self.settle_payment(request, outcome, idempotency).await
+        self.settle_payment(request, outcome, idempotency, read)
+            .await
     }
 }
 
@@ -320,6 +339,15 @@ fn pending(payment_id: &PaymentId, error: &ProviderError) -> CommandError {
 /// How a checkout began: a payment requested now, or the one a retried
 /// checkout had already started.
 enum Begun {
-    New(PaymentRequest),
+    New(Box<Started>),
     Existing(PaymentId),
+}
+
+/// A payment requested now, with what its checkout read and wrote: the
+/// settlement decides on it without reading again.
+struct Started {
+    request: PaymentRequest,
+    payment: Loaded<Payment>,
+    order: Loaded<Order>,
+    holds: Holds,
 }

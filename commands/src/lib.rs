@@ -11,7 +11,8 @@
 //! * `holds.rs` — the limit on the seats a customer holds of one show;
 //!   `carts.rs` reads the tails of streams whose state is their last event.
 //! * `shows.rs`, `reservations.rs`, `cart.rs`, `checkout.rs`, `settle.rs`,
-//!   `expiry.rs` — the commands of the sale and the purchase.
+//!   `expiry.rs` — the commands of the sale and the purchase; `sale.rs`
+//!   reads an order's holds once for checkout and settlement.
 //! * `tickets.rs` — issuing tickets for a paid order, check-in, reading
 //!   an order's tickets.
 //! * `cancellation.rs` — what a cancelled show undoes: holds withdrawn,
@@ -31,6 +32,7 @@ mod holds;
 mod load;
 mod orders;
 mod reservations;
+mod sale;
 mod settle;
 mod shows;
 #[cfg(feature = "testing")]

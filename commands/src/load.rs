@@ -114,6 +114,12 @@ impl<A: Aggregate> Loaded<A> {
         decide(&mut self.aggregate, command, services).await
     }
 
+    /// After `events` (decided on this aggregate) were appended: the
+    /// aggregate is at their last sequence.
+    pub fn committed(&mut self, events: &[A::Event]) {
+        self.sequence += events.len();
+    }
+
     /// The append of `events` after the sequence this aggregate was loaded at.
     pub fn append(
         &self,

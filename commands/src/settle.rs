@@ -7,16 +7,15 @@
 
 use chrono::{DateTime, Utc};
 use ticketing_aggregates::{
-    seat_id, ChargeOutcome, Order, OrderCommand, OrderStatus, Payment, PaymentCommand,
-    PaymentRequest, RefundRequest, ReleaseReason, Reservation, ReservationCommand, Seat,
-    SeatCommand, ShowId, ShowStatus,
+    ChargeOutcome, Order, OrderCommand, OrderStatus, Payment, PaymentCommand, PaymentRequest,
+    RefundRequest, ReleaseReason, Reservation, ReservationCommand, SeatCommand, ShowStatus,
 };
 use ticketing_event_store::{StreamAppend, StreamCondition};
 
 use crate::cart::{order_error, release_seats};
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::load::{load, load_batch, metadata, whole, Loaded};
-use crate::shows::{show_tail, ShowState};
+use crate::sale::{Hold, Holds};
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 impl Engine {
@@ -25,21 +24,20 @@ impl Engine {
         request: &PaymentRequest,
         outcome: ChargeOutcome,
         idempotency: Option<&IdempotencyKey>,
+        mut known: Option<Read>,
     ) -> Result<OrderView, CommandError> {
         let meta = metadata("SettlePayment", request.payment_id.as_str());
         let payment_id = &request.payment_id;
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let mut read = load_batch(
-                &self.store,
-                &[
-                    whole::<Payment>(payment_id.as_str()),
-                    whole::<Order>(request.order_id.as_str()),
-                ],
-            )
-            .await?;
-            let mut payment: Loaded<Payment> = read.next()?;
-            let mut order: Loaded<Order> = read.next()?;
+            let Read {
+                mut payment,
+                mut order,
+                holds,
+            } = match known.take() {
+                Some(read) => read,
+                None => self.read_settlement(request).await?,
+            };
             let (appends, conditions, refused) = match &outcome {
                 ChargeOutcome::Declined { reason } => {
                     let failed = payment
@@ -76,7 +74,7 @@ impl Engine {
                         .await
                         .map_err(CommandError::internal)?;
                     let mut appends = vec![];
-                    match self.sell(&order, now, &meta).await? {
+                    match sell(&order, holds, now, &meta).await? {
                         Ok((sale, shows)) if order.aggregate.status != OrderStatus::Expired => {
                             let paid = order
                                 .decide(
@@ -189,73 +187,82 @@ impl Engine {
         })
     }
 
-    /// The appends that convert every reservation of the order and sell its
-    /// seats, with a condition on each show (a sale never commits after its
-    /// show was cancelled); or why the sale is refused. The shows, holds and
-    /// seats are read in one round trip.
-    async fn sell(
-        &self,
-        order: &Loaded<Order>,
-        now: DateTime<Utc>,
-        meta: &serde_json::Value,
-    ) -> Result<Result<(Vec<StreamAppend>, Vec<StreamCondition>), Refusal>, CommandError> {
-        let order_id = order
-            .aggregate
-            .order_id
-            .clone()
-            .ok_or(CommandError::NotFound("order"))?;
-        let items = &order.aggregate.items;
-        let mut shows: Vec<&ShowId> = items.iter().map(|item| &item.show_id).collect();
-        shows.sort();
-        shows.dedup();
-        let seat_ids: Vec<Vec<String>> = items
-            .iter()
-            .map(|item| {
-                item.seat_labels
-                    .iter()
-                    .map(|label| seat_id(&item.show_id, label))
-                    .collect()
-            })
-            .collect();
-        let mut streams: Vec<_> = shows.iter().map(|show| show_tail(show)).collect();
-        for (item, seats) in items.iter().zip(&seat_ids) {
-            streams.push(whole::<Reservation>(item.reservation_id.as_str()));
-            streams.extend(seats.iter().map(|id| whole::<Seat>(id)));
+    /// The payment and its order, then the order's holds: two round trips.
+    async fn read_settlement(&self, request: &PaymentRequest) -> Result<Read, CommandError> {
+        let mut read = load_batch(
+            &self.store,
+            &[
+                whole::<Payment>(request.payment_id.as_str()),
+                whole::<Order>(request.order_id.as_str()),
+            ],
+        )
+        .await?;
+        let payment: Loaded<Payment> = read.next()?;
+        let order: Loaded<Order> = read.next()?;
+        let holds = self.read_holds(&order.aggregate).await?;
+        Ok(Read {
+            payment,
+            order,
+            holds,
+        })
+    }
+}
+
+/// What a settlement decides on: the payment, its order and the order's
+/// holds, each at the sequence it was read (or written) at.
+pub(crate) struct Read {
+    pub payment: Loaded<Payment>,
+    pub order: Loaded<Order>,
+    pub holds: Holds,
+}
+
+/// The appends that convert every reservation of the order and sell its
+/// seats, with a condition on each show (a sale never commits after its
+/// show was cancelled); or why the sale is refused.
+async fn sell(
+    order: &Loaded<Order>,
+    holds: Holds,
+    now: DateTime<Utc>,
+    meta: &serde_json::Value,
+) -> Result<Result<(Vec<StreamAppend>, Vec<StreamCondition>), Refusal>, CommandError> {
+    let order_id = order
+        .aggregate
+        .order_id
+        .clone()
+        .ok_or(CommandError::NotFound("order"))?;
+    let mut conditions = Vec::with_capacity(holds.shows.len());
+    for (show_id, show) in &holds.shows {
+        if show.status == ShowStatus::Cancelled {
+            return Ok(Err(Refusal::ShowCancelled));
         }
-        let mut read = load_batch(&self.store, &streams).await?;
-        let mut conditions = Vec::with_capacity(shows.len());
-        for show_id in shows {
-            let show = ShowState::after_scheduled(read.next_events()?)?;
-            if show.status == ShowStatus::Cancelled {
-                return Ok(Err(Refusal::ShowCancelled));
-            }
-            conditions.push(show.condition(show_id));
-        }
-        let mut appends = Vec::new();
-        for (item, seats) in items.iter().zip(&seat_ids) {
-            let mut reservation: Loaded<Reservation> = read.next()?;
-            let convert = ReservationCommand::Convert {
-                order_id: order_id.clone(),
+        conditions.push(show.condition(show_id));
+    }
+    let mut appends = Vec::new();
+    for (item, hold) in order.aggregate.items.iter().zip(holds.items) {
+        let Hold {
+            mut reservation,
+            seats,
+        } = hold;
+        let convert = ReservationCommand::Convert {
+            order_id: order_id.clone(),
+            now,
+        };
+        let Ok(converted) = reservation.decide(convert, &()).await else {
+            return Ok(Err(Refusal::HoldEnded));
+        };
+        appends.push(reservation.append(&converted, meta)?);
+        for mut seat in seats {
+            let sell = SeatCommand::Sell {
+                reservation: item.reservation_id.clone(),
                 now,
             };
-            let Ok(converted) = reservation.decide(convert, &()).await else {
+            let Ok(sold) = seat.decide(sell, &()).await else {
                 return Ok(Err(Refusal::HoldEnded));
             };
-            appends.push(reservation.append(&converted, meta)?);
-            for _ in seats {
-                let mut seat: Loaded<Seat> = read.next()?;
-                let sell = SeatCommand::Sell {
-                    reservation: item.reservation_id.clone(),
-                    now,
-                };
-                let Ok(sold) = seat.decide(sell, &()).await else {
-                    return Ok(Err(Refusal::HoldEnded));
-                };
-                appends.push(seat.append(&sold, meta)?);
-            }
+            appends.push(seat.append(&sold, meta)?);
         }
-        Ok(Ok((appends, conditions)))
     }
+    Ok(Ok((appends, conditions)))
 }
 
 /// Why money that arrived bought nothing.
