@@ -13,7 +13,7 @@ use ticketing_aggregates::{
 use ticketing_event_store::StreamAppend;
 
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
-use crate::load::{load, load_batch, metadata, whole, Loaded};
+use crate::load::{fold, load, load_batch, metadata, whole, Batch, Loaded};
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
 impl Engine {
@@ -33,15 +33,19 @@ impl Engine {
             let now = self.clock.now();
             let until = now + ttl;
             // The reservation and the customer's cart, then the order with
-            // the reservation's seats, then the order's other holds.
-            let mut read = load_batch(
-                &self.store,
-                &[
-                    whole::<Reservation>(reservation_id.as_str()),
-                    self.carts.stream(customer.as_str()),
-                ],
-            )
-            .await?;
+            // the reservation's seats, then the order's other holds. When
+            // the reservation was made here its seats are known, and with
+            // no open order (a new one, whose stream is empty) the first
+            // read is the only one.
+            let known_seats = self.reserved_here.get(reservation_id.as_str());
+            let mut first = vec![
+                whole::<Reservation>(reservation_id.as_str()),
+                self.carts.stream(customer.as_str()),
+            ];
+            if let Some(ids) = &known_seats {
+                first.extend(ids.iter().map(|id| whole::<Seat>(id)));
+            }
+            let mut read = load_batch(&self.store, &first).await?;
             let reservation: Loaded<Reservation> = read.next()?;
             let mut cart: Loaded<Cart> = self
                 .carts
@@ -64,14 +68,19 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(OrderId::generate);
             let seat_ids: Vec<String> = labels.iter().map(|l| seat_id(&show_id, l)).collect();
-            let mut streams = vec![whole::<Order>(order_id.as_str())];
-            streams.extend(seat_ids.iter().map(|id| whole::<Seat>(id)));
-            let mut read = load_batch(&self.store, &streams).await?;
-            let mut order: Loaded<Order> = read.next()?;
-            let seats = seat_ids
-                .iter()
-                .map(|_| read.next())
-                .collect::<Result<Vec<Loaded<Seat>>, _>>()?;
+            let (mut order, seats) = match known_seats {
+                Some(known) if known == seat_ids && cart.aggregate.open.is_none() => {
+                    let order = fold::<Order>(order_id.as_str(), Vec::new())?;
+                    (order, read_seats(&mut read, &seat_ids)?)
+                }
+                _ => {
+                    let mut streams = vec![whole::<Order>(order_id.as_str())];
+                    streams.extend(seat_ids.iter().map(|id| whole::<Seat>(id)));
+                    let mut read = load_batch(&self.store, &streams).await?;
+                    let order: Loaded<Order> = read.next()?;
+                    (order, read_seats(&mut read, &seat_ids)?)
+                }
+            };
             let seat_prices: Vec<i64> = labels
                 .iter()
                 .filter_map(|l| plan.seats.get(l))
@@ -339,4 +348,9 @@ pub(crate) fn order_error(error: ticketing_aggregates::OrderError) -> CommandErr
         NotRefundable => precondition("ORDER_NOT_REFUNDABLE"),
         Full => precondition("ORDER_FULL"),
     }
+}
+
+/// The next streams of `read`, one seat per id of `seat_ids`.
+fn read_seats(read: &mut Batch, seat_ids: &[String]) -> Result<Vec<Loaded<Seat>>, CommandError> {
+    seat_ids.iter().map(|_| read.next()).collect()
 }

@@ -8,6 +8,10 @@
 //! A tail read returns every event after the remembered position, so it
 //! always ends at the stream's head, whoever wrote since; the append's
 //! expected sequence stays the guarantee.
+//!
+//! Also [`Memory`], the bounded map behind it, which also remembers the
+//! seats of the reservations made in this process, so AddToCart reads them
+//! with the reservation in one round trip.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -22,17 +26,56 @@ use crate::CommandError;
 /// Streams remembered at most per aggregate type; emptied when full.
 const MAX_REMEMBERED: usize = 65_536;
 
+/// What this process remembers by stream id, at most `capacity` entries:
+/// emptied when full, so it never outgrows its bound.
+pub(crate) struct Memory<V> {
+    entries: Mutex<HashMap<String, V>>,
+    capacity: usize,
+}
+
+impl<V: Clone> Memory<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            capacity,
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<V> {
+        self.lock().get(id).cloned()
+    }
+
+    pub(crate) fn put(&self, id: &str, value: V) {
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity && !entries.contains_key(id) {
+            entries.clear();
+        }
+        entries.insert(id.to_owned(), value);
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
+        // Entries are inserted whole: a panic cannot leave one half-made.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Where each stream of `A`, an aggregate whose state is its last event,
 /// was last seen.
 pub(crate) struct TailHeads<A> {
-    heads: Mutex<HashMap<String, usize>>,
+    heads: Memory<usize>,
     aggregate: PhantomData<fn() -> A>,
 }
 
 impl<A> Default for TailHeads<A> {
     fn default() -> Self {
         Self {
-            heads: Mutex::default(),
+            heads: Memory::new(MAX_REMEMBERED),
             aggregate: PhantomData,
         }
     }
@@ -42,7 +85,7 @@ impl<A: Aggregate> TailHeads<A> {
     /// The stream `id`, from its last event as this process last saw it
     /// (whole if never seen).
     pub(crate) fn stream<'a>(&self, id: &'a str) -> StreamRef<'a> {
-        let seen = self.lock().get(id).copied().unwrap_or(0);
+        let seen = self.heads.get(id).unwrap_or(0);
         StreamRef {
             aggregate_type: A::TYPE,
             aggregate_id: id,
@@ -52,16 +95,12 @@ impl<A: Aggregate> TailHeads<A> {
 
     /// Whether this process has seen the stream `id` (read or written it).
     pub(crate) fn seen(&self, id: &str) -> bool {
-        self.lock().contains_key(id)
+        self.heads.get(id).is_some()
     }
 
     /// The stream `id` is at `sequence`: this process just appended there.
     pub(crate) fn remember(&self, id: &str, sequence: usize) {
-        let mut heads = self.lock();
-        if heads.len() >= MAX_REMEMBERED && !heads.contains_key(id) {
-            heads.clear();
-        }
-        heads.insert(id.to_owned(), sequence);
+        self.heads.put(id, sequence);
     }
 
     /// The aggregate as read from [`TailHeads::stream`], remembered; read
@@ -73,9 +112,9 @@ impl<A: Aggregate> TailHeads<A> {
         id: &str,
         read: Loaded<A>,
     ) -> Result<Loaded<A>, CommandError> {
-        let seen = self.lock().get(id).copied().unwrap_or(0);
+        let seen = self.heads.get(id).unwrap_or(0);
         let loaded = if read.sequence == 0 && seen > 0 {
-            self.lock().remove(id);
+            self.heads.forget(id);
             load::<A>(store, id).await?
         } else {
             read
@@ -84,13 +123,6 @@ impl<A: Aggregate> TailHeads<A> {
             self.remember(id, loaded.sequence);
         }
         Ok(loaded)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        // Entries are inserted whole: a panic cannot leave one half-made.
-        self.heads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -181,7 +213,7 @@ mod tests {
         );
 
         // A memory ahead of the log is not trusted.
-        heads.lock().insert(customer.into(), 500);
+        heads.heads.put(customer, 500);
         let empty = load_batch(&store, &[heads.stream(customer)])
             .await
             .unwrap()
@@ -193,5 +225,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cart.sequence, 61);
+    }
+
+    #[test]
+    fn a_memory_stays_within_its_capacity() {
+        let memory = Memory::new(3);
+        for i in 0..10 {
+            memory.put(&format!("s{i}"), i);
+            assert!(memory.lock().len() <= 3);
+        }
+        assert_eq!(
+            memory.get("s9"),
+            Some(9),
+            "the latest entry survives a clear"
+        );
+        memory.put("s9", 10);
+        assert_eq!(memory.get("s9"), Some(10));
+        memory.forget("s9");
+        assert_eq!(memory.get("s9"), None);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ticketing_aggregates::{Cart, Clock, CustomerHolds, PaymentProvider};
 use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, StreamCondition};
 
-use crate::carts::TailHeads;
+use crate::carts::{Memory, TailHeads};
 use crate::gate::SeatGate;
 use crate::shows::ShowCache;
 use crate::CommandError;
@@ -17,6 +17,10 @@ use crate::CommandError;
 /// How often a command reloads and decides again after a conflict before it
 /// gives up with UNAVAILABLE; each retry means another writer made progress.
 pub(crate) const MAX_ATTEMPTS: usize = 32;
+
+/// Reservations whose seats are remembered at most (a few hundred bytes
+/// each); most are added to a cart within seconds of being made.
+const RESERVED_HERE: usize = 16_384;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -62,6 +66,10 @@ pub struct Engine {
     pub(crate) shows: Arc<ShowCache>,
     pub(crate) carts: Arc<TailHeads<Cart>>,
     pub(crate) holds: Arc<TailHeads<CustomerHolds>>,
+    /// The seat ids of reservations made here, by reservation id: a
+    /// reservation's seats never change, so AddToCart can read them with the
+    /// reservation instead of after it.
+    pub(crate) reserved_here: Arc<Memory<Vec<String>>>,
     pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
 }
 
@@ -78,6 +86,7 @@ impl Engine {
             shows: Arc::new(ShowCache::default()),
             carts: Arc::new(TailHeads::default()),
             holds: Arc::new(TailHeads::default()),
+            reserved_here: Arc::new(Memory::new(RESERVED_HERE)),
             store,
             clock,
             config,

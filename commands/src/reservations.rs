@@ -157,6 +157,8 @@ impl Engine {
                     for id in &seat_ids {
                         self.gate.mark_taken(id, Some(until));
                     }
+                    self.reserved_here
+                        .put(reservation_id.as_str(), seat_ids.clone());
                     for append in &appends {
                         if append.aggregate_type == CustomerHolds::TYPE {
                             let head = append.expected_sequence + append.events.len();
