@@ -96,6 +96,7 @@ impl Identity {
         let stored = self.users.change(user_id, &change).await?;
         // This process answers from the account's new standing at once.
         self.standings.forget(user_id);
+        self.known_users.forget(user_id);
         let account = stored
             .map(Account::from)
             .ok_or(IdentityError::UnknownAccount)?;

@@ -10,7 +10,7 @@ use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::error::IdentityError;
 use crate::fingerprint::Fingerprints;
 use crate::password;
-use crate::standing::{Standings, STANDING_TTL};
+use crate::standing::{self, Standings, STANDING_TTL, USER_TTL};
 use crate::throttle::LoginThrottle;
 use crate::token::{AccessToken, Claims, TokenConfig, Tokens};
 use crate::users::Users;
@@ -29,6 +29,7 @@ pub struct Identity {
     fingerprints: Fingerprints,
     throttle: Arc<LoginThrottle>,
     pub(crate) standings: Arc<Standings>,
+    pub(crate) known_users: Arc<standing::Users>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -47,6 +48,7 @@ impl Identity {
             throttle: Arc::new(LoginThrottle::default()),
             tokens: Tokens::new(tokens),
             standings: Arc::new(Standings::new(STANDING_TTL)),
+            known_users: Arc::new(standing::Users::new(USER_TTL)),
         }
     }
 
@@ -58,13 +60,24 @@ impl Identity {
     }
 
     /// A user by id (for the workers that print a holder's name or mail a
-    /// customer), without credentials; `None` if there is none.
+    /// customer), without credentials; `None` if there is none. Remembered
+    /// for [`USER_TTL`]: the workers ask for every paid order, and email
+    /// and display name never change (a role changed by another process
+    /// shows within the TTL).
     pub async fn user(&self, user_id: &UserId) -> Result<Option<User>, IdentityError> {
-        Ok(self
+        let now = Instant::now();
+        if let Some(user) = self.known_users.get(user_id, now) {
+            return Ok(Some(user));
+        }
+        let user = self
             .users
             .find_by_id(user_id)
             .await?
-            .map(|stored| stored.user))
+            .map(|stored| stored.user);
+        if let Some(user) = &user {
+            self.known_users.put(user_id, user.clone(), now);
+        }
+        Ok(user)
     }
 
     /// Self-service sign-up: always a customer.

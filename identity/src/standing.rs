@@ -1,32 +1,44 @@
-//! Whether an account still stands behind its tokens: it exists, is not
-//! disabled, and is at the generation the token was issued at. Asked on
-//! every authenticated call, so answers are remembered for a short time
-//! ([`STANDING_TTL`]): a change made through another process takes effect
-//! here within it, one made through this process at once. Bounded like the
-//! verified-token cache: emptied when full.
+//! Answers about accounts remembered for a short time, bounded (emptied
+//! when full, like the verified-token cache): [`Standings`], whether an
+//! account still stands behind its tokens (it exists, is not disabled, and
+//! is at the generation the token was issued at), asked on every
+//! authenticated call; and the users the workers look up for every paid
+//! order (a ticket's holder name, an email's address), which never change
+//! their email or display name.
+//!
+//! A change made through another process takes effect here within the
+//! TTL, one made through this process at once ([`Remembered::forget`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::UserId;
+use crate::domain::{User, UserId};
 use crate::users::Standing;
 
 /// How long an account's standing is remembered.
 pub const STANDING_TTL: Duration = Duration::from_secs(2);
 
-/// Accounts remembered at most (some 100 bytes each).
+/// How long a user looked up by id is remembered; only its role can change
+/// meanwhile, which the workers that ask do not read.
+pub const USER_TTL: Duration = Duration::from_secs(60);
+
+/// Accounts remembered at most (some 100 to 300 bytes each).
 const CAPACITY: usize = 65_536;
 
-/// `None` as a remembered standing: no such account.
-type Entry = (Instant, Option<Standing>);
+/// Whether an account stands: `None` for no such account.
+pub(crate) type Standings = Remembered<Option<Standing>>;
 
-pub(crate) struct Standings {
+/// Users by id.
+pub(crate) type Users = Remembered<User>;
+
+/// Values by account, each for `ttl` after it was put.
+pub(crate) struct Remembered<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<UserId, Entry>>,
+    entries: Mutex<HashMap<UserId, (Instant, V)>>,
 }
 
-impl Standings {
+impl<V: Clone> Remembered<V> {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -34,20 +46,19 @@ impl Standings {
         }
     }
 
-    /// The remembered standing, if it is recent: `Some(None)` for an
-    /// account known not to exist.
-    pub fn get(&self, user: &UserId, now: Instant) -> Option<Option<Standing>> {
+    /// The remembered value, if it is recent.
+    pub fn get(&self, user: &UserId, now: Instant) -> Option<V> {
         let entries = self.lock();
-        let (at, standing) = entries.get(user)?;
-        (now.saturating_duration_since(*at) < self.ttl).then_some(*standing)
+        let (at, value) = entries.get(user)?;
+        (now.saturating_duration_since(*at) < self.ttl).then(|| value.clone())
     }
 
-    pub fn put(&self, user: &UserId, standing: Option<Standing>, now: Instant) {
+    pub fn put(&self, user: &UserId, value: V, now: Instant) {
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(user.clone(), (now, standing));
+        entries.insert(user.clone(), (now, value));
     }
 
     /// Forgets `user`, after a change to the account made here.
@@ -55,7 +66,7 @@ impl Standings {
         self.lock().remove(user);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Instant, V)>> {
         // Entries are inserted whole: a panic cannot leave one half-made.
         self.entries
             .lock()
