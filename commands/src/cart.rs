@@ -101,7 +101,12 @@ impl Engine {
             };
             let added = order.decide(add, &()).await.map_err(order_error)?;
             let opened = cart
-                .decide(CartCommand::Open { order_id }, &())
+                .decide(
+                    CartCommand::Open {
+                        order_id: order_id.clone(),
+                    },
+                    &(),
+                )
                 .await
                 .map_err(CommandError::internal)?;
             let mut appends = vec![order.append(&added, &meta)?, cart.append(&opened, &meta)?];
@@ -129,7 +134,11 @@ impl Engine {
             }
             let view = OrderView::of(&order.aggregate, expires_at).ok_or_else(exhausted)?;
             match self.commit(&appends, &view, idempotency).await? {
-                Commit::Done => return Ok(view),
+                Commit::Done => {
+                    self.carted_here
+                        .put(order_id.as_str(), order.aggregate.items.clone());
+                    return Ok(view);
+                }
                 Commit::Conflict => {
                     if let Some(view) = self.after_conflict(idempotency).await? {
                         return Ok(view);

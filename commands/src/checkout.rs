@@ -24,7 +24,7 @@ use ticketing_aggregates::{
 use crate::cart::order_error;
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::load::{fold, load, load_batch, metadata, whole, Loaded};
-use crate::sale::Holds;
+use crate::sale::{HoldStreams, Holds};
 use crate::settle::Read;
 use crate::{CommandError, Engine, IdempotencyKey, OrderView};
 
@@ -108,15 +108,19 @@ impl Engine {
         // provider that is not there.
         let provider = self.provider()?;
         for _ in 0..MAX_ATTEMPTS {
-            // The order with the customer's cart, then its holds and shows.
-            let mut read = load_batch(
-                &self.store,
-                &[
-                    whole::<Order>(order_id.as_str()),
-                    self.carts.stream(customer.as_str()),
-                ],
-            )
-            .await?;
+            // The order with the customer's cart, then its holds and shows;
+            // all in one read when the order's items were last written here
+            // (the guess is checked against the order read).
+            let carted = self.carted_here.get(order_id.as_str());
+            let guess = carted.as_deref().map(HoldStreams::of);
+            let mut streams = vec![
+                whole::<Order>(order_id.as_str()),
+                self.carts.stream(customer.as_str()),
+            ];
+            if let Some(guess) = &guess {
+                streams.extend(guess.streams());
+            }
+            let mut read = load_batch(&self.store, &streams).await?;
             let mut order: Loaded<Order> = read.next()?;
             let mut cart: Loaded<Cart> = self
                 .carts
@@ -131,7 +135,12 @@ impl Engine {
                 return Ok(Begun::Existing(payment.clone()));
             }
             let now = self.clock.now();
-            let holds = self.read_holds(&order.aggregate).await?;
+            let holds = match guess {
+                Some(guess) if carted.as_deref() == Some(order.aggregate.items.as_slice()) => {
+                    guess.take(&mut read)?
+                }
+                _ => self.read_holds(&order.aggregate).await?,
+            };
             self.refuse_ended_holds(&holds, now).await?;
             let payment_id = PaymentId::generate();
             let started = order

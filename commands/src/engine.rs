@@ -6,7 +6,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_aggregates::{Cart, Clock, CustomerHolds, PaymentProvider};
+use ticketing_aggregates::{Cart, Clock, CustomerHolds, OrderItem, PaymentProvider};
 use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, StreamCondition};
 
 use crate::carts::{Memory, TailHeads};
@@ -18,8 +18,8 @@ use crate::CommandError;
 /// gives up with UNAVAILABLE; each retry means another writer made progress.
 pub(crate) const MAX_ATTEMPTS: usize = 32;
 
-/// Reservations whose seats are remembered at most (a few hundred bytes
-/// each); most are added to a cart within seconds of being made.
+/// Reservations whose seats, and orders whose items, are remembered at most
+/// (a few hundred bytes each); most are used within seconds.
 const RESERVED_HERE: usize = 16_384;
 
 #[derive(Debug, Clone)]
@@ -70,6 +70,9 @@ pub struct Engine {
     /// reservation's seats never change, so AddToCart can read them with the
     /// reservation instead of after it.
     pub(crate) reserved_here: Arc<Memory<Vec<String>>>,
+    /// The items of orders last written here, by order id: Checkout reads
+    /// their holds with the order, then checks the guess against it.
+    pub(crate) carted_here: Arc<Memory<Vec<OrderItem>>>,
     pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
 }
 
@@ -87,6 +90,7 @@ impl Engine {
             carts: Arc::new(TailHeads::default()),
             holds: Arc::new(TailHeads::default()),
             reserved_here: Arc::new(Memory::new(RESERVED_HERE)),
+            carted_here: Arc::new(Memory::new(RESERVED_HERE)),
             store,
             clock,
             config,

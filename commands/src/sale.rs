@@ -8,9 +8,10 @@
 //! expirer ended a hold, the show was cancelled), the append conflicts and
 //! the settlement reads everything again.
 
-use ticketing_aggregates::{seat_id, Order, Reservation, Seat, ShowId};
+use ticketing_aggregates::{seat_id, Order, OrderItem, Reservation, Seat, ShowId};
+use ticketing_event_store::StreamRef;
 
-use crate::load::{load_batch, whole, Loaded};
+use crate::load::{load_batch, whole, Batch, Loaded};
 use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine};
 
@@ -28,38 +29,59 @@ pub(crate) struct Hold {
     pub seats: Vec<Loaded<Seat>>,
 }
 
-impl Engine {
-    /// Reads the shows, reservations and seats of `order` in one round trip.
-    pub(crate) async fn read_holds(&self, order: &Order) -> Result<Holds, CommandError> {
-        let mut shows: Vec<&ShowId> = order.items.iter().map(|item| &item.show_id).collect();
+/// The streams of an order's holds, in the order [`HoldStreams::take`]
+/// takes them back: its shows' tails, then each item's reservation and seats.
+pub(crate) struct HoldStreams {
+    shows: Vec<ShowId>,
+    seat_ids: Vec<Vec<String>>,
+    reservations: Vec<String>,
+}
+
+impl HoldStreams {
+    pub(crate) fn of(items: &[OrderItem]) -> Self {
+        let mut shows: Vec<ShowId> = items.iter().map(|item| item.show_id.clone()).collect();
         shows.sort();
         shows.dedup();
-        let seat_ids: Vec<Vec<String>> = order
-            .items
-            .iter()
-            .map(|item| {
-                item.seat_labels
-                    .iter()
-                    .map(|label| seat_id(&item.show_id, label))
-                    .collect()
-            })
-            .collect();
-        let mut streams: Vec<_> = shows.iter().map(|show| show_tail(show)).collect();
-        for (item, seats) in order.items.iter().zip(&seat_ids) {
-            streams.push(whole::<Reservation>(item.reservation_id.as_str()));
+        Self {
+            shows,
+            seat_ids: items
+                .iter()
+                .map(|item| {
+                    item.seat_labels
+                        .iter()
+                        .map(|label| seat_id(&item.show_id, label))
+                        .collect()
+                })
+                .collect(),
+            reservations: items
+                .iter()
+                .map(|item| item.reservation_id.as_str().to_owned())
+                .collect(),
+        }
+    }
+
+    pub(crate) fn streams(&self) -> Vec<StreamRef<'_>> {
+        let mut streams: Vec<_> = self.shows.iter().map(show_tail).collect();
+        for (reservation, seats) in self.reservations.iter().zip(&self.seat_ids) {
+            streams.push(whole::<Reservation>(reservation));
             streams.extend(seats.iter().map(|id| whole::<Seat>(id)));
         }
-        let mut read = load_batch(&self.store, &streams).await?;
-        let shows = shows
+        streams
+    }
+
+    /// The holds, from the next streams of `read` (read from
+    /// [`HoldStreams::streams`]).
+    pub(crate) fn take(self, read: &mut Batch) -> Result<Holds, CommandError> {
+        let shows = self
+            .shows
             .into_iter()
             .map(|show| {
-                Ok((
-                    show.clone(),
-                    ShowState::after_scheduled(read.next_events()?)?,
-                ))
+                let state = ShowState::after_scheduled(read.next_events()?)?;
+                Ok((show, state))
             })
             .collect::<Result<_, CommandError>>()?;
-        let items = seat_ids
+        let items = self
+            .seat_ids
             .iter()
             .map(|seats| {
                 Ok(Hold {
@@ -72,5 +94,14 @@ impl Engine {
             })
             .collect::<Result<_, CommandError>>()?;
         Ok(Holds { shows, items })
+    }
+}
+
+impl Engine {
+    /// Reads the shows, reservations and seats of `order` in one round trip.
+    pub(crate) async fn read_holds(&self, order: &Order) -> Result<Holds, CommandError> {
+        let streams = HoldStreams::of(&order.items);
+        let mut read = load_batch(&self.store, &streams.streams()).await?;
+        streams.take(&mut read)
     }
 }
