@@ -83,9 +83,20 @@ impl Engine {
             .iter()
             .map(|seat| TicketId::for_seat(&paid.order_id, &seat.show_id, &seat.seat_label))
             .collect();
+        // Tickets are issued once per paid order, so the first try guesses
+        // their streams empty and reads nothing; the append's expected
+        // sequences check the guess, and a conflict (issued or voided
+        // before) reads them.
+        let mut guess_empty = true;
         for _ in 0..MAX_ATTEMPTS {
             let issued_at = self.clock.now();
-            let tickets = self.load_tickets(&ids).await?;
+            let tickets = if std::mem::take(&mut guess_empty) {
+                ids.iter()
+                    .map(|id| fold(id.as_str(), Vec::new()))
+                    .collect::<Result<Vec<Loaded<Ticket>>, _>>()?
+            } else {
+                self.load_tickets(&ids).await?
+            };
             let mut appends = Vec::with_capacity(ids.len());
             for ((seat, ticket_id), mut ticket) in paid.seats.iter().zip(&ids).zip(tickets) {
                 let plan = self.plan_index(&seat.show_id).await?;
