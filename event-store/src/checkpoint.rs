@@ -45,6 +45,36 @@ pub async fn load_checkpoint(
     }
 }
 
+/// Locks checkpoint `name` on `shard` for the rest of the transaction
+/// `conn` is in, then reads it, so two processes running the same consumer
+/// never apply one batch twice: the lock is `pg_advisory_xact_lock` of
+/// `hashtext(lock_key)` (what a rebuild takes too), and lock and read are one
+/// statement. SQLite's writers take turns behind the store's write lock, so
+/// there it is a plain read.
+pub async fn lock_checkpoint(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    lock_key: &str,
+    name: &str,
+    shard: i32,
+) -> Result<FeedPosition, StoreError> {
+    if backend == Backend::Sqlite {
+        return load_checkpoint(conn, backend, name, shard).await;
+    }
+    let row = sqlx::query("SELECT tx, seq FROM event_store.lock_checkpoint($1, $2, $3)")
+        .bind(lock_key)
+        .bind(name)
+        .bind(shard)
+        .fetch_one(&mut *conn)
+        .await?;
+    let tx: Option<i64> = row.try_get("tx")?;
+    let seq: Option<i64> = row.try_get("seq")?;
+    Ok(match (tx, seq) {
+        (Some(tx), Some(seq)) => FeedPosition { tx, seq },
+        _ => FeedPosition::START,
+    })
+}
+
 /// Inserts or overwrites the position of projector `name` on `shard`.
 pub async fn save_checkpoint(
     conn: &mut AnyConnection,

@@ -42,7 +42,7 @@ mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use checkpoint::{delete_checkpoint, load_checkpoint, save_checkpoint};
+pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
 pub use idempotency::{find_idempotency, insert_idempotency};
 pub use skip::{Skip, MAX_SKIP_AGE};
 #[cfg(feature = "testing")]

@@ -11,7 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
+    load_checkpoint, lock_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead,
+    Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -69,13 +70,8 @@ impl<P: Projection> Projector<P> {
         let name = self.projection.name();
         let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
-        if backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind(format!("projector:{name}:{SHARD}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        let after = load_checkpoint(&mut tx, backend, name, SHARD).await?;
+        let lock = format!("projector:{name}:{SHARD}");
+        let after = lock_checkpoint(&mut tx, backend, &lock, name, SHARD).await?;
         let batch = self
             .store
             .read_feed_as(read, SHARD, after, self.batch_size)

@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedPosition, FeedRead, Skip, Store, StoreError,
+    load_checkpoint, lock_checkpoint, save_checkpoint, Backend, FeedPosition, FeedRead, Skip,
+    Store, StoreError,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -132,11 +133,9 @@ impl<P: Publisher> Relay<P> {
         let saved = match backend {
             Backend::Postgres => {
                 let mut tx = self.store.begin_read_model().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("{}:{SHARD}", self.checkpoint))
-                    .execute(&mut *tx)
-                    .await?;
-                let after = load_checkpoint(&mut tx, backend, &self.checkpoint, SHARD).await?;
+                let lock = format!("{}:{SHARD}", self.checkpoint);
+                let after =
+                    lock_checkpoint(&mut tx, backend, &lock, &self.checkpoint, SHARD).await?;
                 locked = Some(tx);
                 after
             }

@@ -161,6 +161,20 @@ $$"#
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (name, shard)
 )"#,
+    // A consumer's batch begins by taking its checkpoint's lock and reading
+    // the checkpoint: one statement. The read after the lock is a statement
+    // of its own in this volatile function, so its fresh snapshot sees the
+    // checkpoint the previous holder committed.
+    r#"CREATE OR REPLACE FUNCTION event_store.lock_checkpoint(
+    lock_key text, cp_name text, cp_shard int, OUT tx bigint, OUT seq bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(lock_key));
+    SELECT c.tx, c.seq INTO tx, seq
+      FROM event_store.checkpoints c
+     WHERE c.name = cp_name AND c.shard = cp_shard;
+END
+$$"#,
     r#"CREATE TABLE IF NOT EXISTS event_store.idempotency (
     scope text NOT NULL,
     key text NOT NULL,

@@ -1,7 +1,12 @@
 //! Checkpoints commit, or roll back, with the read-model transaction they
-//! are saved in.
+//! are saved in; a consumer that locks its checkpoint reads it only after
+//! the previous holder's batch committed.
 
-use ticketing_event_store::{delete_checkpoint, load_checkpoint, save_checkpoint, FeedPosition};
+use std::time::Duration;
+
+use ticketing_event_store::{
+    delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint, FeedPosition,
+};
 
 use crate::support::open;
 
@@ -90,4 +95,46 @@ pub async fn checkpoint_commits_with_its_transaction(url: String) {
             .expect("load"),
         p1
     );
+}
+
+/// Two consumers of one checkpoint, each as a batch runs (write turn,
+/// read-model transaction, lock and read): the second reads only once the
+/// first committed, and then reads what the first saved, so one batch is
+/// never applied twice.
+pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
+    let store = open(&url).await;
+    let backend = store.backend();
+    let saved = FeedPosition { tx: 3, seq: 9 };
+
+    let turn = store.write_turn().await;
+    let mut first = store.begin_read_model().await.expect("begin");
+    let at = lock_checkpoint(&mut first, backend, "projector:seats:0", "seats", 0)
+        .await
+        .expect("lock");
+    assert_eq!(at, FeedPosition::START, "never saved: the start");
+    save_checkpoint(&mut first, backend, "seats", 0, saved)
+        .await
+        .expect("save");
+
+    let second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let _turn = store.write_turn().await;
+            let mut tx = store.begin_read_model().await.expect("begin");
+            let at = lock_checkpoint(&mut tx, backend, "projector:seats:0", "seats", 0)
+                .await
+                .expect("lock");
+            tx.commit().await.expect("commit");
+            at
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second waits for the first");
+    first.commit().await.expect("commit");
+    drop(turn);
+    let read = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("the second goes on once the first committed")
+        .expect("task");
+    assert_eq!(read, saved, "and reads what the first saved");
 }

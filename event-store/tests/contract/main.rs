@@ -46,6 +46,7 @@ on_both_backends!(
     feed::skip_passes_over_unwanted_events_and_stops_at_a_wanted_one,
     feed::a_feed_of_some_types_delivers_each_of_them_once,
     checkpoints::checkpoint_commits_with_its_transaction,
+    checkpoints::a_locked_checkpoint_waits_for_its_holder,
     conditions::conditions_refuse_a_stream_that_moved,
     conditions::a_condition_and_a_writer_never_overlap,
 );
@@ -69,6 +70,9 @@ fn store_futures_are_send() {
         let backend = store.backend();
         send(&ticketing_event_store::load_checkpoint(
             conn, backend, "name", 0,
+        ));
+        send(&ticketing_event_store::lock_checkpoint(
+            conn, backend, "key", "name", 0,
         ));
     }
     let _ = check;
