@@ -11,8 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, lock_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead,
-    Store,
+    load_checkpoint, lock_checkpoint, save_checkpoint, FeedEvent, FeedPosition, FeedRead, Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
