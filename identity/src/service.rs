@@ -61,7 +61,7 @@ impl Identity {
 
     /// A user by id (for the workers that print a holder's name or mail a
     /// customer), without credentials; `None` if there is none. Remembered
-    /// for [`USER_TTL`]: the workers ask for every paid order, and email
+    /// for a minute: the workers ask for every paid order, and email
     /// and display name never change (a role changed by another process
     /// shows within the TTL).
     pub async fn user(&self, user_id: &UserId) -> Result<Option<User>, IdentityError> {
