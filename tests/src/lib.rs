@@ -271,7 +271,9 @@ impl TestApp {
     }
 
     /// Polls GetSeatMap until `ready` holds (projections are eventually
-    /// consistent); panics after 10 s.
+    /// consistent); panics after 10 s. An answer may not hold every seat
+    /// yet, so `ready` checks every seat the caller then asserts, and never
+    /// indexes one that may be missing (nor trusts `all` over an empty map).
     pub async fn wait_for_seat_map(
         &self,
         show_id: &str,

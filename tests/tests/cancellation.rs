@@ -123,10 +123,11 @@ async fn cancelling_undoes_the_sale(backend: Backend) {
 
     // The holds end: are free again (nobody can take them).
     app.wait_for_seat_map(&show_id, |map| {
-        map.seats.iter().all(|seat| match seat.label.as_str() {
-            "A-3" | "A-4" | "A-5" => seat.status == SeatStatus::Available as i32,
-            _ => seat.status == SeatStatus::Sold as i32,
-        })
+        map.seats.len() == 5
+            && map.seats.iter().all(|seat| match seat.label.as_str() {
+                "A-3" | "A-4" | "A-5" => seat.status == SeatStatus::Available as i32,
+                _ => seat.status == SeatStatus::Sold as i32,
+            })
     })
     .await;
 

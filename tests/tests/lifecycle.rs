@@ -89,9 +89,14 @@ async fn show_lifecycle(backend: Backend) {
         .into_inner();
     assert_eq!(held.status, ReservationStatus::Active as i32);
     assert_eq!(held.seat_labels, ["A-1", "A-2"]);
+    // Waits for every seat it asserts: an answer may not hold a seat yet.
+    let held = SeatStatus::Held as i32;
     let map = app
         .wait_for_seat_map(&show.show_id, |m| {
-            statuses(m)["A-2"] == SeatStatus::Held as i32
+            let statuses = statuses(m);
+            statuses.get("A-1") == Some(&held)
+                && statuses.get("A-2") == Some(&held)
+                && statuses.get("A-3") == Some(&(SeatStatus::Available as i32))
         })
         .await;
     assert_eq!(statuses(&map)["A-1"], SeatStatus::Held as i32);
@@ -108,9 +113,10 @@ async fn show_lifecycle(backend: Backend) {
         .into_inner();
     assert_eq!(released.status, ReservationStatus::Released as i32);
     app.wait_for_seat_map(&show.show_id, |m| {
-        m.seats
-            .iter()
-            .all(|s| s.status == SeatStatus::Available as i32)
+        m.seats.len() == 5
+            && m.seats
+                .iter()
+                .all(|s| s.status == SeatStatus::Available as i32)
     })
     .await;
     let again = inventory
@@ -162,7 +168,7 @@ async fn show_lifecycle(backend: Backend) {
     assert_eq!(reason(&status).as_deref(), Some("SHOW_CANCELLED"));
     let map = app
         .wait_for_seat_map(&show.show_id, |m| {
-            statuses(m)["A-5"] == SeatStatus::Held as i32
+            statuses(m).get("A-5") == Some(&(SeatStatus::Held as i32))
         })
         .await;
     assert_eq!(statuses(&map)["A-5"], SeatStatus::Held as i32);
