@@ -90,12 +90,12 @@ async fn show_lifecycle(backend: Backend) {
     assert_eq!(held.status, ReservationStatus::Active as i32);
     assert_eq!(held.seat_labels, ["A-1", "A-2"]);
     // Waits for every seat it asserts: an answer may not hold a seat yet.
-    let held = SeatStatus::Held as i32;
+    let held_seat = SeatStatus::Held as i32;
     let map = app
         .wait_for_seat_map(&show.show_id, |m| {
             let statuses = statuses(m);
-            statuses.get("A-1") == Some(&held)
-                && statuses.get("A-2") == Some(&held)
+            statuses.get("A-1") == Some(&held_seat)
+                && statuses.get("A-2") == Some(&held_seat)
                 && statuses.get("A-3") == Some(&(SeatStatus::Available as i32))
         })
         .await;
