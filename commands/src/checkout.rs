@@ -58,18 +58,8 @@ impl Engine {
         }
         match self.begin_checkout(customer, order_id, token).await? {
             Begun::New(started) => {
-                let Started {
-                    request,
-                    payment,
-                    order,
-                    holds,
-                } = *started;
-                let read = Some(Read {
-                    payment,
-                    order,
-                    holds,
-                });
-                self.charge_and_settle(&request, token, idempotency, read)
+                let Started { request, read } = *started;
+                self.charge_and_settle(&request, token, idempotency, Some(read))
                     .await
             }
             Begun::Existing(payment_id) => {
@@ -191,9 +181,11 @@ impl Engine {
                 payment.committed(&requested);
                 return Ok(Begun::New(Box::new(Started {
                     request,
-                    payment,
-                    order,
-                    holds,
+                    read: Read {
+                        payment,
+                        order,
+                        holds,
+                    },
                 })));
             }
         }
@@ -356,7 +348,5 @@ enum Begun {
 /// settlement decides on it without reading again.
 struct Started {
     request: PaymentRequest,
-    payment: Loaded<Payment>,
-    order: Loaded<Order>,
-    holds: Holds,
+    read: Read,
 }
