@@ -130,9 +130,8 @@ pub(crate) async fn exclusive(
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
     let mut tx = store.begin_read_model().await?;
     if store.backend() == Backend::Postgres {
-        // The key the live runner takes for each batch (runner.rs).
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("projector:{}:{SHARD}", which.name()))
+            .bind(crate::runner::lock_key(which.name()))
             .execute(&mut *tx)
             .await?;
     }

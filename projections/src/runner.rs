@@ -21,6 +21,12 @@ use crate::{record_error, ProjectionError};
 /// Feed shard read by this process (design.md §12: one shard today).
 const SHARD: i32 = 0;
 
+/// The advisory-lock key of projector `name`'s checkpoint: the live runner
+/// takes it for each batch, and a rebuild takes it to exclude the runner.
+pub(crate) fn lock_key(name: &str) -> String {
+    format!("projector:{name}:{SHARD}")
+}
+
 /// A read model fed by the global feed.
 pub trait Projection: Send + Sync + 'static {
     /// Unique name; keys the checkpoint.
@@ -69,8 +75,7 @@ impl<P: Projection> Projector<P> {
         let name = self.projection.name();
         let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
-        let lock = format!("projector:{name}:{SHARD}");
-        let after = lock_checkpoint(&mut tx, backend, &lock, name, SHARD).await?;
+        let after = lock_checkpoint(&mut tx, backend, &lock_key(name), name, SHARD).await?;
         let batch = self
             .store
             .read_feed_as(read, SHARD, after, self.batch_size)
