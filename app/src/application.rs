@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_aggregates::Clock;
 use ticketing_commands::{Engine, EngineConfig};
-use ticketing_event_store::{Backend, Store};
+use ticketing_event_store::Store;
 use ticketing_identity::{Identity, TokenConfig};
 use ticketing_payment::SimulatedProvider;
 use tokio::net::TcpListener;
@@ -60,6 +60,8 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How often the expirer looks for work.
     pub expirer_interval: Duration,
+    /// How old a checkout must be before the expirer resumes its payment.
+    pub resume_checkouts_after: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub admin_addr: Option<SocketAddr>,
     /// Where the HTTP/JSON API and the web page are served (gateway roles);
@@ -97,6 +99,7 @@ impl Settings {
             engine: EngineConfig::default(),
             clock: Arc::new(ticketing_aggregates::SystemClock),
             expirer_interval: Duration::from_secs(1),
+            resume_checkouts_after: crate::expirer::RESUME_AFTER,
             admin_addr: None,
             http_addr: None,
             cors_origins: ticketing_http::Origins::default(),
@@ -121,43 +124,6 @@ pub struct Application {
     http: Option<TcpListener>,
     admin: Option<TcpListener>,
     settings: Settings,
-}
-
-/// Connects and migrates; used by `serve`, `migrate` and `users`.
-pub async fn open_store(url: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(url).await?;
-    // Roles started together on a fresh database would race each other's
-    // `CREATE … IF NOT EXISTS` (they collide in the catalog): on Postgres one
-    // process migrates at a time, under a session lock of one connection.
-    let mut lock = match store.backend() {
-        Backend::Postgres => {
-            let mut conn = store.read_pool().acquire().await?;
-            sqlx::query("SELECT pg_advisory_lock(hashtext('ticketing:migrate'))")
-                .execute(&mut *conn)
-                .await?;
-            Some(conn)
-        }
-        Backend::Sqlite => None,
-    };
-    let migrated = migrate_all(&store).await;
-    if let Some(conn) = lock.as_mut() {
-        sqlx::query("SELECT pg_advisory_unlock(hashtext('ticketing:migrate'))")
-            .execute(&mut **conn)
-            .await?;
-    }
-    migrated?;
-    Ok(store)
-}
-
-async fn migrate_all(store: &Store) -> anyhow::Result<()> {
-    store.migrate().await?;
-    let (pool, backend) = (store.read_pool(), store.backend());
-    ticketing_projections::migrate(pool, backend).await?;
-    ticketing_identity::migrate(pool, backend).await?;
-    ticketing_payment::migrate(pool).await?;
-    ticketing_fulfillment::migrate(pool, backend).await?;
-    ticketing_notification::migrate(pool, backend).await?;
-    Ok(())
 }
 
 pub fn identity(store: &Store, secret: Vec<u8>, ttl: Duration) -> anyhow::Result<Identity> {
@@ -194,7 +160,7 @@ impl Application {
         if settings.role == Role::Relay && settings.kafka_brokers.is_none() {
             anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
         }
-        let store = open_store(&settings.database_url).await?;
+        let store = crate::schema::open_store(&settings.database_url).await?;
         let listener = match settings.role {
             Role::All | Role::Gateway => Some(bind(settings.grpc_addr).await?),
             Role::Projector | Role::Expirer | Role::Relay | Role::Fulfillment | Role::Notifier => {

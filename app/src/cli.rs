@@ -41,8 +41,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the engine (embedded SQLite by default; --database-url postgres://… for production).
     Serve(Box<ServeArgs>),
-    /// Create or upgrade the database schema, then exit.
-    Migrate(DatabaseArgs),
+    /// Apply the pending schema migrations (or list them: --status), then exit.
+    Migrate(crate::schema::MigrateArgs),
     /// Manage users.
     #[command(subcommand)]
     Users(crate::users::UsersCommand),
@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// How often the expirer looks for holds past their deadline.
     #[arg(long, env = "TICKETING_EXPIRER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub expirer_interval: Duration,
+    /// How old a checkout must be before the expirer resumes its payment
+    /// (settles it from the provider's answer, or voids it); younger ones
+    /// may still be finishing in the call that began them.
+    #[arg(long, env = "TICKETING_RESUME_CHECKOUTS_AFTER", default_value = "1m", value_parser = parse_duration)]
+    pub resume_checkouts_after: Duration,
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,

@@ -9,7 +9,7 @@ use ticketing_commands::ScheduleShow;
 use ticketing_identity::{DisplayName, Email, IdentityError, Password, Role};
 use ticketing_projections::{Projector, ReadModel, Target};
 
-use crate::application::{engine, identity, open_store, Settings};
+use crate::application::{engine, identity, Settings};
 use crate::config::DatabaseArgs;
 
 const ORGANIZER: (&str, &str) = ("demo-organizer@example.com", "demo-organizer-pass");
@@ -23,7 +23,7 @@ const HALL: [(&str, usize, usize, i64); 3] = [
 ];
 
 pub async fn run(db: DatabaseArgs) -> anyhow::Result<()> {
-    let store = open_store(&db.url()?).await?;
+    let (store, _) = crate::schema::migrate_store(&db.url()?).await?;
     let settings = Settings::new(db.url()?, &db.data_dir, db.jwt_secret()?);
     let identity = identity(&store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let organizer = match add_user(&identity, ORGANIZER, Role::Organizer).await {

@@ -5,24 +5,57 @@
 //! refunded (their tickets voided). All of it is idempotent, so two
 //! expirers, or an expirer racing a checkout, are safe; a read model that
 //! lags only delays the work to a later tick.
+//!
+//! **Payments left in checkout.** Only those whose checkout began more
+//! than [`Expirer::resume_after`] ago (default 1 min) are resumed, oldest
+//! first: a younger one may still be finishing in the call that began it.
+//! Resuming never charges a card (the token lived only in that call): it
+//! settles from the provider's answer for the payment's key, or voids the
+//! key once the charge can no longer arrive. Each tick takes the next
+//! page after where the last one stopped and starts over at the end, so
+//! orders that stay unsettled for minutes cannot hide the ones behind
+//! them.
 
 use std::time::Duration;
 use ticketing_aggregates::{OrderId, PaymentId, ReservationId};
 use ticketing_commands::Engine;
-use ticketing_projections::{Orders, Reservations};
-use tokio::sync::watch;
+use ticketing_projections::{CheckoutCursor, Orders, Reservations};
+use tokio::sync::{watch, Mutex};
 
 /// Work taken per tick; the next tick takes the rest.
-const BATCH: usize = 500;
+pub const BATCH: usize = 500;
+
+/// How old a checkout must be before the expirer resumes it, by default.
+pub const RESUME_AFTER: Duration = Duration::from_secs(60);
 
 pub struct Expirer {
-    pub engine: Engine,
-    pub reservations: Reservations,
-    pub orders: Orders,
-    pub interval: Duration,
+    engine: Engine,
+    reservations: Reservations,
+    orders: Orders,
+    interval: Duration,
+    resume_after: Duration,
+    /// The last order in checkout the previous tick looked at.
+    cursor: Mutex<Option<CheckoutCursor>>,
 }
 
 impl Expirer {
+    pub fn new(
+        engine: Engine,
+        reservations: Reservations,
+        orders: Orders,
+        interval: Duration,
+        resume_after: Duration,
+    ) -> Self {
+        Self {
+            engine,
+            reservations,
+            orders,
+            interval,
+            resume_after,
+            cursor: Mutex::new(None),
+        }
+    }
+
     /// One pass: how many reservations it expired and payments it resumed.
     pub async fn tick(&self) -> (usize, usize) {
         self.sweep_cancelled_shows().await;
@@ -44,27 +77,53 @@ impl Expirer {
             }
             Err(error) => tracing::warn!(%error, "cannot read due reservations"),
         }
-        let mut resumed = 0;
-        match self.orders.in_checkout(BATCH).await {
-            Ok(pending) => {
-                for (order, payment) in pending {
-                    let Ok(payment) = PaymentId::parse("payment_id", &payment) else {
-                        continue;
-                    };
-                    match self.engine.resume_payment(&payment, None, None).await {
-                        Ok(_) => resumed += 1,
-                        Err(error) => tracing::info!(%order, %error, "payment not settled yet"),
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot read orders in checkout"),
-        }
+        let resumed = self.resume_payments().await;
         metrics::counter!("ticketing_holds_expired_total").increment(expired as u64);
         metrics::counter!("ticketing_payments_resumed_total").increment(resumed as u64);
         if expired + resumed > 0 {
             tracing::info!(expired, resumed, "expirer pass");
         }
         (expired, resumed)
+    }
+
+    /// Resumes the next page of payments left in checkout; returns how many
+    /// it settled.
+    async fn resume_payments(&self) -> usize {
+        let resume_after =
+            chrono::Duration::from_std(self.resume_after).unwrap_or(chrono::Duration::MAX);
+        let cutoff = (self.engine.now() - resume_after).timestamp_millis();
+        let mut cursor = self.cursor.lock().await;
+        let page = match self
+            .orders
+            .in_checkout(cutoff, cursor.as_ref(), BATCH)
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read orders in checkout");
+                return 0;
+            }
+        };
+        // A short page reached the end: the next tick starts over.
+        *cursor = if page.len() < BATCH {
+            None
+        } else {
+            page.last().cloned()
+        };
+        drop(cursor);
+        let mut resumed = 0;
+        for waiting in page {
+            let Ok(payment) = PaymentId::parse("payment_id", &waiting.payment_id) else {
+                continue;
+            };
+            match self.engine.resume_payment(&payment, None, None).await {
+                Ok(_) => resumed += 1,
+                Err(error) => {
+                    tracing::info!(order = %waiting.order_id, %error, "payment not settled yet")
+                }
+            }
+        }
+        resumed
     }
 
     /// Withdraws the live holds and refunds the paid orders of cancelled

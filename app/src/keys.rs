@@ -10,8 +10,8 @@
 use clap::{Args, Subcommand};
 use ticketing_fulfillment::{publish_keys, published_keys, KeyRing, Verifier};
 
-use crate::application::open_store;
 use crate::config::DatabaseArgs;
+use crate::schema::open_store;
 use crate::workers::TicketKeys;
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,8 @@
 //! * `cli.rs` — the clap command line.
 //! * `config.rs` — database location, secrets, durations.
 //! * `application.rs` — [`Application`]: build, run until stopped.
+//! * `schema.rs` — versioned migrations of every context: `migrate`, and
+//!   the check that `serve` on Postgres makes.
 //! * `roles.rs` — what each role (gateway, projector, expirer) runs.
 //! * `demo.rs` — `demo`: a sample venue, users and orders.
 //! * `seatmap.rs` — `seatmap SHOW --as-of TIME` (time travel).
@@ -30,9 +32,11 @@ pub mod keys;
 pub mod notifications;
 pub mod ops;
 mod roles;
+pub mod schema;
 pub mod seatmap;
 pub mod telemetry;
 pub mod users;
 pub mod workers;
 
-pub use application::{open_store, shutdown_signal, Application, Role, Settings};
+pub use application::{shutdown_signal, Application, Role, Settings};
+pub use schema::{migrate_store, open_store};

@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use ticketing::cli::{Cli, Command};
 use ticketing::workers::{MailSettings, TicketKeys};
-use ticketing::{application, shutdown_signal, telemetry, Application, Settings};
+use ticketing::{shutdown_signal, telemetry, Application, Settings};
 use ticketing_commands::EngineConfig;
 use ticketing_notification::SenderConfig;
 
@@ -86,6 +86,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),
                 expirer_interval: args.expirer_interval,
+                resume_checkouts_after: args.resume_checkouts_after,
                 admin_addr: Some(args.admin_addr),
                 http_addr: args.http_addr.0,
                 cors_origins: ticketing_http::Origins::parse(&args.cors_origin)
@@ -114,11 +115,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Events(command) => ticketing::analyst::run(command).await,
         Command::Keys(command) => ticketing::keys::run(command).await,
         Command::Notifications(command) => ticketing::notifications::run(command).await,
-        Command::Migrate(db) => {
-            application::open_store(&db.url()?).await?;
-            println!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate(args) => ticketing::schema::run(args).await,
         Command::Users(command) => ticketing::users::run(command).await,
     }
 }

@@ -5,8 +5,8 @@
 use clap::Subcommand;
 use ticketing_notification::{Deliveries, DeliveryStatus};
 
-use crate::application::open_store;
 use crate::config::DatabaseArgs;
+use crate::schema::open_store;
 
 #[derive(Debug, Subcommand)]
 pub enum NotificationsCommand {

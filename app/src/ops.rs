@@ -7,8 +7,8 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use ticketing_projections::{drift, projection_status, rebuild, ReadModel};
 
-use crate::application::open_store;
 use crate::config::DatabaseArgs;
+use crate::schema::open_store;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {

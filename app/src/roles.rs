@@ -25,15 +25,16 @@ pub fn spawn_projectors(tasks: &mut JoinSet<()>, store: &Store, stopped: &watch:
 pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
     let pool = store.read_pool().clone();
     let backend = store.backend();
-    Expirer {
-        engine: engine(store, settings),
-        reservations: Reservations {
+    Expirer::new(
+        engine(store, settings),
+        Reservations {
             pool: pool.clone(),
             backend,
         },
-        orders: Orders { pool, backend },
-        interval: settings.expirer_interval,
-    }
+        Orders { pool, backend },
+        settings.expirer_interval,
+        settings.resume_checkouts_after,
+    )
 }
 
 /// The gateway's services, shared by the gRPC server and the HTTP face;

@@ -164,7 +164,7 @@ async fn add(args: UsersAddArgs) -> anyhow::Result<()> {
 /// Identity on the database; it issues no tokens here, so the secret only
 /// keys fingerprints.
 async fn identity(db: &DatabaseArgs) -> anyhow::Result<Identity> {
-    let store = application::open_store(&db.url()?).await?;
+    let store = crate::schema::open_store(&db.url()?).await?;
     application::identity(&store, db.jwt_secret()?, std::time::Duration::from_secs(60))
 }
 

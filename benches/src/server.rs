@@ -132,6 +132,19 @@ impl Server {
             db_args.extend(["--database-url".to_owned(), postgres.url(name)]);
         }
 
+        // On Postgres `serve` and `users` need the schema migrated first.
+        let migrated = command(binary)
+            .arg("migrate")
+            .args(&db_args)
+            .output()
+            .await
+            .with_context(|| format!("running {}", binary.display()))?;
+        if !migrated.status.success() {
+            bail!(
+                "ticketing migrate failed: {}",
+                String::from_utf8_lossy(&migrated.stderr).trim()
+            );
+        }
         let added = command(binary)
             .args([
                 "users",

@@ -18,6 +18,8 @@
 //!   each with its own outcome (`sqlite/batch.rs`, `postgres/batch.rs`).
 //! * `skip.rs` — [`Skip`]: followers pass over events they do not read
 //!   without a transaction per batch.
+//! * `migrations.rs` — versioned schema migrations of every bounded context,
+//!   applied in one transaction under one lock.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
 //!
@@ -33,6 +35,7 @@ use sqlx::error::ErrorKind;
 mod checkpoint;
 mod group;
 mod idempotency;
+pub mod migrations;
 pub mod postgres;
 mod repository;
 mod skip;
@@ -47,7 +50,7 @@ pub use idempotency::{find_idempotency, insert_idempotency};
 pub use skip::{Skip, MAX_SKIP_AGE};
 #[cfg(feature = "testing")]
 pub use store::Batched;
-pub use store::{Store, WriteTurn};
+pub use store::{Store, WriteTurn, EVENT_STORE};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@ mod batch;
 mod feed;
 mod fence;
 mod sql;
+pub(crate) use sql::SCHEMA;
 mod url;
 
 use fence::Fence;
@@ -43,9 +44,6 @@ use crate::{
 
 /// The pool size [`PgStore::connect`] uses.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
-
-/// Serializes concurrent `migrate` calls across processes (any fixed key).
-const MIGRATION_LOCK: i64 = 0x7469_636b_6574_0001;
 
 /// The Postgres event store.
 #[derive(Clone)]
@@ -108,22 +106,6 @@ impl PgStore {
 
     pub(crate) fn waker(&self) -> &FeedWaker {
         &self.waker
-    }
-
-    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        // A transaction-scoped lock is released even if this future is
-        // dropped half way; concurrent `CREATE … IF NOT EXISTS` can otherwise
-        // fail on the catalog's unique indexes.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// One stream, through [`LOAD_STREAMS`]: postgres-es's own read writes

@@ -38,7 +38,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One statement each: sqlx runs them as prepared statements, whose
 /// futures stay `Send` (`raw_sql`'s do not, which breaks `tokio::spawn`).
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     r#"CREATE TABLE IF NOT EXISTS events (
     global_seq INTEGER PRIMARY KEY AUTOINCREMENT,
     aggregate_type TEXT NOT NULL,
@@ -148,15 +148,6 @@ impl SqliteStore {
         WriteTurn {
             _held: Arc::clone(&self.turn).lock_owned().await,
         }
-    }
-
-    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(crate) async fn load(

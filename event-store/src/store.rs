@@ -9,11 +9,14 @@
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use sqlx::any::AnyPoolOptions;
+use sqlx::AnyConnection;
 use tokio::sync::watch;
 
 #[cfg(feature = "testing")]
 pub use crate::group::Batched;
+use crate::migrations::{Context, Migration};
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::tail::Tail;
@@ -66,13 +69,13 @@ impl Store {
         }
     }
 
-    /// Creates the store's tables. Idempotent, and safe when several
-    /// processes run it at once.
+    /// Applies the event store's pending migrations ([`EVENT_STORE`]).
+    /// Safe when several processes run it at once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.migrate().await,
-            Adapter::Sqlite(s) => s.migrate().await,
-        }
+        crate::migrations::apply(self.read_pool(), self.backend(), &[&EVENT_STORE])
+            .await
+            .map_err(crate::migrations::MigrationError::into_sqlx)?;
+        Ok(())
     }
 
     /// A pool on the same database for read models. They write their rows and
@@ -431,4 +434,26 @@ pub(crate) async fn connect_read_pool(
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// The event store's schema: the log, checkpoints, idempotency records and
+/// the feed's functions.
+pub static EVENT_STORE: Context = Context {
+    name: "event_store",
+    migrations: &[Migration {
+        version: 1,
+        description: "baseline: events, checkpoints, idempotency records, feed functions",
+        run: baseline,
+    }],
+};
+
+fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(crate::migrations::run_all(
+        conn,
+        match backend {
+            Backend::Postgres => crate::postgres::SCHEMA,
+            Backend::Sqlite => crate::sqlite::SCHEMA,
+        }
+        .iter(),
+    ))
 }

@@ -30,7 +30,7 @@ pub use keys::{KeyError, KeyRing, PublicKey, Verifier};
 pub use pdf::{render_pdf, PdfError, TicketPage};
 pub use published::{
     migrate, publish as publish_keys, published as published_keys, PublishedError, PublishedKey,
-    ScanError, Scanner,
+    ScanError, Scanner, FULFILLMENT,
 };
 pub use qr::{qr_code, sign_claim, verify_claim, QrError, QrModules, TicketClaim, MAX_PAYLOAD_LEN};
 pub use signer::RingSigner;

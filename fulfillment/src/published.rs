@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use sqlx::{AnyPool, Row};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Row};
+use ticketing_event_store::migrations::{self, Context, Migration, MigrationError};
 use ticketing_event_store::Backend;
 
 use crate::keys::{KeyError, KeyRing, Verifier};
@@ -42,22 +44,37 @@ pub enum PublishedError {
     },
 }
 
-/// Creates the table (and on Postgres its schema) if missing. Idempotent.
+/// The fulfillment context's schema (`bc_fulfillment`): the published keys.
+pub static FULFILLMENT: Context = Context {
+    name: "fulfillment",
+    migrations: &[Migration {
+        version: 1,
+        description: "baseline: published ticket keys",
+        run: baseline,
+    }],
+};
+
+/// Applies the fulfillment context's pending migrations ([`FULFILLMENT`]).
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), PublishedError> {
+    migrations::apply(pool, backend, &[&FULFILLMENT])
+        .await
+        .map_err(MigrationError::into_sqlx)?;
+    Ok(())
+}
+
+fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    let mut statements = Vec::new();
     if backend == Backend::Postgres {
-        sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_fulfillment")
-            .execute(pool)
-            .await?;
+        statements.push("CREATE SCHEMA IF NOT EXISTS bc_fulfillment".to_owned());
     }
-    let ddl = format!(
+    statements.push(format!(
         "CREATE TABLE IF NOT EXISTS {} (
             kid TEXT PRIMARY KEY,
             public_key TEXT NOT NULL,
             published_at BIGINT NOT NULL)",
         table(backend)
-    );
-    sqlx::query(&ddl).execute(pool).await?;
-    Ok(())
+    ));
+    Box::pin(migrations::run_all(conn, statements))
 }
 
 /// Publishes every public key of `ring` (keys already there stay as they are).

@@ -31,7 +31,7 @@ pub use error::IdentityError;
 pub use service::Identity;
 pub use standing::STANDING_TTL;
 pub use token::{AccessToken, Claims, TokenConfig};
-pub use users::migrate;
+pub use users::{migrate, IDENTITY};
 
 /// An idempotency key sent with a registration, with the request's keyed
 /// fingerprint ([`Identity::request_fingerprint`]), never a plain hash of a

@@ -10,45 +10,69 @@
 //! it was issued at, and stops working once the row has moved on.
 
 use chrono::DateTime;
+use futures::future::BoxFuture;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
+use ticketing_event_store::migrations::{self, Context, Migration, MigrationError};
 use ticketing_event_store::{find_idempotency, insert_idempotency, Backend, IdempotencyRecord};
 
 use crate::domain::{DisplayName, Email, User, UserId};
 use crate::error::IdentityError;
 
-/// Creates the users table (and on Postgres its schema) if missing.
+/// The identity context's schema (`bc_identity`).
+pub static IDENTITY: Context = Context {
+    name: "identity",
+    migrations: &[Migration {
+        version: 1,
+        description: "baseline: users, with account standing and the by-role index",
+        run: baseline,
+    }],
+};
+
+/// Applies the identity context's pending migrations ([`IDENTITY`]).
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), IdentityError> {
-    if backend == Backend::Postgres {
-        sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_identity")
-            .execute(pool)
-            .await?;
-    }
-    let ddl = format!(
-        "CREATE TABLE IF NOT EXISTS {} (
-            user_id TEXT PRIMARY KEY,
-            email TEXT NOT NULL UNIQUE,
-            display_name TEXT NOT NULL,
-            role TEXT NOT NULL,
-            password_hash TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            disabled BIGINT NOT NULL DEFAULT 0,
-            generation BIGINT NOT NULL DEFAULT 0
-        )",
-        table(backend)
-    );
-    sqlx::query(&ddl).execute(pool).await?;
-    // ListUsers of one role walks this index, not the whole table.
-    let index = format!(
-        "CREATE INDEX IF NOT EXISTS users_by_role ON {} (role, user_id)",
-        table(backend)
-    );
-    sqlx::query(&index).execute(pool).await?;
-    add_account_columns(pool, backend).await
+    migrations::apply(pool, backend, &[&IDENTITY])
+        .await
+        .map_err(MigrationError::into_sqlx)?;
+    Ok(())
+}
+
+fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        if backend == Backend::Postgres {
+            sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_identity")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                user_id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                display_name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                disabled BIGINT NOT NULL DEFAULT 0,
+                generation BIGINT NOT NULL DEFAULT 0
+            )",
+            table(backend)
+        );
+        sqlx::query(&ddl).execute(&mut *conn).await?;
+        // ListUsers of one role walks this index, not the whole table.
+        let index = format!(
+            "CREATE INDEX IF NOT EXISTS users_by_role ON {} (role, user_id)",
+            table(backend)
+        );
+        sqlx::query(&index).execute(&mut *conn).await?;
+        add_account_columns(conn, backend).await
+    })
 }
 
 /// The columns a table made before accounts could be managed lacks.
-async fn add_account_columns(pool: &AnyPool, backend: Backend) -> Result<(), IdentityError> {
+async fn add_account_columns(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<(), sqlx::Error> {
     for column in ["disabled", "generation"] {
         let ddl = match backend {
             Backend::Postgres => format!(
@@ -60,7 +84,7 @@ async fn add_account_columns(pool: &AnyPool, backend: Backend) -> Result<(), Ide
                     "SELECT count(*) FROM pragma_table_info('users') WHERE name = $1",
                 )
                 .bind(column)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?;
                 if present > 0 {
                     continue;
@@ -68,7 +92,7 @@ async fn add_account_columns(pool: &AnyPool, backend: Backend) -> Result<(), Ide
                 format!("ALTER TABLE users ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
             }
         };
-        sqlx::query(&ddl).execute(pool).await?;
+        sqlx::query(&ddl).execute(&mut *conn).await?;
     }
     Ok(())
 }

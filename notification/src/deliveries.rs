@@ -21,7 +21,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::{Any, AnyPool, Transaction};
+use futures::future::BoxFuture;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use ticketing_event_store::migrations::{self, Context, Migration, MigrationError};
 use ticketing_event_store::Backend;
 
 mod claim;
@@ -152,28 +154,29 @@ impl From<serde_json::Error> for DeliveryError {
     }
 }
 
-/// Serializes concurrent migrations across processes: concurrent `CREATE
-/// … IF NOT EXISTS` can otherwise fail on the catalog's unique indexes.
-const MIGRATION_LOCK: &str = "ticketing-notification:migrate";
+/// The notification context's schema (`bc_notification`): the delivery log.
+pub static NOTIFICATION: Context = Context {
+    name: "notification",
+    migrations: &[Migration {
+        version: 1,
+        description: "baseline: deliveries and their tickets",
+        run: baseline,
+    }],
+};
 
-/// Creates the log's tables and indexes (and on Postgres its schema) if
-/// missing. Idempotent, and safe when several processes run it at once.
+/// Applies the delivery log's pending migrations ([`NOTIFICATION`]).
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), DeliveryError> {
-    let tables = Tables::of(backend);
-    let mut tx = begin_write(pool, backend).await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_notification")
-            .execute(&mut *tx)
-            .await?;
-    }
+    migrations::apply(pool, backend, &[&NOTIFICATION])
+        .await
+        .map_err(MigrationError::into_sqlx)?;
+    Ok(())
+}
+
+fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
     let Tables {
         deliveries,
         tickets,
-    } = tables;
+    } = Tables::of(backend);
     let statements = [
         format!(
             "CREATE TABLE IF NOT EXISTS {deliveries} (
@@ -210,11 +213,14 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), DeliveryErr
         ),
         format!("CREATE INDEX IF NOT EXISTS deliveries_created ON {deliveries} (created_at)"),
     ];
-    for statement in &statements {
-        sqlx::query(statement).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    Box::pin(async move {
+        if backend == Backend::Postgres {
+            sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_notification")
+                .execute(&mut *conn)
+                .await?;
+        }
+        migrations::run_all(conn, &statements).await
+    })
 }
 
 /// The log's table names on one backend.

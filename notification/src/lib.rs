@@ -29,7 +29,7 @@ pub mod worker;
 pub use compose::{Recipient, Recipients, TicketMail};
 pub use deliveries::{
     migrate, Deliveries, DeliveryError, DeliveryRow, DeliveryStatus, DueDelivery, Recorded,
-    UnixMillis,
+    UnixMillis, NOTIFICATION,
 };
 pub use mailer::{Attachment, MailError, Mailer, OutboxMailer, OutgoingMail, SmtpMailer};
 pub use sender::{Compose, ComposeError, Sender, SenderConfig, SenderWake, StepReport};

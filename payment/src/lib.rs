@@ -25,4 +25,4 @@
 pub mod cards;
 mod simulated;
 
-pub use simulated::{migrate, SimulatedCharge, SimulatedProvider, VOIDED};
+pub use simulated::{migrate, migrate_on, SimulatedCharge, SimulatedProvider, VOIDED};

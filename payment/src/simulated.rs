@@ -3,7 +3,7 @@
 //! ([`crate::cards`]) and records the card's fingerprint, never the token.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 use std::time::Duration;
 use ticketing_aggregates::{
     CardRef, ChargeOutcome, ChargeRequest, PaymentId, PaymentProvider, ProviderError,
@@ -51,11 +51,15 @@ struct Tables {
 
 impl Tables {
     fn of(pool: &AnyPool) -> Tables {
-        let postgres = pool
-            .connect_options()
-            .database_url
-            .scheme()
-            .starts_with("postgres");
+        Tables::named(
+            pool.connect_options()
+                .database_url
+                .scheme()
+                .starts_with("postgres"),
+        )
+    }
+
+    fn named(postgres: bool) -> Tables {
         if postgres {
             Tables {
                 charges: "bc_payment.simulated_card_charges",
@@ -85,10 +89,16 @@ impl Tables {
 /// versions that kept tokens (its charges are forgotten with it: a payment
 /// it charged and that is still unsettled is voided). Idempotent.
 pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::Error> {
-    let tables = Tables::of(pool);
+    let postgres = Tables::of(pool).postgres;
+    migrate_on(&mut *pool.acquire().await?, postgres).await
+}
+
+/// [`migrate`] on one connection (inside a caller's migration transaction).
+pub async fn migrate_on(conn: &mut AnyConnection, postgres: bool) -> Result<(), sqlx::Error> {
+    let tables = Tables::named(postgres);
     if tables.postgres {
         sqlx::query("CREATE SCHEMA IF NOT EXISTS bc_payment")
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
     }
     let ddl = format!(
@@ -104,9 +114,9 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::Error> {
             attempts BIGINT NOT NULL DEFAULT 0)",
         tables.charges
     );
-    sqlx::query(&ddl).execute(pool).await?;
+    sqlx::query(&ddl).execute(&mut *conn).await?;
     sqlx::query(&format!("DROP TABLE IF EXISTS {}", tables.with_tokens()))
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     // One row per charge: at most one refund, however many keys ask.
     let ddl = format!(
@@ -117,7 +127,7 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::Error> {
             requests BIGINT NOT NULL DEFAULT 1)",
         tables.refunds
     );
-    sqlx::query(&ddl).execute(pool).await?;
+    sqlx::query(&ddl).execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 //! full) a rebuild fills, and gives the statements that swap a shadow into
 //! place.
 
-use sqlx::AnyPool;
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool};
+use ticketing_event_store::migrations::{self, Context, Migration, MigrationError};
 use ticketing_event_store::Backend;
 
 use crate::ProjectionError;
@@ -100,7 +102,8 @@ pub(crate) const ORDERS: Table = Table {
         payment_id TEXT,
         failure_reason TEXT,
         opened_at BIGINT NOT NULL,
-        global_seq BIGINT NOT NULL",
+        global_seq BIGINT NOT NULL,
+        checkout_at BIGINT",
     indexes: &[
         // "My orders", newest first, paged by order id.
         Index {
@@ -129,11 +132,6 @@ pub(crate) const ORDER_ITEMS: Table = Table {
         columns: "show_id, order_id",
     }],
 };
-
-/// Columns added to a table after it first shipped: `CREATE TABLE IF NOT
-/// EXISTS` leaves an existing table as it is, so migrate adds them.
-const ADDED_COLUMNS: &[(&Table, &str, &str)] =
-    &[(&SHOWS, "time_zone", "TEXT NOT NULL DEFAULT 'UTC'")];
 
 /// Every table, in creation order.
 const ALL: [&Table; 5] = [&SEAT_MAP, &SHOWS, &RESERVATIONS, &ORDERS, &ORDER_ITEMS];
@@ -258,36 +256,100 @@ impl Table {
     }
 }
 
-/// Creates the read-model tables and their indexes if missing. Idempotent.
+/// The read models' schema (`bc_inventory`, `bc_catalog`, `bc_ordering`).
+pub static READ_MODELS: Context = Context {
+    name: "read_models",
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "baseline: seat map, shows, reservations, orders, order items, errors",
+            run: baseline,
+        },
+        Migration {
+            version: 2,
+            description: "orders.checkout_at: when the order's payment was requested",
+            run: orders_checkout_at,
+        },
+    ],
+};
+
+/// Applies the read models' pending migrations ([`READ_MODELS`]).
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), ProjectionError> {
-    if backend == Backend::Postgres {
-        for schema in ["bc_inventory", "bc_catalog", "bc_ordering"] {
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .execute(pool)
-                .await?;
-        }
-    }
-    let mut statements: Vec<String> = ALL
-        .iter()
-        .flat_map(|table| table.create(backend, false))
-        .collect();
-    statements.push(crate::status::errors_ddl(backend));
-    for statement in statements {
-        sqlx::query(&statement).execute(pool).await?;
-    }
-    for (table, column, ddl) in ADDED_COLUMNS {
-        add_column(pool, backend, table, column, ddl).await?;
-    }
+    migrations::apply(pool, backend, &[&READ_MODELS])
+        .await
+        .map_err(MigrationError::into_sqlx)?;
     Ok(())
 }
 
+fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        if backend == Backend::Postgres {
+            for schema in ["bc_inventory", "bc_catalog", "bc_ordering"] {
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        let mut statements: Vec<String> = ALL
+            .iter()
+            .flat_map(|table| table.create(backend, false))
+            .collect();
+        statements.push(crate::status::errors_ddl(backend));
+        migrations::run_all(&mut *conn, statements).await?;
+        // A column added before versions existed, on tables made earlier.
+        add_column(
+            conn,
+            backend,
+            &SHOWS,
+            "time_zone",
+            "TEXT NOT NULL DEFAULT 'UTC'",
+        )
+        .await
+    })
+}
+
+/// Adds `orders.checkout_at` and fills it for the orders of before from
+/// the log, as a fold would: the time their last CheckoutStarted was
+/// recorded (one primary-key lookup per order that ever had a payment).
+fn orders_checkout_at(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        add_column(conn, backend, &ORDERS, "checkout_at", "BIGINT").await?;
+        let (events, millis) = match backend {
+            Backend::Postgres => (
+                "event_store.events",
+                "floor(extract(epoch FROM max(e.recorded_at)) * 1000)::bigint",
+            ),
+            // recorded_at is `%Y-%m-%dT%H:%M:%fZ`: seconds, then milliseconds.
+            Backend::Sqlite => (
+                "events",
+                "max(CAST(strftime('%s', e.recorded_at) AS INTEGER) * 1000 \
+                 + CAST(substr(e.recorded_at, 21, 3) AS INTEGER))",
+            ),
+        };
+        let orders = ORDERS.live(backend);
+        let sql = format!(
+            "UPDATE {orders} SET checkout_at = (SELECT {millis} FROM {events} e \
+             WHERE e.aggregate_type = 'Order' AND e.aggregate_id = {orders}.order_id \
+             AND e.event_type = 'CheckoutStarted') \
+             WHERE payment_id IS NOT NULL AND checkout_at IS NULL"
+        );
+        sqlx::query(&sql).execute(&mut *conn).await?;
+        Ok(())
+    })
+}
+
+/// Adds `column` unless the table has it: the baseline creates tables with
+/// today's columns, so a later version's column may already be there.
 async fn add_column(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     backend: Backend,
     table: &Table,
     column: &str,
     ddl: &str,
-) -> Result<(), ProjectionError> {
+) -> Result<(), sqlx::Error> {
     let live = table.live(backend);
     let sql = match backend {
         Backend::Postgres => format!("ALTER TABLE {live} ADD COLUMN IF NOT EXISTS {column} {ddl}"),
@@ -296,7 +358,7 @@ async fn add_column(
                 sqlx::query_scalar("SELECT count(*) FROM pragma_table_info($1) WHERE name = $2")
                     .bind(live)
                     .bind(column)
-                    .fetch_one(pool)
+                    .fetch_one(&mut *conn)
                     .await?;
             if present > 0 {
                 return Ok(());
@@ -304,7 +366,7 @@ async fn add_column(
             format!("ALTER TABLE {live} ADD COLUMN {column} {ddl}")
         }
     };
-    sqlx::query(&sql).execute(pool).await?;
+    sqlx::query(&sql).execute(&mut *conn).await?;
     Ok(())
 }
 

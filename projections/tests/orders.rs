@@ -84,7 +84,7 @@ async fn scripted_history_answers_every_query(url: String) {
     assert_eq!((row.status, row.total_minor), (OrderStatus::Checkout, 5000));
     assert_eq!(row.items, vec![item_row(&kept)]);
     let waiting = vec![(o1.to_string(), p1.to_string())];
-    assert_eq!(orders.in_checkout(10).await.unwrap(), waiting);
+    assert_eq!(waiting_at(&orders, i64::MAX).await, waiting);
 
     // The first payment fails.
     let failed = OrderEvent::OrderPaymentFailed {
@@ -98,7 +98,7 @@ async fn scripted_history_answers_every_query(url: String) {
     assert_eq!(row.status, OrderStatus::PaymentFailed);
     assert_eq!(row.failure_reason.as_deref(), Some("card declined"));
     assert_eq!(row.payment_id, Some(p1.to_string()));
-    assert_eq!(orders.in_checkout(10).await.unwrap(), vec![]);
+    assert_eq!(waiting_at(&orders, i64::MAX).await, vec![]);
 
     // The second succeeds; a cancelled order, a pending one, another's cart.
     let paid = OrderEvent::OrderPaid {
@@ -171,7 +171,23 @@ async fn scripted_history_answers_every_query(url: String) {
     let unknown = OrderId::generate();
     assert_eq!(orders.get(unknown.as_str()).await.unwrap(), None);
     let waiting = vec![(o3.to_string(), p3.to_string())];
-    assert_eq!(orders.in_checkout(10).await.unwrap(), waiting);
+    assert_eq!(waiting_at(&orders, i64::MAX).await, waiting);
+    // Its checkout began when CheckoutStarted was recorded (the rebuilt
+    // row too): not before that, and a page after it is empty.
+    let began = feed
+        .iter()
+        .find(|e| e.event.aggregate_id == o3.as_str() && e.event.event_type == "CheckoutStarted")
+        .map(|e| e.recorded_at.timestamp_millis())
+        .unwrap();
+    let found = orders.in_checkout(began, None, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].checkout_at, began);
+    assert_eq!(waiting_at(&orders, began - 1).await, vec![]);
+    let after = orders
+        .in_checkout(began, Some(&found[0]), 10)
+        .await
+        .unwrap();
+    assert_eq!(after, vec![]);
 
     // "My orders": newest first, one per page, then all at once.
     let page = |rows: &[&OrderRow], next_after: Option<&OrderId>| OrdersPage {
@@ -208,4 +224,15 @@ async fn sqlite_orders_follow_the_log() {
 #[tokio::test]
 async fn postgres_orders_follow_the_log() {
     scripted_history_answers_every_query(fresh_postgres_url().await).await;
+}
+
+/// `(order, payment)` of the orders whose checkout began by `cutoff`.
+async fn waiting_at(orders: &Orders, cutoff: i64) -> Vec<(String, String)> {
+    orders
+        .in_checkout(cutoff, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.order_id, c.payment_id))
+        .collect()
 }

@@ -56,7 +56,13 @@ mod anyhow_free {
 
 pub async fn database_url(backend: Backend) -> String {
     match backend {
-        Backend::Postgres => fresh_postgres_url().await,
+        Backend::Postgres => {
+            // Postgres roles refuse an unmigrated schema: migrate it the way
+            // a deployment does, before any role starts.
+            let url = fresh_postgres_url().await;
+            ticketing::migrate_store(&url).await.expect("migrate");
+            url
+        }
         Backend::Sqlite => fresh_sqlite_url(),
     }
 }
@@ -94,6 +100,7 @@ pub async fn spawn_app_configured(
     let mut settings = Settings::new(database_url.clone(), data_dir.path(), JWT_SECRET.to_vec());
     settings.token_ttl = Duration::from_secs(3600);
     settings.expirer_interval = Duration::from_millis(50);
+    settings.resume_checkouts_after = Duration::from_secs(1);
     settings.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
     settings.http_addr = Some("127.0.0.1:0".parse().expect("addr"));
     settings.mail.sender.poll_interval = Duration::from_millis(50);

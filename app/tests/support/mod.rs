@@ -99,6 +99,8 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--resume-checkouts-after",
+            "1s",
         ],
     );
     command.args(extra).envs(envs.iter().copied());

@@ -72,6 +72,8 @@ pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process
             &admin,
             "--http-addr",
             "127.0.0.1:0",
+            "--resume-checkouts-after",
+            "1s",
         ],
     );
     command.args(extra).stdout(Stdio::null());

@@ -23,7 +23,7 @@ macro_rules! heads_of {
 
 /// One statement each: sqlx runs them as prepared statements, whose
 /// futures stay `Send` (`raw_sql`'s do not, which breaks `tokio::spawn`).
-pub(super) const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     r#"CREATE SCHEMA IF NOT EXISTS event_store"#,
     r#"CREATE TABLE IF NOT EXISTS event_store.events (
     aggregate_type text NOT NULL,

@@ -35,6 +35,8 @@ struct State {
     /// `Some(None)`: cleared.
     failure_reason: Option<Option<String>>,
     total_delta: i64,
+    /// When the payment was last requested (unix ms).
+    checkout_at: Option<i64>,
     global_seq: i64,
 }
 
@@ -93,6 +95,7 @@ impl Fold {
                 change.status = Some("CHECKOUT");
                 change.payment_id = Some(payment_id.to_string());
                 change.failure_reason = Some(None);
+                change.checkout_at = Some(millis(event.recorded_at));
             }
             OrderEvent::OrderPaid { .. } => change.status = Some("PAID"),
             OrderEvent::OrderPaymentFailed { reason, .. } => {
@@ -116,6 +119,7 @@ impl Fold {
         state.payment_id = change.payment_id.or(state.payment_id.take());
         state.failure_reason = change.failure_reason.or(state.failure_reason.take());
         state.total_delta += change.total_delta;
+        state.checkout_at = change.checkout_at.or(state.checkout_at);
         state.global_seq = change.global_seq;
         Ok(())
     }
@@ -128,8 +132,8 @@ impl Fold {
     ) -> Result<(), ProjectionError> {
         for chunk in self.opened.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO {orders} (order_id, customer_id, status, currency, total_minor, payment_id, failure_reason, opened_at, global_seq) VALUES {}",
-                placeholders(chunk.len(), 9, |_| None)
+                "INSERT INTO {orders} (order_id, customer_id, status, currency, total_minor, payment_id, failure_reason, opened_at, global_seq, checkout_at) VALUES {}",
+                placeholders(chunk.len(), 10, |_| None)
             );
             let mut query = sqlx::query(&sql);
             for order in chunk {
@@ -143,7 +147,8 @@ impl Fold {
                     .bind(state.payment_id.as_deref())
                     .bind(state.failure_reason.clone().flatten())
                     .bind(order.opened_at)
-                    .bind(state.global_seq);
+                    .bind(state.global_seq)
+                    .bind(state.checkout_at);
             }
             query.execute(&mut *conn).await?;
         }
@@ -186,16 +191,22 @@ async fn update(
     orders: &str,
     changes: &[(String, &State)],
 ) -> Result<(), ProjectionError> {
-    let types =
-        |column| Some(["TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT"][column]);
+    let types = |column| {
+        Some(
+            [
+                "TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT",
+            ][column],
+        )
+    };
     let sql = format!(
-        "WITH v (order_id, status, payment_id, failure_set, failure_reason, total_delta, global_seq) AS (VALUES {}) \
+        "WITH v (order_id, status, payment_id, failure_set, failure_reason, total_delta, global_seq, checkout_at) AS (VALUES {}) \
          UPDATE {orders} AS t SET status = COALESCE(v.status, t.status), \
          payment_id = COALESCE(v.payment_id, t.payment_id), \
          failure_reason = CASE WHEN v.failure_set = 1 THEN v.failure_reason ELSE t.failure_reason END, \
-         total_minor = t.total_minor + v.total_delta, global_seq = v.global_seq \
+         total_minor = t.total_minor + v.total_delta, global_seq = v.global_seq, \
+         checkout_at = COALESCE(v.checkout_at, t.checkout_at) \
          FROM v WHERE t.order_id = v.order_id",
-        placeholders(changes.len(), 7, types)
+        placeholders(changes.len(), 8, types)
     );
     let mut query = sqlx::query(&sql);
     for (id, change) in changes {
@@ -206,7 +217,8 @@ async fn update(
             .bind(i64::from(change.failure_reason.is_some()))
             .bind(change.failure_reason.clone().flatten())
             .bind(change.total_delta)
-            .bind(change.global_seq);
+            .bind(change.global_seq)
+            .bind(change.checkout_at);
     }
     query.execute(&mut *conn).await?;
     Ok(())
@@ -221,7 +233,8 @@ async fn update_one(
     let sql = format!(
         "UPDATE {orders} SET status = COALESCE($1, status), payment_id = COALESCE($2, payment_id), \
          failure_reason = CASE WHEN $3 = 1 THEN $4 ELSE failure_reason END, \
-         total_minor = total_minor + $5, global_seq = $6 WHERE order_id = $7"
+         total_minor = total_minor + $5, global_seq = $6, checkout_at = COALESCE($7, checkout_at) \
+         WHERE order_id = $8"
     );
     sqlx::query(&sql)
         .bind(change.status)
@@ -230,6 +243,7 @@ async fn update_one(
         .bind(change.failure_reason.clone().flatten())
         .bind(change.total_delta)
         .bind(change.global_seq)
+        .bind(change.checkout_at)
         .bind(id)
         .execute(&mut *conn)
         .await?;

@@ -82,6 +82,15 @@ pub struct Orders {
     pub backend: Backend,
 }
 
+/// An order in CHECKOUT, as the expirer's scan returns it and resumes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutCursor {
+    pub order_id: String,
+    pub payment_id: String,
+    /// When its payment was requested (unix ms; 0: before this was kept).
+    pub checkout_at: i64,
+}
+
 const COLUMNS: &str = "order_id, customer_id, status, currency, total_minor, payment_id, failure_reason, opened_at, global_seq";
 
 impl Orders {
@@ -133,22 +142,40 @@ impl Orders {
         Ok(OrdersPage { orders, next_after })
     }
 
-    /// `(order_id, payment_id)` of orders waiting for their payment, oldest
-    /// order first, at most `limit`.
+    /// Orders whose checkout began at or before `cutoff` (unix ms) and is
+    /// still open, oldest first, after `after` (the last one a previous
+    /// call returned): the expirer's recovery scan walks them in pages, so
+    /// a run of orders that never settle cannot hide the ones behind it.
+    /// Orders from before `checkout_at` was kept count as oldest.
     pub async fn in_checkout(
         &self,
+        cutoff: i64,
+        after: Option<&CheckoutCursor>,
         limit: usize,
-    ) -> Result<Vec<(String, String)>, ProjectionError> {
+    ) -> Result<Vec<CheckoutCursor>, ProjectionError> {
+        let (after_at, after_id) = after.map_or((-1, ""), |c| (c.checkout_at, c.order_id.as_str()));
         let sql = format!(
-            "SELECT order_id, payment_id FROM {} WHERE status = 'CHECKOUT' ORDER BY order_id LIMIT $1",
+            "SELECT order_id, payment_id, COALESCE(checkout_at, 0) AS at FROM {} \
+             WHERE status = 'CHECKOUT' AND COALESCE(checkout_at, 0) <= $1 \
+             AND (COALESCE(checkout_at, 0) > $2 OR (COALESCE(checkout_at, 0) = $2 AND order_id > $3)) \
+             ORDER BY COALESCE(checkout_at, 0), order_id LIMIT $4",
             ORDERS.live(self.backend)
         );
         let rows = sqlx::query(&sql)
+            .bind(cutoff)
+            .bind(after_at)
+            .bind(after_id)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("order_id")?, row.try_get("payment_id")?)))
+            .map(|row| {
+                Ok(CheckoutCursor {
+                    order_id: row.try_get("order_id")?,
+                    payment_id: row.try_get("payment_id")?,
+                    checkout_at: row.try_get("at")?,
+                })
+            })
             .collect()
     }
 
