@@ -1,20 +1,43 @@
 //! The admin HTTP port (`--admin-addr`, default 127.0.0.1:9090):
 //! `/metrics` in the Prometheus text format, `/healthz` (the process is up)
-//! and `/readyz` (migrations ran — they run before this port opens — and
-//! every projector is within [`READY_LAG_SECONDS`] of the log).
+//! and `/readyz`, which answers for this process's role:
+//!
+//! * every role is ready when its schema is current (checked before this
+//!   port opens) and the store answers within [`PROBE_TIMEOUT`];
+//! * a process that runs the projectors adds each one's lag to the answer,
+//!   and a relay its backlog. Neither makes it unready: writes never wait
+//!   for the read side, and a gateway taken out of the balancer because a
+//!   projector is slow would turn a lag into an outage. Lag is a metric,
+//!   `ticketing_projection_lag_seconds`, set at each scrape, with an alert
+//!   rule in docs/operations.md.
+//!
+//! RPC latency is a Prometheus histogram (fixed buckets, [`LATENCY_BUCKETS`])
+//! so it aggregates across gateways.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::Mutex;
+use std::time::Duration;
 use ticketing_event_store::Store;
 use ticketing_projections::{projection_lag_seconds, ReadModel};
 use tokio::net::TcpListener;
 
-/// How far behind the log a projector may be for the process to be ready.
-pub const READY_LAG_SECONDS: f64 = 5.0;
+use crate::application::Role;
+
+/// How long the readiness probe waits for the store.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Upper bounds (seconds) of the buckets of every `*_duration_seconds`
+/// histogram: 1 ms to 10 s, dense around the 250 ms objective.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The checkpoint the relay keeps (see `relay/`).
+const RELAY_CHECKPOINT: &str = ticketing_relay::CHECKPOINT;
 
 /// The process-wide metrics recorder, installed by the first caller (calls
 /// may race: several engines in one test process start at once).
@@ -26,7 +49,9 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
     if let Some(handle) = handle.as_ref() {
         return Ok(handle.clone());
     }
-    let installed = PrometheusBuilder::new().install_recorder()?;
+    let installed = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), LATENCY_BUCKETS)?
+        .install_recorder()?;
     *handle = Some(installed.clone());
     Ok(installed)
 }
@@ -35,22 +60,28 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
 struct Admin {
     metrics: PrometheusHandle,
     store: Store,
+    role: Role,
+}
+
+impl Admin {
+    fn runs_projectors(&self) -> bool {
+        matches!(self.role, Role::All | Role::Projector)
+    }
 }
 
 pub async fn serve(
     listener: TcpListener,
     store: Store,
+    role: Role,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let admin = Admin {
         metrics: recorder()?,
         store,
+        role,
     };
     let app = Router::new()
-        .route(
-            "/metrics",
-            get(|State(a): State<Admin>| async move { a.metrics.render() }),
-        )
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(admin);
@@ -60,19 +91,56 @@ pub async fn serve(
     Ok(())
 }
 
-async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
-    let now = chrono::Utc::now();
-    let mut behind = Vec::new();
-    for name in ReadModel::ALL.map(ReadModel::name) {
-        match projection_lag_seconds(&admin.store, name, now).await {
-            Ok(lag) if lag <= READY_LAG_SECONDS => {}
-            Ok(lag) => behind.push(format!("{name} is {lag:.1} s behind")),
-            Err(error) => behind.push(format!("{name}: {error}")),
+async fn metrics(State(admin): State<Admin>) -> String {
+    if admin.runs_projectors() {
+        let now = chrono::Utc::now();
+        for name in ReadModel::ALL.map(ReadModel::name) {
+            if let Ok(lag) = projection_lag_seconds(&admin.store, name, now).await {
+                metrics::gauge!("ticketing_projection_lag_seconds", "projection" => name).set(lag);
+            }
         }
     }
-    if behind.is_empty() {
+    admin.metrics.render()
+}
+
+async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
+    let probe = sqlx::query("SELECT 1").execute(admin.store.read_pool());
+    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unreachable: {error}"),
+            )
+        }
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store did not answer within {PROBE_TIMEOUT:?}"),
+            )
+        }
+    }
+    let now = chrono::Utc::now();
+    let mut lags = Vec::new();
+    if admin.runs_projectors() {
+        for name in ReadModel::ALL.map(ReadModel::name) {
+            lags.push(behind(&admin.store, name, now).await);
+        }
+    }
+    if admin.role == Role::Relay {
+        lags.push(behind(&admin.store, RELAY_CHECKPOINT, now).await);
+    }
+    if lags.is_empty() {
         (StatusCode::OK, "ready".into())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, behind.join("; "))
+        (StatusCode::OK, format!("ready; {}", lags.join("; ")))
+    }
+}
+
+/// `name is 1.5 s behind`, or why that cannot be told.
+async fn behind(store: &Store, name: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    match projection_lag_seconds(store, name, now).await {
+        Ok(lag) => format!("{name} is {lag:.1} s behind"),
+        Err(error) => format!("{name}: {error}"),
     }
 }

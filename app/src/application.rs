@@ -51,6 +51,8 @@ pub enum PaymentProvider {
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
+    /// The size of each of the process's Postgres pools.
+    pub db_max_connections: u32,
     pub grpc_addr: SocketAddr,
     pub role: Role,
     pub jwt_secret: Vec<u8>,
@@ -92,6 +94,7 @@ impl Settings {
     pub fn new(database_url: String, data_dir: &std::path::Path, jwt_secret: Vec<u8>) -> Self {
         Self {
             database_url,
+            db_max_connections: ticketing_event_store::postgres::DEFAULT_MAX_CONNECTIONS,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             role: Role::All,
             jwt_secret,
@@ -160,7 +163,9 @@ impl Application {
         if settings.role == Role::Relay && settings.kafka_brokers.is_none() {
             anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
         }
-        let store = crate::schema::open_store(&settings.database_url).await?;
+        let store =
+            crate::schema::open_store_with(&settings.database_url, settings.db_max_connections)
+                .await?;
         let listener = match settings.role {
             Role::All | Role::Gateway => Some(bind(settings.grpc_addr).await?),
             Role::Projector | Role::Expirer | Role::Relay | Role::Fulfillment | Role::Notifier => {
@@ -237,9 +242,12 @@ impl Application {
         }
         if let Some(admin) = admin {
             let until_stop = until(stopped.clone());
+            let role = settings.role;
             tracing::info!(addr = %admin.local_addr()?, "admin HTTP listening");
             tasks.spawn(async move {
-                if let Err(error) = crate::admin::serve(admin, store_for_admin, until_stop).await {
+                if let Err(error) =
+                    crate::admin::serve(admin, store_for_admin, role, until_stop).await
+                {
                     tracing::error!(%error, "admin server stopped");
                 }
             });

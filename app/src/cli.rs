@@ -15,15 +15,10 @@ use crate::config::{parse_duration, DatabaseArgs};
     about = "Event-sourced ticketing engine: sells seated tickets, never a seat twice."
 )]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        env = "TICKETING_LOG_FORMAT",
-        value_enum,
-        default_value = "json"
-    )]
-    pub log_format: LogFormat,
+    /// Log format on stderr; default: text on a terminal, JSON otherwise
+    /// (a file, a pipe, a container's log collector).
+    #[arg(long, global = true, env = "TICKETING_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// OTLP/gRPC collector to export trace spans to, e.g. http://127.0.0.1:4317.
     #[arg(long, global = true, env = "TICKETING_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
@@ -31,10 +26,22 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Json,
     Text,
+}
+
+impl LogFormat {
+    /// The format asked for, else text for a person at a terminal and JSON
+    /// for a machine.
+    pub fn resolve(asked: Option<LogFormat>, stderr_is_terminal: bool) -> LogFormat {
+        match (asked, stderr_is_terminal) {
+            (Some(format), _) => format,
+            (None, true) => LogFormat::Text,
+            (None, false) => LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +75,11 @@ pub enum Command {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// Connections of each of this process's two Postgres pools (events,
+    /// read models): a process opens at most twice this plus one. Size it
+    /// per role against the server's max_connections (docs/operations.md).
+    #[arg(long, env = "TICKETING_DB_MAX_CONNECTIONS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
     /// Address the gRPC gateway listens on.
     #[arg(long, env = "TICKETING_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -248,6 +260,23 @@ impl ServeArgs {
 mod tests {
     use super::*;
     use crate::application::PaymentProvider;
+
+    #[test]
+    fn logs_are_text_on_a_terminal_and_json_elsewhere_unless_asked() {
+        assert_eq!(LogFormat::resolve(None, true), LogFormat::Text);
+        assert_eq!(LogFormat::resolve(None, false), LogFormat::Json);
+        assert_eq!(
+            LogFormat::resolve(Some(LogFormat::Json), true),
+            LogFormat::Json
+        );
+        assert_eq!(
+            LogFormat::resolve(Some(LogFormat::Text), false),
+            LogFormat::Text
+        );
+        std::env::remove_var("TICKETING_LOG_FORMAT");
+        let parsed = Cli::try_parse_from(["ticketing", "migrate"]).expect("parses");
+        assert_eq!(parsed.log_format, None, "no default: decided at start");
+    }
 
     fn serve(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from([&["ticketing", "serve"], args].concat()).expect("parses");

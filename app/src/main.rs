@@ -2,8 +2,9 @@
 //! in the library (`application.rs`).
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use ticketing::cli::{Cli, Command};
+use ticketing::cli::{Cli, Command, LogFormat};
 use ticketing::workers::{MailSettings, TicketKeys};
 use ticketing::{shutdown_signal, telemetry, Application, Settings};
 use ticketing_commands::EngineConfig;
@@ -48,7 +49,8 @@ async fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
     tune_allocator();
     let cli = Cli::parse();
-    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+    let format = LogFormat::resolve(cli.log_format, std::io::stderr().is_terminal());
+    let telemetry = match telemetry::init(format, cli.otlp_endpoint.as_deref()) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -74,6 +76,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let limits = args.limits();
             let settings = Settings {
                 database_url: args.db.url()?,
+                db_max_connections: args.db_max_connections,
                 grpc_addr: args.grpc_addr,
                 role: args.role,
                 jwt_secret: args.db.serving_jwt_secret()?,

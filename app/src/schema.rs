@@ -58,7 +58,16 @@ pub async fn migrate_store(url: &str) -> anyhow::Result<(Store, Vec<MigrationSta
 /// Connects; migrates embedded SQLite, and on Postgres refuses a schema
 /// older than this binary (see the module doc).
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(url).await?;
+    open_store_with(
+        url,
+        ticketing_event_store::postgres::DEFAULT_MAX_CONNECTIONS,
+    )
+    .await
+}
+
+/// [`open_store`] with pools of `max_connections` (`--db-max-connections`).
+pub async fn open_store_with(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    let store = Store::connect_with(url, max_connections).await?;
     match store.backend() {
         Backend::Sqlite => {
             migrations::apply(store.read_pool(), store.backend(), &contexts()).await?;

@@ -4,9 +4,9 @@
 //!   in process) is SIGKILLed while it works through many paid orders, and
 //!   restarted: every paid seat ends with exactly one ticket, its id derived
 //!   from order, show and seat — none lost, none twice.
-//! * `roles_started_at_once_on_a_fresh_database`: every process runs the
-//!   migrations at start, so roles started together, as an orchestrator
-//!   starts them, all come up.
+//! * `roles_wait_for_migrate_on_a_fresh_database`: on Postgres a role
+//!   refuses an unmigrated schema; after `ticketing migrate`, roles started
+//!   together, as an orchestrator starts them, all come up.
 //! * `kafka_roles_as_separate_processes`: gateway, projector, expirer,
 //!   relay, fulfillment and notifier each as its own process, the workers
 //!   fed by Kafka, give a purchase the same outcome as `--role all` does in
@@ -265,27 +265,44 @@ async fn issued(store: &Store) -> BTreeMap<PaidSeat, Vec<(String, String, u32)>>
     issued
 }
 
-/// Three fresh databases, six processes each: a race between migrations
-/// rarely spares all three.
+/// On a fresh Postgres database a role refuses to start and names the
+/// command to run; once `ticketing migrate` ran, six roles started at once,
+/// as an orchestrator starts them, all come up (none migrates, so none
+/// races another's DDL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_started_at_once_on_a_fresh_database() {
-    for _ in 0..3 {
-        let url = database_url(Backend::Postgres).await;
-        let dir = tempfile::tempdir().expect("data dir");
-        let roles = [
+async fn roles_wait_for_migrate_on_a_fresh_database() {
+    let url = ticketing_event_store::testing::fresh_postgres_url().await;
+    let dir = tempfile::tempdir().expect("data dir");
+    let refused = support::processes::cli(
+        &url,
+        dir.path(),
+        &[
+            "serve",
+            "--role",
             "projector",
-            "expirer",
-            "fulfillment",
-            "notifier",
-            "projector",
-        ];
-        let mut processes: Vec<Process> = roles
-            .iter()
-            .map(|role| launch_role(&url, dir.path(), role, &[]))
-            .collect();
-        let _gateway = start_serving(&url, dir.path(), &["--role", "gateway"], &[]).await;
-        for process in &mut processes {
-            process.until_up().await;
-        }
+            "--admin-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("run `ticketing migrate`"), "{stderr}");
+
+    let migrated = support::processes::cli(&url, dir.path(), &["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let roles = [
+        "projector",
+        "expirer",
+        "fulfillment",
+        "notifier",
+        "projector",
+    ];
+    let mut processes: Vec<Process> = roles
+        .iter()
+        .map(|role| launch_role(&url, dir.path(), role, &[]))
+        .collect();
+    let _gateway = start_serving(&url, dir.path(), &["--role", "gateway"], &[]).await;
+    for process in &mut processes {
+        process.until_up().await;
     }
 }

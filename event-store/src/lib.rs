@@ -20,6 +20,8 @@
 //!   without a transaction per batch.
 //! * `migrations.rs` — versioned schema migrations of every bounded context,
 //!   applied in one transaction under one lock.
+//! * `exclusive.rs` — [`Exclusive`]: a named lock one process holds at a
+//!   time (a rebuild), freed with its holder.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
 //!
@@ -33,6 +35,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 
 mod checkpoint;
+mod exclusive;
 mod group;
 mod idempotency;
 pub mod migrations;
@@ -46,6 +49,7 @@ mod tail;
 pub mod testing;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
+pub use exclusive::Exclusive;
 pub use idempotency::{find_idempotency, insert_idempotency};
 pub use skip::{Skip, MAX_SKIP_AGE};
 #[cfg(feature = "testing")]

@@ -83,6 +83,11 @@ pub struct SqliteStore {
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Appends waiting for the next batch.
     queue: Arc<crate::group::Queue>,
+    /// The database file, next to which [`crate::Exclusive`] locks live;
+    /// `None` in memory.
+    file: Option<std::path::PathBuf>,
+    /// [`crate::Exclusive`] names held, for a database in memory.
+    held: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl SqliteStore {
@@ -109,6 +114,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains("mode=memory") || url.contains(":memory:");
+        let file = (!in_memory).then(|| options.get_filename().to_owned());
         // The writer keeps its connection forever: an in-memory database
         // lives only while some connection to it is open.
         let writer = SqlitePoolOptions::new()
@@ -132,7 +139,17 @@ impl SqliteStore {
             waker: FeedWaker::new(),
             turn: Arc::default(),
             queue: Arc::default(),
+            file,
+            held: Arc::default(),
         })
+    }
+
+    /// See [`crate::Store::try_exclusive`].
+    pub(crate) fn try_exclusive(&self, name: &str) -> Result<Option<crate::Exclusive>, StoreError> {
+        match &self.file {
+            Some(file) => crate::exclusive::try_file_lock(file, name),
+            None => Ok(crate::exclusive::try_memory_lock(&self.held, name)),
+        }
     }
 
     pub(crate) fn read_pool(&self) -> &sqlx::AnyPool {

@@ -14,6 +14,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyConnection;
 use tokio::sync::watch;
 
+use crate::exclusive::Exclusive;
 #[cfg(feature = "testing")]
 pub use crate::group::Batched;
 use crate::migrations::{Context, Migration};
@@ -49,8 +50,18 @@ impl Store {
     /// `sqlite:path` or `sqlite::memory:` selects SQLite, creating the file if
     /// it is missing.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(url, crate::postgres::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`Store::connect`] with `max_connections` for each of the Postgres
+    /// pools (events and read models; a process opens at most twice that,
+    /// plus one for LISTEN). SQLite ignores it: one writer and a few
+    /// readers on a local file.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::new(Adapter::Postgres(PgStore::connect(url).await?)))
+            Ok(Store::new(Adapter::Postgres(
+                PgStore::connect_with(url, max_connections).await?,
+            )))
         } else if url.starts_with("sqlite:") {
             Ok(Store::new(Adapter::Sqlite(
                 SqliteStore::connect(url).await?,
@@ -76,6 +87,17 @@ impl Store {
             .await
             .map_err(crate::migrations::MigrationError::into_sqlx)?;
         Ok(())
+    }
+
+    /// Takes the lock `name` for as long as the returned guard lives, or
+    /// answers `None` at once while another holder (this process or
+    /// another) has it. For work that must not run twice at once, such as
+    /// a read model's rebuild; see `exclusive.rs`.
+    pub async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, StoreError> {
+        match &self.adapter {
+            Adapter::Postgres(s) => crate::exclusive::try_session_lock(s.read_pool(), name).await,
+            Adapter::Sqlite(s) => s.try_exclusive(name),
+        }
     }
 
     /// A pool on the same database for read models. They write their rows and

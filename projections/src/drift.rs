@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 use ticketing_event_store::{delete_checkpoint, load_checkpoint, Backend, Store};
 
 use crate::fill::{fill, Steps};
-use crate::rebuild::{exclusive, reset_shadow, top_up, SHARD};
+use crate::rebuild::{exclusive, only_one, reset_shadow, top_up, SHARD};
 use crate::{Projection, ProjectionError, ReadModel};
 
 /// How many 100 ms waits a drift check gives a lagging live projector.
@@ -37,6 +37,7 @@ pub async fn drift(
     which: ReadModel,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Drift, ProjectionError> {
+    let _alone = only_one(store, which).await?;
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (_, folded) = fill(store, &shadow, Steps::default(), progress).await?;

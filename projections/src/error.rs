@@ -19,6 +19,12 @@ pub enum ProjectionError {
     },
     #[error("corrupt read model row: {0}")]
     Corrupt(String),
+    /// Another rebuild or drift check of the same read model is running
+    /// (in this process or another): they would fill one shadow table.
+    #[error(
+        "a rebuild or drift check of {0} is already running; wait for it to end, then try again"
+    )]
+    AlreadyRunning(&'static str),
     /// The task that applied a batch panicked (a bug); its transaction
     /// rolled back.
     #[error("the batch task failed: {0}")]

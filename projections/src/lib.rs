@@ -43,7 +43,7 @@ pub use error::ProjectionError;
 pub use fill::Steps;
 pub use orders::{CheckoutCursor, OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
 pub use read_model::{AnyProjection, ReadModel, Target};
-pub use rebuild::{rebuild, rebuild_in_steps, RebuildReport};
+pub use rebuild::{rebuild, rebuild_in_steps, shadow_lock, RebuildReport};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::{migrate, READ_MODELS};

@@ -44,6 +44,7 @@ pub async fn rebuild_in_steps(
     steps: Steps,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
+    let _alone = only_one(store, which).await?;
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (mut events, from) = fill(store, &shadow, steps, progress).await?;
@@ -124,6 +125,25 @@ pub(crate) async fn reset_shadow(
 }
 
 /// Opens the transaction that excludes the live projector of `which`.
+/// The name of the lock a rebuild or a drift check of `which` holds from
+/// start to end.
+pub fn shadow_lock(which: ReadModel) -> String {
+    format!("shadow:{}", which.name())
+}
+
+/// Holds [`shadow_lock`] for the caller, or refuses at once: two rebuilds
+/// (or a rebuild and a drift check) of one model would fill, reset and swap
+/// the same shadow table under each other.
+pub(crate) async fn only_one(
+    store: &Store,
+    which: ReadModel,
+) -> Result<ticketing_event_store::Exclusive, ProjectionError> {
+    store
+        .try_exclusive(&shadow_lock(which))
+        .await?
+        .ok_or(ProjectionError::AlreadyRunning(which.name()))
+}
+
 pub(crate) async fn exclusive(
     store: &Store,
     which: ReadModel,

@@ -282,3 +282,52 @@ async fn sqlite_rebuild_reads_only_its_types() {
 async fn postgres_rebuild_reads_only_its_types() {
     a_rebuild_reads_only_its_types_and_ends_at_the_head(fresh_postgres_url().await).await;
 }
+
+/// One rebuild or drift check of a model at a time, across processes: while
+/// another store (another process) holds the model's shadow, a rebuild and
+/// a drift check of it are refused at once; another model rebuilds; once
+/// the holder is gone, so is the refusal.
+async fn a_second_rebuild_of_a_model_is_refused(url: String) {
+    let store = open_store(&url).await;
+    let mut log = Log::new(store.clone());
+    show(&mut log).await;
+    ticketing_event_store::testing::settle_feed(&store).await;
+    let other = open_store(&url).await;
+    let held = other
+        .try_exclusive(&shadow_lock(ReadModel::Shows))
+        .await
+        .unwrap()
+        .expect("free at first");
+
+    let refused = rebuild(&store, ReadModel::Shows, &mut |_| {}).await;
+    assert!(
+        matches!(refused, Err(ProjectionError::AlreadyRunning("shows"))),
+        "{refused:?}"
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("already running"), "{message}");
+    let refused = drift(&store, ReadModel::Shows, &mut |_| {}).await;
+    assert!(
+        matches!(refused, Err(ProjectionError::AlreadyRunning("shows"))),
+        "{refused:?}"
+    );
+    rebuild(&store, ReadModel::SeatMap, &mut |_| {})
+        .await
+        .expect("another model rebuilds");
+
+    drop(held);
+    let report = rebuild(&store, ReadModel::Shows, &mut |_| {})
+        .await
+        .expect("free again");
+    assert_eq!(report.events, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_second_rebuild_of_a_model_is_refused() {
+    a_second_rebuild_of_a_model_is_refused(fresh_sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_second_rebuild_of_a_model_is_refused() {
+    a_second_rebuild_of_a_model_is_refused(fresh_postgres_url().await).await;
+}

@@ -236,3 +236,48 @@ async fn open_watches_are_bounded_per_address_and_in_all() {
     assert_eq!(reason(&refused).as_deref(), Some("TOO_MANY_WATCHES"));
     app.stop().await;
 }
+
+/// `--db-max-connections` sizes the process's Postgres pools: a burst of
+/// 30 reservations on pools of 2 all succeed, and the process opened at
+/// most twice that plus one (the LISTEN connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_pools_are_as_large_as_configured() {
+    use sqlx::Connection;
+    const POOL: u32 = 2;
+    let url = database_url(Backend::Postgres).await;
+    let mut probe = sqlx::PgConnection::connect(&url).await.expect("probe");
+    let count = "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let before: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut probe)
+        .await
+        .expect("count");
+    let app = spawn_app_configured(url, |settings| settings.db_max_connections = POOL).await;
+    assert_eq!(app.store.read_pool().options().get_max_connections(), POOL);
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show = app.unlimited_show(&organizer, 30).await;
+    let customer = app.customer().await;
+    let calls = (1..=30).map(|seat| {
+        let mut inventory = app.inventory();
+        let request = authed(
+            &customer,
+            ReserveSeatsRequest {
+                show_id: show.clone(),
+                seat_labels: vec![format!("A-{seat}")],
+            },
+        );
+        async move { inventory.reserve_seats(request).await }
+    });
+    for answer in join_all(calls).await {
+        answer.expect("a reservation");
+    }
+    let after: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut probe)
+        .await
+        .expect("count");
+    assert!(
+        after - before <= i64::from(2 * POOL + 1),
+        "{before} connections before, {after} after"
+    );
+    app.stop().await;
+}

@@ -38,6 +38,14 @@ impl Process {
         }
     }
 
+    /// The status line and body of its `/readyz`.
+    pub fn readyz(&self) -> String {
+        let reply = admin_get(&self.admin, "/readyz").unwrap_or_default();
+        let status = reply.lines().next().unwrap_or_default().to_owned();
+        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        format!("{status} {body}")
+    }
+
     /// Waits until the process is up: its admin port answers, which it
     /// opens only once the role's workers started (Kafka topics ensured,
     /// consumers subscribed). Panics after 60 s or if it exits.
@@ -93,14 +101,17 @@ pub async fn spawn_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Pr
 
 /// Whether `GET /healthz` on `addr` answers 200.
 fn healthy(addr: &str) -> bool {
+    admin_get(addr, "/healthz").is_some_and(|reply| reply.starts_with("HTTP/1.1 200"))
+}
+
+/// The whole reply to `GET path` on the admin port `addr`, if it answers.
+fn admin_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let mut reply = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut reply).is_ok()
-        && reply.starts_with("HTTP/1.1 200")
+    stream.write_all(request.as_bytes()).ok()?;
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
 }

@@ -51,8 +51,8 @@ async fn kafka_roles(url: &str) -> Deployment {
         .map(|_| tempfile::tempdir().expect("data dir"))
         .collect();
     let dir = |i: usize| dirs[i].path();
-    // As compose's `migrate` service does: roles racing each other's
-    // migrations on a fresh database is `roles_started_at_once`'s concern.
+    // Roles refuse an unmigrated Postgres schema: migrate first, as
+    // compose's `migrate` service does.
     let migrated = cli(url, dir(0), &["migrate"]);
     assert!(migrated.status.success(), "{migrated:?}");
     let mut processes = vec![
@@ -66,6 +66,13 @@ async fn kafka_roles(url: &str) -> Deployment {
     for process in &mut processes {
         process.until_up().await;
     }
+    // Each role's readiness says what it runs: the projector its lag, the
+    // relay its backlog, the expirer only that it reaches the store.
+    let ready = |i: usize| processes[i].readyz();
+    assert!(ready(0).starts_with("HTTP/1.1 200"), "{}", ready(0));
+    assert!(ready(0).contains("seat_map is "), "{}", ready(0));
+    assert!(ready(1).ends_with(" ready"), "{}", ready(1));
+    assert!(ready(2).contains("relay is "), "{}", ready(2));
     Deployment {
         gateway,
         outbox: dir(2).join("outbox"),
