@@ -12,6 +12,8 @@
 //!   counted against the show's limit.
 //! * `ticket.rs` — the Ticket: issued per sold seat, checked in once.
 //! * `zone.rs` — the IANA time zone a show is played in.
+//! * `upcast.rs` — how events of older versions are read as today's (the
+//!   store applies the rules on every read path).
 //! * `ports.rs` — the clock, the payment provider and the ticket signer as
 //!   traits.
 //!
@@ -30,6 +32,7 @@ mod reservation;
 mod seat;
 mod show;
 mod ticket;
+pub mod upcast;
 mod zone;
 
 pub use cart::{Cart, CartAlreadyOpen, CartCommand, CartEvent};

@@ -35,8 +35,8 @@ pub struct CardRef {
     pub last4: Option<String>,
 }
 
-/// A payment as it was requested. Events written before tokens were left
-/// out of the log still carry a `token` field; it is ignored when read.
+/// A payment as it was requested (PaymentRequested version 2; older ones
+/// are read through `upcast.rs`, which drops the token they may carry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRequest {
     pub payment_id: PaymentId,
@@ -44,7 +44,6 @@ pub struct PaymentRequest {
     pub amount_minor: i64,
     pub currency: Currency,
     /// The card, by reference (empty in events from before it was kept).
-    #[serde(default)]
     pub card: CardRef,
     /// When the checkout asked for the payment (absent in older events): a
     /// payment interrupted before its charge is voided only once it is old
@@ -89,7 +88,12 @@ impl DomainEvent for PaymentEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            // 2: the card by reference, never a token (`upcast.rs`).
+            PaymentEvent::PaymentRequested(_) => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
 }
 

@@ -32,9 +32,9 @@ pub struct Row {
 /// Stored as a pair, `["A-12", 5000]`: a plan holds up to
 /// [`MAX_SEATS_PER_SHOW`] of them, and as a JSON object each took about
 /// six times the memory once parsed (a map per seat). ShowScheduled of
-/// version 1 stored objects, `{"label": …, "price_minor": …}`; both are read.
+/// version 1 stored objects; the store upcasts them (`upcast.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "(SeatLabel, PriceMinor)", from = "StoredSeat")]
+#[serde(into = "(SeatLabel, PriceMinor)", from = "(SeatLabel, PriceMinor)")]
 pub struct PlannedSeat {
     pub label: SeatLabel,
     pub price_minor: PriceMinor,
@@ -46,21 +46,8 @@ impl From<PlannedSeat> for (SeatLabel, PriceMinor) {
     }
 }
 
-/// A seat as either version of ShowScheduled stored it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StoredSeat {
-    Pair(SeatLabel, PriceMinor),
-    Object {
-        label: SeatLabel,
-        price_minor: PriceMinor,
-    },
-}
-
-impl From<StoredSeat> for PlannedSeat {
-    fn from(stored: StoredSeat) -> Self {
-        let (StoredSeat::Pair(label, price_minor) | StoredSeat::Object { label, price_minor }) =
-            stored;
+impl From<(SeatLabel, PriceMinor)> for PlannedSeat {
+    fn from((label, price_minor): (SeatLabel, PriceMinor)) -> Self {
         PlannedSeat { label, price_minor }
     }
 }

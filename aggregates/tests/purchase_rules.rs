@@ -208,14 +208,19 @@ fn visa() -> CardRef {
     }
 }
 
-/// Events from before the log left tokens out still read; what is written
-/// now holds the card's reference and no token.
+/// Events from before the log left tokens out still read, through their
+/// upcast to version 2 (the token dropped); what is written now holds the
+/// card's reference and no token.
 #[test]
 fn a_payment_request_keeps_the_card_not_the_token() {
     let old = serde_json::json!({"PaymentRequested": {
         "payment_id": payment_id(1), "order_id": order_id(1), "amount_minor": 5000,
         "currency": "EUR", "token": "tok_visa"}});
-    let PaymentEvent::PaymentRequested(read) = serde_json::from_value(old).unwrap() else {
+    let (version, upcast) =
+        ticketing_aggregates::upcast::upcast_payload("PaymentRequested", "1", old);
+    assert_eq!(version, "2");
+    assert!(!upcast.to_string().contains("tok_visa"), "{upcast}");
+    let PaymentEvent::PaymentRequested(read) = serde_json::from_value(upcast).unwrap() else {
         panic!("not a request");
     };
     assert_eq!((read.amount_minor, read.card), (5000, CardRef::default()));

@@ -146,7 +146,7 @@ async fn a_cancelled_show_cannot_be_published_and_cancelling_again_is_a_no_op() 
 }
 
 #[test]
-fn show_scheduled_stores_seats_as_pairs_at_version_2_and_still_reads_version_1() {
+fn show_scheduled_stores_seats_as_pairs_at_version_2_and_reads_version_1_upcast() {
     let event = ShowEvent::ShowScheduled(details());
     assert_eq!(cqrs_es::DomainEvent::event_version(&event), "2");
     let stored = serde_json::to_value(&event).unwrap();
@@ -154,11 +154,15 @@ fn show_scheduled_stores_seats_as_pairs_at_version_2_and_still_reads_version_1()
         stored["ShowScheduled"]["plan"]["sections"][0]["rows"][0]["seats"],
         serde_json::json!([["A-1", 5000]])
     );
-    // The same event as version 1 wrote it: each seat an object.
+    // The same event as version 1 wrote it: each seat an object. The type
+    // reads only version 2; version 1 is read through its upcast.
     let mut v1 = stored.clone();
     v1["ShowScheduled"]["plan"]["sections"][0]["rows"][0]["seats"] =
         serde_json::json!([{ "label": "A-1", "price_minor": 5000 }]);
-    let read: ShowEvent = serde_json::from_value(v1).unwrap();
+    assert!(serde_json::from_value::<ShowEvent>(v1.clone()).is_err());
+    let (version, upcast) = ticketing_aggregates::upcast::upcast_payload("ShowScheduled", "1", v1);
+    assert_eq!(version, "2");
+    let read: ShowEvent = serde_json::from_value(upcast).unwrap();
     assert_eq!(read, event);
     let read: ShowEvent = serde_json::from_value(stored).unwrap();
     assert_eq!(read, event);

@@ -13,7 +13,7 @@
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 use ticketing_event_store::migrations::{self, Context, Migration, MigrationStatus};
-use ticketing_event_store::{Backend, Store};
+use ticketing_event_store::{Backend, Store, Upcasters};
 
 /// The simulated payment provider's tables (`bc_payment`); the provider
 /// knows nothing of the event store, so its context is declared here.
@@ -48,9 +48,22 @@ pub fn contexts() -> [&'static Context; 6] {
     ]
 }
 
+/// Connects with pools of `max_connections`, reading every event in
+/// today's version (the aggregates' upcasting rules); changes nothing.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    let upcasters = Upcasters::new(ticketing_aggregates::upcast::upcasters());
+    Ok(Store::connect_with(url, max_connections)
+        .await?
+        .with_upcasters(upcasters))
+}
+
 /// Connects and applies every pending migration; returns what it applied.
 pub async fn migrate_store(url: &str) -> anyhow::Result<(Store, Vec<MigrationStatus>)> {
-    let store = Store::connect(url).await?;
+    let store = connect(
+        url,
+        ticketing_event_store::postgres::DEFAULT_MAX_CONNECTIONS,
+    )
+    .await?;
     let applied = migrations::apply(store.read_pool(), store.backend(), &contexts()).await?;
     Ok((store, applied))
 }
@@ -67,7 +80,7 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
 
 /// [`open_store`] with pools of `max_connections` (`--db-max-connections`).
 pub async fn open_store_with(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-    let store = Store::connect_with(url, max_connections).await?;
+    let store = connect(url, max_connections).await?;
     match store.backend() {
         Backend::Sqlite => {
             migrations::apply(store.read_pool(), store.backend(), &contexts()).await?;

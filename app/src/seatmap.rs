@@ -22,7 +22,11 @@ pub struct SeatMapArgs {
 
 pub async fn run(args: SeatMapArgs) -> anyhow::Result<()> {
     let show_id = ShowId::parse("show_id", &args.show_id)?;
-    let store = ticketing_event_store::Store::connect(&args.db.url()?).await?;
+    let store = crate::schema::connect(
+        &args.db.url()?,
+        ticketing_event_store::postgres::DEFAULT_MAX_CONNECTIONS,
+    )
+    .await?;
     let at = args.as_of.unwrap_or_else(Utc::now);
     let rows = seat_map_as_of(&store, &show_id, at)
         .await?

@@ -6,8 +6,8 @@
 //! projector checkpoints and idempotency records, and hands out an
 //! [`sqlx::AnyPool`] on the same database for read models.
 //!
-//! * `postgres.rs` — Postgres: loads go through postgres-es (pure event-store
-//!   mode) on `event_store.events`; every append, on one stream or several, is
+//! * `postgres.rs` — Postgres: postgres-es's table (pure event-store
+//!   mode), read and written by our own statements on `event_store.events`; every append, on one stream or several, is
 //!   one multi-row insert of postgres-es's columns in one transaction;
 //!   `postgres/feed.rs` orders the feed by `(tx_id, global_seq)` below the
 //!   `xmin` horizon and wakes readers on LISTEN/NOTIFY.
@@ -22,6 +22,8 @@
 //!   applied in one transaction under one lock.
 //! * `exclusive.rs` — [`Exclusive`]: a named lock one process holds at a
 //!   time (a rebuild), freed with its holder.
+//! * `upcast.rs` — [`Upcasters`]: older event versions brought to today's
+//!   shape on every read path.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
 //!
@@ -47,6 +49,7 @@ mod store;
 mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod upcast;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
 pub use exclusive::Exclusive;
@@ -55,6 +58,7 @@ pub use skip::{Skip, MAX_SKIP_AGE};
 #[cfg(feature = "testing")]
 pub use store::Batched;
 pub use store::{Store, WriteTurn, EVENT_STORE};
+pub use upcast::{EventUpcaster, Upcasters};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,12 @@
 //! The Postgres adapter: schema, loads, appends and idempotency records on
 //! `event_store.*`; the global feed and its NOTIFY listener are in `feed.rs`.
 //!
-//! The schema is postgres-es's (pure event-store mode, no snapshots), and
-//! postgres-es streams whole aggregate types for replays. Loads and appends
-//! are our own statements, pinned to the primary key whatever the log's
-//! size (see `sql.rs`). Appends are type-erased and may span streams, so
+//! The schema is postgres-es's (pure event-store mode, no snapshots: its
+//! columns, so postgres-es can still read the table), but every read and
+//! write is our own statement, pinned to the primary key whatever the log's
+//! size (see `sql.rs`), and every read is upcast by the store
+//! (`upcast.rs`); postgres-es's repository, which knows neither, is no
+//! longer on any path. Appends are type-erased and may span streams, so
 //! they run as one multi-row statement in one transaction; the events
 //! primary key turns a stale expected sequence into a unique violation, which
 //! rolls back the whole append. An append never reads before it writes, so
@@ -30,8 +32,6 @@ pub use url::plain_on_loopback;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError};
-use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
@@ -49,7 +49,6 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    repo: Arc<PostgresEventRepository>,
     read_pool: sqlx::AnyPool,
     waker: FeedWaker,
     /// Bumped after each append; the announcer tells other processes.
@@ -78,15 +77,12 @@ impl PgStore {
             .connect(url)
             .await?;
         let read_pool = connect_read_pool(url, max_connections).await?;
-        let repo = PostgresEventRepository::new(pool.clone())
-            .with_tables("event_store.events", "event_store.snapshots");
         let waker = FeedWaker::new();
         let origin = ulid::Ulid::new().to_string();
         feed::spawn_listener(&pool, waker.sender(), origin.clone()).await?;
         let appended = feed::spawn_announcer(&pool, origin);
         Ok(PgStore {
             pool,
-            repo: Arc::new(repo),
             read_pool,
             waker,
             appended,
@@ -257,15 +253,17 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every stream of `aggregate_type` for cqrs-es query replays; delegated
-    /// to postgres-es, which streams rather than loading them all.
-    pub(crate) async fn stream_all_events<A: cqrs_es::Aggregate>(
+    /// Every event of `aggregate_type`, in log order, for cqrs-es query
+    /// replays.
+    pub(crate) async fn load_type(
         &self,
-    ) -> Result<cqrs_es::persist::ReplayStream, StoreError> {
-        self.repo
-            .stream_all_events::<A>()
-            .await
-            .map_err(from_persistence)
+        aggregate_type: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = sqlx::query(LOAD_TYPE)
+            .bind(aggregate_type)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(serialized_event).collect()
     }
 }
 
@@ -299,21 +297,6 @@ impl EventColumns {
             }
         }
         Ok(columns)
-    }
-}
-
-/// postgres-es wraps sqlx errors it does not classify (pool timeouts among
-/// them) as unknown; unwrap them so they are mapped like ours.
-fn from_persistence(err: PersistenceError) -> StoreError {
-    match err {
-        PersistenceError::OptimisticLockError => StoreError::Conflict,
-        PersistenceError::ConnectionError(e) => StoreError::Unavailable(e),
-        PersistenceError::DeserializationError(e) | PersistenceError::UnknownError(e) => {
-            match e.downcast::<sqlx::Error>() {
-                Ok(sqlx_err) => StoreError::from(*sqlx_err),
-                Err(e) => StoreError::Other(e),
-            }
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use cqrs_es::persist::{
 use cqrs_es::Aggregate;
 use serde_json::Value;
 
-use crate::store::Adapter;
+use crate::store::Db;
 use crate::{NewEvent, SerializedEvent, Store, StoreError, StreamAppend};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,10 +99,12 @@ impl PersistedEventRepository for Store {
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        match self.adapter() {
-            Adapter::Postgres(s) => Ok(s.stream_all_events::<A>().await?),
-            Adapter::Sqlite(s) => replay(s.load_type(A::TYPE).await?).await,
-        }
+        let adapter = self.adapter();
+        let events = match &adapter.db {
+            Db::Postgres(s) => s.load_type(A::TYPE).await?,
+            Db::Sqlite(s) => s.load_type(A::TYPE).await?,
+        };
+        replay(adapter.upcasters.upcast_all(events)).await
     }
 }
 

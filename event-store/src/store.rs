@@ -21,6 +21,7 @@ use crate::migrations::{Context, Migration};
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::tail::Tail;
+use crate::upcast::Upcasters;
 use crate::{
     Backend, FeedEvent, FeedPosition, FeedRead, IdempotencyRecord, SerializedEvent, StoreError,
     StreamAppend, StreamCondition, StreamRef,
@@ -38,9 +39,17 @@ pub struct Store {
     tail: Arc<Tail>,
 }
 
-/// The database behind a [`Store`].
+/// The database behind a [`Store`], and the rules that bring what it
+/// reads to today's event versions.
 #[derive(Clone)]
-pub(crate) enum Adapter {
+pub(crate) struct Adapter {
+    pub(crate) db: Db,
+    pub(crate) upcasters: Upcasters,
+}
+
+/// One of the two databases.
+#[derive(Clone)]
+pub(crate) enum Db {
     Postgres(PgStore),
     Sqlite(SqliteStore),
 }
@@ -59,13 +68,11 @@ impl Store {
     /// readers on a local file.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::new(Adapter::Postgres(
+            Ok(Store::new(Db::Postgres(
                 PgStore::connect_with(url, max_connections).await?,
             )))
         } else if url.starts_with("sqlite:") {
-            Ok(Store::new(Adapter::Sqlite(
-                SqliteStore::connect(url).await?,
-            )))
+            Ok(Store::new(Db::Sqlite(SqliteStore::connect(url).await?)))
         } else {
             Err(StoreError::Other(
                 "event-store URL must start with postgres:// or sqlite:".into(),
@@ -74,9 +81,9 @@ impl Store {
     }
 
     pub fn backend(&self) -> Backend {
-        match &self.adapter {
-            Adapter::Postgres(_) => Backend::Postgres,
-            Adapter::Sqlite(_) => Backend::Sqlite,
+        match &self.adapter.db {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
         }
     }
 
@@ -94,9 +101,9 @@ impl Store {
     /// another) has it. For work that must not run twice at once, such as
     /// a read model's rebuild; see `exclusive.rs`.
     pub async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => crate::exclusive::try_session_lock(s.read_pool(), name).await,
-            Adapter::Sqlite(s) => s.try_exclusive(name),
+        match &self.adapter.db {
+            Db::Postgres(s) => crate::exclusive::try_session_lock(s.read_pool(), name).await,
+            Db::Sqlite(s) => s.try_exclusive(name),
         }
     }
 
@@ -104,9 +111,9 @@ impl Store {
     /// their checkpoint in one transaction of this pool, begun with
     /// [`Store::begin_read_model`].
     pub fn read_pool(&self) -> &sqlx::AnyPool {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.read_pool(),
-            Adapter::Sqlite(s) => s.read_pool(),
+        match &self.adapter.db {
+            Db::Postgres(s) => s.read_pool(),
+            Db::Sqlite(s) => s.read_pool(),
         }
     }
 
@@ -116,9 +123,9 @@ impl Store {
     /// queue in memory instead of polling SQLite's lock. On Postgres,
     /// where writers do not exclude each other, there is no turn.
     pub async fn write_turn(&self) -> Option<WriteTurn> {
-        match &self.adapter {
-            Adapter::Postgres(_) => None,
-            Adapter::Sqlite(s) => Some(s.write_turn().await),
+        match &self.adapter.db {
+            Db::Postgres(_) => None,
+            Db::Sqlite(s) => Some(s.write_turn().await),
         }
     }
 
@@ -129,9 +136,9 @@ impl Store {
     pub async fn begin_read_model(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let tx = match &self.adapter {
-            Adapter::Postgres(s) => s.read_pool().begin().await?,
-            Adapter::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
+        let tx = match &self.adapter.db {
+            Db::Postgres(s) => s.read_pool().begin().await?,
+            Db::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
         };
         Ok(tx)
     }
@@ -143,10 +150,11 @@ impl Store {
         aggregate_id: &str,
         after_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
-            Adapter::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await,
-        }
+        let events = match &self.adapter.db {
+            Db::Postgres(s) => s.load(A::TYPE, aggregate_id, after_sequence).await?,
+            Db::Sqlite(s) => s.load(A::TYPE, aggregate_id, after_sequence).await?,
+        };
+        Ok(self.adapter.upcasters.upcast_all(events))
     }
 
     /// Several streams in one round trip: one list of events per requested
@@ -156,9 +164,9 @@ impl Store {
         &self,
         streams: &[StreamRef<'_>],
     ) -> Result<Vec<Vec<SerializedEvent>>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.load_streams(streams).await,
-            Adapter::Sqlite(s) => {
+        let loaded = match &self.adapter.db {
+            Db::Postgres(s) => s.load_streams(streams).await?,
+            Db::Sqlite(s) => {
                 let mut loaded = Vec::with_capacity(streams.len());
                 for stream in streams {
                     loaded.push(
@@ -170,9 +178,13 @@ impl Store {
                         .await?,
                     );
                 }
-                Ok(loaded)
+                loaded
             }
-        }
+        };
+        Ok(loaded
+            .into_iter()
+            .map(|events| self.adapter.upcasters.upcast_all(events))
+            .collect())
     }
 
     /// The events of the streams `ids` of `aggregate_type` recorded at or
@@ -185,10 +197,11 @@ impl Store {
         ids: &[String],
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.history_of(aggregate_type, ids, until).await,
-            Adapter::Sqlite(s) => s.history_of(aggregate_type, ids, until).await,
-        }
+        let events = match &self.adapter.db {
+            Db::Postgres(s) => s.history_of(aggregate_type, ids, until).await?,
+            Db::Sqlite(s) => s.history_of(aggregate_type, ids, until).await?,
+        };
+        Ok(self.adapter.upcasters.upcast_all(events))
     }
 
     /// Appends to one or more streams in one transaction. Each stream's events
@@ -237,9 +250,9 @@ impl Store {
         &self,
         appends: &[Batched],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => crate::group::commit_as_one(s, appends).await,
-            Adapter::Sqlite(s) => crate::group::commit_as_one(s, appends).await,
+        match &self.adapter.db {
+            Db::Postgres(s) => crate::group::commit_as_one(s, appends).await,
+            Db::Sqlite(s) => crate::group::commit_as_one(s, appends).await,
         }
     }
 
@@ -250,9 +263,9 @@ impl Store {
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
-        match &self.adapter {
-            Adapter::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
-            Adapter::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
+        match &self.adapter.db {
+            Db::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
+            Db::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
         }
     }
 
@@ -356,11 +369,22 @@ impl Store {
         self.adapter.waker().subscribe()
     }
 
-    fn new(adapter: Adapter) -> Store {
+    fn new(db: Db) -> Store {
         Store {
-            adapter,
+            adapter: Adapter {
+                db,
+                upcasters: Upcasters::default(),
+            },
             tail: Arc::new(Tail::default()),
         }
+    }
+
+    /// This handle with `upcasters` applied to everything it reads. Give
+    /// them before the first read: the process's feed window keeps what it
+    /// read.
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Store {
+        self.adapter.upcasters = upcasters;
+        self
     }
 
     /// This handle with a feed window of its own, of `capacity` events, so
@@ -379,31 +403,39 @@ impl Store {
 }
 
 impl Adapter {
-    /// The feed as stored, of `aggregate_types` only if given: no cache in
-    /// between.
+    /// The feed, of `aggregate_types` only if given, upcast to today's
+    /// event versions: no cache in between.
     pub(crate) async fn read_feed(
         &self,
         after: FeedPosition,
         limit: usize,
         aggregate_types: Option<&[&str]>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        match self {
-            Adapter::Postgres(s) => s.read_feed(after, limit, aggregate_types).await,
-            Adapter::Sqlite(s) => s.read_feed(after, limit, aggregate_types).await,
+        let mut events = match &self.db {
+            Db::Postgres(s) => s.read_feed(after, limit, aggregate_types).await?,
+            Db::Sqlite(s) => s.read_feed(after, limit, aggregate_types).await?,
+        };
+        for event in &mut events {
+            // Fresh from the database: the only holder of its event.
+            if let Some(stored) = std::sync::Arc::get_mut(&mut event.event) {
+                let taken = std::mem::replace(stored, placeholder());
+                *stored = self.upcasters.upcast(taken);
+            }
         }
+        Ok(events)
     }
 
     pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
-        match self {
-            Adapter::Postgres(s) => s.feed_head().await,
-            Adapter::Sqlite(s) => s.feed_head().await,
+        match &self.db {
+            Db::Postgres(s) => s.feed_head().await,
+            Db::Sqlite(s) => s.feed_head().await,
         }
     }
 
     pub(crate) fn waker(&self) -> &FeedWaker {
-        match self {
-            Adapter::Postgres(s) => s.waker(),
-            Adapter::Sqlite(s) => s.waker(),
+        match &self.db {
+            Db::Postgres(s) => s.waker(),
+            Db::Sqlite(s) => s.waker(),
         }
     }
 }
@@ -478,4 +510,17 @@ fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<
         }
         .iter(),
     ))
+}
+
+/// Stands in for an event while it is being upcast in place.
+fn placeholder() -> SerializedEvent {
+    SerializedEvent::new(
+        String::new(),
+        0,
+        String::new(),
+        String::new(),
+        String::new(),
+        serde_json::Value::Null,
+        serde_json::Value::Null,
+    )
 }

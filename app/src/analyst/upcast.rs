@@ -1,22 +1,14 @@
-//! Upcasting: a stored event of an older `event_version` rewritten into the
-//! shape of the current one, so a replay of the whole history reads every
-//! event with today's types (design.md §4).
-//!
-//! When an event's shape changes, its version rises in the aggregate's
-//! `DomainEvent::event_version`, [`current_version`] follows, and a
-//! `(type, old version)` arm of [`upcast`] rewrites the old payload.
-//! History so far: ShowScheduled 1 → 2 stores each seat of the plan as a
-//! pair `["A-12", 5000]` instead of `{"label": "A-12", "price_minor": 5000}`.
+//! The analysts' guard on event versions. The store the analyst commands
+//! open upcasts every event it reads with the aggregates' rules
+//! (`ticketing_aggregates::upcast`, design.md §4), so what reaches export
+//! and replay is today's version; an event of a version no rule knows
+//! (written by a newer engine, or corrupt) is refused with its position,
+//! rather than printed as if it were today's.
 
 use serde_json::Value;
+use ticketing_aggregates::upcast::upcast_payload;
 
-/// The version `event_type` is written at today.
-pub fn current_version(event_type: &str) -> &'static str {
-    match event_type {
-        "ShowScheduled" => "2",
-        _ => "1",
-    }
-}
+pub use ticketing_aggregates::upcast::current_version;
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum UpcastError {
@@ -31,39 +23,15 @@ pub fn upcast(
     version: &str,
     payload: Value,
 ) -> Result<(String, Value), UpcastError> {
-    let current = current_version(event_type);
-    match (event_type, version) {
-        (_, v) if v == current => Ok((current.to_owned(), payload)),
-        ("ShowScheduled", "1") => Ok((current.to_owned(), seats_as_pairs(payload))),
-        _ => Err(UpcastError::UnknownVersion {
+    let (version, payload) = upcast_payload(event_type, version, payload);
+    if version == current_version(event_type) {
+        Ok((version, payload))
+    } else {
+        Err(UpcastError::UnknownVersion {
             event_type: event_type.to_owned(),
-            version: version.to_owned(),
-        }),
+            version,
+        })
     }
-}
-
-/// ShowScheduled 1 → 2: every `{"label", "price_minor"}` seat of the plan
-/// becomes `[label, price_minor]`; anything else is left as it was.
-fn seats_as_pairs(mut payload: Value) -> Value {
-    let sections = payload
-        .pointer_mut("/ShowScheduled/plan/sections")
-        .and_then(Value::as_array_mut);
-    for section in sections.into_iter().flatten() {
-        let rows = section.get_mut("rows").and_then(Value::as_array_mut);
-        for row in rows.into_iter().flatten() {
-            let seats = row.get_mut("seats").and_then(Value::as_array_mut);
-            for seat in seats.into_iter().flatten() {
-                if let Value::Object(fields) = seat {
-                    if let (Some(label), Some(price)) =
-                        (fields.remove("label"), fields.remove("price_minor"))
-                    {
-                        *seat = Value::Array(vec![label, price]);
-                    }
-                }
-            }
-        }
-    }
-    payload
 }
 
 #[cfg(test)]
@@ -82,24 +50,11 @@ mod tests {
     }
 
     #[test]
-    fn show_scheduled_1_reads_as_2_with_its_seats_as_pairs() {
-        let v1 = json!({ "ShowScheduled": { "title": "t", "plan": { "sections": [
-            { "name": "A", "rows": [{ "name": "1", "seats": [
-                { "label": "A-1", "price_minor": 5000 },
-                { "label": "A-2", "price_minor": 0 }
-            ] }] }
-        ] } } });
-        let v2 = json!({ "ShowScheduled": { "title": "t", "plan": { "sections": [
-            { "name": "A", "rows": [{ "name": "1", "seats": [["A-1", 5000], ["A-2", 0]] }] }
-        ] } } });
-        assert_eq!(
-            upcast("ShowScheduled", "1", v1),
-            Ok(("2".to_owned(), v2.clone()))
-        );
-        assert_eq!(
-            upcast("ShowScheduled", "2", v2.clone()),
-            Ok(("2".to_owned(), v2))
-        );
+    fn older_versions_read_as_today() {
+        let v1 = json!({ "PaymentRequested": { "token": "tok_visa", "amount_minor": 1 } });
+        let (version, payload) = upcast("PaymentRequested", "1", v1).unwrap();
+        assert_eq!(version, "2");
+        assert!(!payload.to_string().contains("tok_visa"), "{payload}");
         assert!(upcast("ShowScheduled", "3", json!({})).is_err());
     }
 

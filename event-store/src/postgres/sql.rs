@@ -226,6 +226,14 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
  WHERE aggregate_type = $1 AND aggregate_id = ANY($2::text[]) AND recorded_at <= $3
  ORDER BY aggregate_id, sequence";
 
+/// Every event of one aggregate type, in log order (cqrs-es's replay of
+/// all aggregates of a type; not on any command path).
+pub(super) const LOAD_TYPE: &str = "
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM event_store.events
+ WHERE aggregate_type = $1
+ ORDER BY global_seq";
+
 /// A batch of appends in one statement, so one transaction (see `batch.rs`).
 pub(super) const APPEND_BATCH: &str = "
 SELECT event_store.append_jobs($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
