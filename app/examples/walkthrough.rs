@@ -96,6 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let map = inventory
         .get_seat_map(GetSeatMapRequest {
+            min_consistency_token: Default::default(),
             show_id: show.show_id.clone(),
             as_of: None,
         })

@@ -85,6 +85,12 @@ pub struct Settings {
     pub payment_provider: PaymentProvider,
     /// What one client can make the gRPC server do.
     pub limits: ticketing_gateway::ServerLimits,
+    /// How long a query waits for its read model to reflect the caller's
+    /// write (read-your-writes) before answering READ_MODEL_BEHIND.
+    pub read_your_writes_wait: Duration,
+    /// A pause before each projector step: zero, except in tests that slow
+    /// the read side on purpose (no flag sets it).
+    pub projection_delay: Duration,
 }
 
 impl Settings {
@@ -117,6 +123,8 @@ impl Settings {
             },
             payment_provider: PaymentProvider::Simulated,
             limits: ticketing_gateway::ServerLimits::default(),
+            read_your_writes_wait: ticketing_gateway::DEFAULT_WAIT,
+            projection_delay: Duration::ZERO,
         }
     }
 }
@@ -226,7 +234,7 @@ impl Application {
         let mut tasks = JoinSet::new();
         let store_for_admin = store.clone();
         if matches!(settings.role, Role::All | Role::Projector) {
-            roles::spawn_projectors(&mut tasks, &store, &stopped);
+            roles::spawn_projectors(&mut tasks, &store, &settings, &stopped);
         }
         if matches!(settings.role, Role::All | Role::Expirer) {
             tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));

@@ -105,6 +105,11 @@ pub struct ServeArgs {
     /// may still be finishing in the call that began them.
     #[arg(long, env = "TICKETING_RESUME_CHECKOUTS_AFTER", default_value = "1m", value_parser = parse_duration)]
     pub resume_checkouts_after: Duration,
+    /// How long a query waits for the read model to reflect the caller's
+    /// write (its consistency token) before answering UNAVAILABLE
+    /// READ_MODEL_BEHIND.
+    #[arg(long, env = "TICKETING_READ_YOUR_WRITES_WAIT", default_value = "2s", value_parser = parse_duration)]
+    pub read_your_writes_wait: Duration,
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,

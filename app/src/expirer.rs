@@ -7,7 +7,7 @@
 //! lags only delays the work to a later tick.
 //!
 //! **Payments left in checkout.** Only those whose checkout began more
-//! than [`Expirer::resume_after`] ago (default 1 min) are resumed, oldest
+//! than `--resume-checkouts-after` ago (default [`RESUME_AFTER`], 1 min) are resumed, oldest
 //! first: a younger one may still be finishing in the call that began it.
 //! Resuming never charges a card (the token lived only in that call): it
 //! settles from the provider's answer for the payment's key, or voids the

@@ -108,6 +108,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 payment_provider,
                 limits,
+                read_your_writes_wait: args.read_your_writes_wait,
+                projection_delay: std::time::Duration::ZERO,
             };
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await

@@ -5,7 +5,8 @@
 use ticketing_event_store::Store;
 use ticketing_fulfillment::Scanner;
 use ticketing_gateway::{
-    CatalogApi, FulfillmentApi, GatewayServices, IdentityApi, InventoryApi, OrderingApi,
+    CatalogApi, Consistency, FulfillmentApi, GatewayServices, IdentityApi, InventoryApi,
+    OrderingApi,
 };
 use ticketing_http::Services;
 use ticketing_projections::{Orders, Projector, ReadModel, Reservations, SeatMaps, Shows, Target};
@@ -15,10 +16,17 @@ use tokio::task::JoinSet;
 use crate::application::{engine, identity, Settings};
 use crate::expirer::Expirer;
 
-pub fn spawn_projectors(tasks: &mut JoinSet<()>, store: &Store, stopped: &watch::Receiver<bool>) {
+pub fn spawn_projectors(
+    tasks: &mut JoinSet<()>,
+    store: &Store,
+    settings: &Settings,
+    stopped: &watch::Receiver<bool>,
+) {
     for model in ReadModel::ALL {
         let projection = model.projection(Target::live(store.backend()));
-        tasks.spawn(Projector::new(store.clone(), projection).run(stopped.clone()));
+        let projector =
+            Projector::new(store.clone(), projection).with_delay(settings.projection_delay);
+        tasks.spawn(projector.run(stopped.clone()));
     }
 }
 
@@ -59,17 +67,23 @@ pub fn gateway_services(
     };
     let scanner = Scanner::new(pool.clone(), backend);
     let orders = Orders { pool, backend };
+    // One per gateway: a caller's token issued by one service applies to
+    // its queries to the others.
+    let consistency = Consistency::new(store.clone(), settings.read_your_writes_wait);
     Ok(Services {
         identity: IdentityApi::new(identity.clone()),
-        catalog: CatalogApi::new(engine.clone(), identity.clone(), shows.clone()),
+        catalog: CatalogApi::new(engine.clone(), identity.clone(), shows.clone())
+            .with_consistency(consistency.clone()),
         inventory: InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
+            .with_consistency(consistency.clone())
             .bound_watches(
                 settings.limits.max_watches,
                 settings.limits.watches_per_peer,
             )
             .stop_watches_on(stopped),
-        ordering: OrderingApi::new(engine.clone(), identity.clone(), orders),
-        fulfillment: FulfillmentApi::new(engine, identity, scanner),
+        ordering: OrderingApi::new(engine.clone(), identity.clone(), orders)
+            .with_consistency(consistency.clone()),
+        fulfillment: FulfillmentApi::new(engine, identity, scanner).with_consistency(consistency),
     })
 }
 

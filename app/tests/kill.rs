@@ -351,6 +351,7 @@ async fn crash_between_charge_and_sale(backend: Backend) {
     let mut status = 0;
     for _ in 0..200 {
         let get = GetOrderRequest {
+            min_consistency_token: Default::default(),
             order_id: cart.order_id.clone(),
         };
         status = orders

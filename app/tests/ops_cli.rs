@@ -199,6 +199,7 @@ async fn stuck_projector_is_listed_and_repaired(
         .get_order(authed(
             customer,
             GetOrderRequest {
+                min_consistency_token: Default::default(),
                 order_id: order_id.clone(),
             },
         ))

@@ -32,6 +32,7 @@ async fn statuses(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Vec<i32> {
     let request = GetSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.into(),
         as_of: Some(ts(at)),
     };
@@ -104,6 +105,7 @@ async fn three_instants(backend: Backend) {
     assert_eq!(statuses(&app, &organizer, &show_id, t2).await, [h, h, a]);
     assert_eq!(statuses(&app, &organizer, &show_id, t3).await, [s, a, a]);
     let early = GetSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.clone(),
         as_of: Some(ts(before_show)),
     };
@@ -116,6 +118,7 @@ async fn three_instants(backend: Backend) {
         tonic::Code::NotFound
     );
     let future = GetSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.clone(),
         as_of: Some(ts(chrono::Utc::now() + chrono::Duration::days(1))),
     };
@@ -152,6 +155,7 @@ async fn three_instants(backend: Backend) {
 
     // Time travel is for admins, analysts and the show's own organizer.
     let at_t2 = || GetSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.clone(),
         as_of: Some(ts(t2)),
     };
@@ -173,6 +177,7 @@ async fn three_instants(backend: Backend) {
     // Now is still anyone's.
     app.inventory()
         .get_seat_map(GetSeatMapRequest {
+            min_consistency_token: Default::default(),
             show_id: show_id.clone(),
             as_of: None,
         })

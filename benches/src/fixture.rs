@@ -211,6 +211,7 @@ async fn wait_for_map(
             .get_seat_map(pb::GetSeatMapRequest {
                 show_id: show_id.into(),
                 as_of: None,
+                min_consistency_token: String::new(),
             })
             .await;
         if matches!(&map, Ok(map) if ready(map.get_ref())) {

@@ -47,6 +47,7 @@ impl Freshness {
     pub async fn watch(channel: Channel, show_id: &str) -> anyhow::Result<Freshness> {
         let mut client = InventoryServiceClient::new(channel).max_decoding_message_size(64 << 20);
         let request = pb::WatchSeatMapRequest {
+            min_consistency_token: Default::default(),
             show_id: show_id.to_owned(),
             resume_after: String::new(),
         };

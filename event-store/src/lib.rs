@@ -24,6 +24,8 @@
 //!   time (a rebuild), freed with its holder.
 //! * `upcast.rs` — [`Upcasters`]: older event versions brought to today's
 //!   shape on every read path.
+//! * `consistency.rs` — read-your-writes: a bound past a write, and whether
+//!   a read model has reached it.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
 //!
@@ -37,6 +39,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 
 mod checkpoint;
+mod consistency;
 mod exclusive;
 mod group;
 mod idempotency;
@@ -52,6 +55,7 @@ pub mod testing;
 pub mod upcast;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
+pub use consistency::Reached;
 pub use exclusive::Exclusive;
 pub use idempotency::{find_idempotency, insert_idempotency};
 pub use skip::{Skip, MAX_SKIP_AGE};

@@ -37,6 +37,8 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     adapter: Adapter,
     tail: Arc<Tail>,
+    /// Shares the read behind [`Store::write_bound`] (`consistency.rs`).
+    pub(crate) bounds: Arc<crate::consistency::Bounds>,
 }
 
 /// The database behind a [`Store`], and the rules that bring what it
@@ -263,10 +265,12 @@ impl Store {
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
-        match &self.adapter.db {
+        let outcome = match &self.adapter.db {
             Db::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
             Db::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
-        }
+        };
+        self.bounds.appended();
+        outcome
     }
 
     pub async fn idempotency(
@@ -376,6 +380,7 @@ impl Store {
                 upcasters: Upcasters::default(),
             },
             tail: Arc::new(Tail::default()),
+            bounds: Arc::default(),
         }
     }
 
@@ -394,6 +399,7 @@ impl Store {
         Store {
             adapter: self.adapter,
             tail: Arc::new(Tail::with_capacity(capacity)),
+            bounds: self.bounds,
         }
     }
 

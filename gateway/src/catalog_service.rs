@@ -5,14 +5,15 @@
 use ticketing_aggregates::{Actor, RawRow, RawSection, ShowId};
 use ticketing_commands::{Engine, ScheduleShow};
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::{ShowQuery, Shows};
+use ticketing_projections::{ReadModel, ShowQuery, Shows};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::catalog_service_server::{CatalogService, CatalogServiceServer};
 use tonic::{Request, Response, Status};
 
+use crate::consistency::optional_caller;
 use crate::convert::{from_timestamp, show_row, show_view, user_ref};
 use crate::paging::page;
-use crate::{caller, AppError, Caller};
+use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
 
 /// The page token of ListShows: the last show's start (ms) and id.
 fn parse_show_token(
@@ -37,15 +38,25 @@ pub struct CatalogApi {
     engine: Engine,
     identity: Identity,
     shows: Shows,
+    consistency: Consistency,
 }
 
 impl CatalogApi {
     pub fn new(engine: Engine, identity: Identity, shows: Shows) -> Self {
+        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
         Self {
             engine,
             identity,
             shows,
+            consistency,
         }
+    }
+
+    /// Shares `consistency` (and the callers' tokens) with the other
+    /// services of the gateway.
+    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
+        self.consistency = consistency;
+        self
     }
 
     pub fn into_server(self) -> CatalogServiceServer<Self> {
@@ -62,7 +73,7 @@ impl CatalogApi {
         &self,
         request: Request<String>,
         method: &'static str,
-    ) -> Result<pb::Show, AppError> {
+    ) -> Result<Response<pb::Show>, AppError> {
         let caller = self.organizer(&request).await?;
         let idempotency =
             crate::convert::command_key(&request, &caller, method, request.get_ref())?;
@@ -83,7 +94,7 @@ impl CatalogApi {
                     .await?
             }
         };
-        Ok(show_view(view))
+        self.consistency.answer(&caller, show_view(view)).await
     }
 }
 
@@ -130,7 +141,7 @@ impl CatalogService for CatalogApi {
             .schedule_show(&organizer, input, idempotency.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(show_view(view)))
+        Ok(self.consistency.answer(&caller, show_view(view)).await?)
     }
 
     async fn publish_show(
@@ -138,7 +149,7 @@ impl CatalogService for CatalogApi {
         request: Request<pb::PublishShowRequest>,
     ) -> Result<Response<pb::Show>, Status> {
         let request = request.map(|r| r.show_id);
-        Ok(Response::new(self.change(request, "PublishShow").await?))
+        Ok(self.change(request, "PublishShow").await?)
     }
 
     async fn cancel_show(
@@ -146,7 +157,7 @@ impl CatalogService for CatalogApi {
         request: Request<pb::CancelShowRequest>,
     ) -> Result<Response<pb::Show>, Status> {
         let request = request.map(|r| r.show_id);
-        Ok(Response::new(self.change(request, "CancelShow").await?))
+        Ok(self.change(request, "CancelShow").await?)
     }
 
     async fn get_show(
@@ -155,6 +166,11 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<pb::Show>, Status> {
         let show_id =
             ShowId::parse("show_id", &request.get_ref().show_id).map_err(AppError::from)?;
+        let caller = optional_caller(&self.identity, &request).await?;
+        let token = &request.get_ref().min_consistency_token;
+        self.consistency
+            .before_read(&request, token, caller.as_ref(), &[ReadModel::Shows])
+            .await?;
         let row = self
             .shows
             .get(show_id.as_str())
@@ -170,10 +186,11 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<pb::ListShowsResponse>, Status> {
         // Anonymous callers may list; a caller who sends a token gets it
         // checked, and sees what its role may see.
-        let caller = match request.metadata().get("authorization") {
-            Some(_) => Some(caller(&self.identity, &request).await?),
-            None => None,
-        };
+        let caller = optional_caller(&self.identity, &request).await?;
+        let token = &request.get_ref().min_consistency_token;
+        self.consistency
+            .before_read(&request, token, caller.as_ref(), &[ReadModel::Shows])
+            .await?;
         let req = request.into_inner();
         let page = page(
             req.page_size,

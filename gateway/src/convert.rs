@@ -93,6 +93,7 @@ pub fn show_status(status: ShowStatus) -> pb::ShowStatus {
 
 pub fn show_view(view: ShowView) -> pb::Show {
     pb::Show {
+        consistency_token: String::new(),
         show_id: view.show_id.to_string(),
         title: view.title,
         venue: view.venue,
@@ -112,6 +113,7 @@ pub fn show_row(row: ShowRow) -> pb::Show {
         _ => pb::ShowStatus::Unspecified,
     };
     pb::Show {
+        consistency_token: String::new(),
         show_id: row.show_id,
         title: row.title,
         venue: row.venue,
@@ -132,6 +134,7 @@ pub fn reservation_view(view: ReservationView) -> pb::Reservation {
         ReservationStatus::Converted => pb::ReservationStatus::Converted,
     };
     pb::Reservation {
+        consistency_token: String::new(),
         reservation_id: view.reservation_id.to_string(),
         show_id: view.show_id.to_string(),
         seat_labels: view.seat_labels.into_iter().map(String::from).collect(),

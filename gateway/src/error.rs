@@ -66,6 +66,11 @@ pub enum AppError {
     /// the dependency, not the failure.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A query's read model had not applied the caller's write within the
+    /// wait (`consistency.rs`): UNAVAILABLE `READ_MODEL_BEHIND`, never
+    /// stale data.
+    #[error("read model behind: {0}")]
+    ReadModelBehind(String),
     /// The server sheds the call to bound its own work; the message says
     /// which limit.
     #[error("resource exhausted: {0}")]
@@ -216,6 +221,11 @@ impl From<AppError> for Status {
                 format!("{message}; retry later"),
                 ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
             ),
+            AppError::ReadModelBehind(message) => {
+                let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
+                details.set_error_info("READ_MODEL_BEHIND", ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
             AppError::ResourceExhausted(message) => Status::with_error_details(
                 Code::ResourceExhausted,
                 format!("{message}; retry later"),

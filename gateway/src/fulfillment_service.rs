@@ -13,7 +13,7 @@ use ticketing_proto::v1::fulfillment_service_server::{
 use tonic::{Request, Response, Status};
 
 use crate::convert::{timestamp, user_ref};
-use crate::{caller, AppError, Caller};
+use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 200;
@@ -25,15 +25,25 @@ pub struct FulfillmentApi {
     engine: Engine,
     identity: Identity,
     scanner: Scanner,
+    consistency: Consistency,
 }
 
 impl FulfillmentApi {
     pub fn new(engine: Engine, identity: Identity, scanner: Scanner) -> Self {
+        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
         Self {
             engine,
             identity,
             scanner,
+            consistency,
         }
+    }
+
+    /// Shares `consistency` (and the callers' tokens) with the other
+    /// services of the gateway.
+    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
+        self.consistency = consistency;
+        self
     }
 
     pub fn into_server(self) -> FulfillmentServiceServer<Self> {
@@ -62,9 +72,8 @@ impl FulfillmentApi {
     async fn check_in(
         &self,
         request: Request<pb::CheckInRequest>,
+        caller: &Caller,
     ) -> Result<pb::CheckInResponse, AppError> {
-        let caller = caller(&self.identity, &request).await?;
-        caller.require(&[Role::Organizer, Role::Admin])?;
         let req = request.into_inner();
         let door = match req.show_id.as_str() {
             "" => None,
@@ -85,7 +94,7 @@ impl FulfillmentApi {
             return Ok(invalid());
         }
         let actor = Actor {
-            user: user_ref(&caller)?,
+            user: user_ref(caller)?,
             is_admin: caller.role == Role::Admin,
         };
         let outcome = self
@@ -106,6 +115,7 @@ impl FulfillmentApi {
             Err(error) => return Err(error.into()),
         };
         Ok(pb::CheckInResponse {
+            consistency_token: String::new(),
             result: result as i32,
             ticket_id: ticket.details.ticket_id.to_string(),
             seat_label: ticket.details.seat_label.to_string(),
@@ -117,6 +127,7 @@ impl FulfillmentApi {
 
 fn invalid() -> pb::CheckInResponse {
     pb::CheckInResponse {
+        consistency_token: String::new(),
         result: pb::CheckInResult::Invalid as i32,
         ..Default::default()
     }
@@ -164,6 +175,9 @@ impl FulfillmentService for FulfillmentApi {
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
         let caller = self.customer(&request).await?;
         let req = request.get_ref();
+        // Tickets are read from the log, which holds every write.
+        self.consistency
+            .check_token(&request, &req.min_consistency_token)?;
         let size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n < 0 => return Err(AppError::invalid("page_size", "must not be negative").into()),
@@ -236,8 +250,9 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<pb::CheckInRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
-        Ok(Response::new(
-            FulfillmentApi::check_in(self, request).await?,
-        ))
+        let caller = caller(&self.identity, &request).await?;
+        caller.require(&[Role::Organizer, Role::Admin])?;
+        let answer = FulfillmentApi::check_in(self, request, &caller).await?;
+        Ok(self.consistency.answer(&caller, answer).await?)
     }
 }

@@ -6,15 +6,16 @@ use std::collections::HashSet;
 use ticketing_aggregates::{ReservationId, SeatLabel, ShowId};
 use ticketing_commands::Engine;
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::{seat_map_as_of, SeatMaps, ShowRow, Shows};
+use ticketing_projections::{seat_map_as_of, ReadModel, SeatMapRow, SeatMaps, ShowRow, Shows};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::inventory_service_server::{InventoryService, InventoryServiceServer};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
+use crate::consistency::optional_caller;
 use crate::convert::{command_key, from_timestamp, reservation_view, seat_status, user_ref};
 use crate::watch::{parse_position, UpdateStream, Watcher};
-use crate::{caller, AppError, FieldViolation};
+use crate::{caller, AppError, Consistency, FieldViolation, DEFAULT_WAIT};
 
 #[derive(Clone)]
 pub struct InventoryApi {
@@ -23,18 +24,35 @@ pub struct InventoryApi {
     seat_maps: SeatMaps,
     shows: Shows,
     watcher: Watcher,
+    consistency: Consistency,
 }
+
+/// The read models a seat map is made of: the show (its currency and
+/// seat count) and its seats.
+const SEAT_MAP_MODELS: &[ReadModel] = &[ReadModel::Shows, ReadModel::SeatMap];
+
+/// Between two reads of a seat map that is not complete yet.
+const COMPLETE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl InventoryApi {
     pub fn new(engine: Engine, identity: Identity, seat_maps: SeatMaps, shows: Shows) -> Self {
         let watcher = Watcher::new(engine.store().clone());
+        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
         Self {
             engine,
             identity,
             seat_maps,
             shows,
             watcher,
+            consistency,
         }
+    }
+
+    /// Shares `consistency` (and the callers' tokens) with the other
+    /// services of the gateway.
+    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
+        self.consistency = consistency;
+        self
     }
 
     /// Ends every `WatchSeatMap` stream once `stopped` turns true; without
@@ -109,6 +127,32 @@ impl InventoryApi {
         show.ok_or_else(|| AppError::NotFound(format!("show {show_id} not found")))
     }
 
+    /// The show's seats now, every one of them: the shows model may list a
+    /// show whose seats the seat-map projector has not written yet, and a
+    /// seat map is never answered in part. Waits for them as long as a
+    /// query waits for a token, then answers UNAVAILABLE READ_MODEL_BEHIND.
+    async fn complete_seat_map(&self, show: &ShowRow) -> Result<Vec<SeatMapRow>, AppError> {
+        let deadline = std::time::Instant::now() + self.consistency.wait();
+        loop {
+            let rows = self
+                .seat_maps
+                .seat_map(&show.show_id, self.engine.now())
+                .await?;
+            if rows.len() as i64 >= show.seat_count {
+                return Ok(rows);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(AppError::ReadModelBehind(format!(
+                    "the seat map of show {} is not complete yet ({} of {} seats)",
+                    show.show_id,
+                    rows.len(),
+                    show.seat_count
+                )));
+            }
+            tokio::time::sleep(COMPLETE_POLL).await;
+        }
+    }
+
     /// Now from the read model, or at `as_of` folded from the log.
     async fn seat_map(
         &self,
@@ -118,7 +162,7 @@ impl InventoryApi {
         let show = self.show(show_id).await?;
         let now = self.engine.now();
         let rows = match as_of {
-            None => self.seat_maps.seat_map(show_id.as_str(), now).await?,
+            None => self.complete_seat_map(&show).await?,
             Some(at) if at > now => {
                 return Err(AppError::invalid("as_of", "must not be in the future"))
             }
@@ -180,7 +224,10 @@ impl InventoryService for InventoryApi {
             .reserve_seats(&customer, &show_id, labels, idempotency.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(reservation_view(view)))
+        Ok(self
+            .consistency
+            .answer(&caller, reservation_view(view))
+            .await?)
     }
 
     async fn release_reservation(
@@ -198,7 +245,10 @@ impl InventoryService for InventoryApi {
             .release_reservation(&user_ref(&caller)?, &reservation_id, idempotency.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(reservation_view(view)))
+        Ok(self
+            .consistency
+            .answer(&caller, reservation_view(view))
+            .await?)
     }
 
     async fn get_seat_map(
@@ -210,6 +260,12 @@ impl InventoryService for InventoryApi {
         let as_of = from_timestamp("as_of", req.as_of.as_ref())?;
         if as_of.is_some() {
             self.may_travel(&request, &show_id).await?;
+        } else {
+            let caller = optional_caller(&self.identity, &request).await?;
+            let token = &request.get_ref().min_consistency_token;
+            self.consistency
+                .before_read(&request, token, caller.as_ref(), SEAT_MAP_MODELS)
+                .await?;
         }
         Ok(Response::new(self.seat_map(&show_id, as_of).await?))
     }
@@ -223,6 +279,15 @@ impl InventoryService for InventoryApi {
         let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.get_ref();
         let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
+        let caller = optional_caller(&self.identity, &request).await?;
+        self.consistency
+            .before_read(
+                &request,
+                &req.min_consistency_token,
+                caller.as_ref(),
+                SEAT_MAP_MODELS,
+            )
+            .await?;
         let slot = self.watcher.slot(peer)?;
         let stream = if req.resume_after.is_empty() {
             self.watcher

@@ -16,6 +16,8 @@
 //! * `ordering_service.rs` — `OrderingService` (cart, checkout, orders).
 //! * `fulfillment_service.rs` — `FulfillmentService` (tickets, their PDFs,
 //!   check-in).
+//! * `consistency.rs` — [`Consistency`]: read-your-writes tokens on
+//!   commands, the wait for them on queries.
 //! * `metrics.rs` — per-RPC latency histograms by RPC and code.
 //! * `convert.rs` — protobuf ↔ domain values and inner errors → [`AppError`].
 //! * `watch.rs` — `WatchSeatMap` streams: snapshot, live changes, resume.
@@ -28,6 +30,7 @@
 mod accounts;
 mod auth;
 mod catalog_service;
+mod consistency;
 mod convert;
 mod cors;
 mod error;
@@ -46,6 +49,7 @@ mod watch;
 
 pub use auth::{caller, Caller};
 pub use catalog_service::CatalogApi;
+pub use consistency::{Consistency, DEFAULT_WAIT, MIN_TOKEN_HEADER, TOKEN_HEADER};
 pub use cors::{grpc_web_cors, Origins};
 pub use error::{clip, AppError, FieldViolation, ERROR_DOMAIN, MAX_VIOLATIONS};
 pub use fulfillment_service::FulfillmentApi;

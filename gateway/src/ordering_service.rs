@@ -5,14 +5,14 @@
 use ticketing_aggregates::{OrderId, OrderStatus, ReservationId, ValidationError};
 use ticketing_commands::{Engine, OrderView};
 use ticketing_identity::{Identity, Role};
-use ticketing_projections::{OrderRow, Orders};
+use ticketing_projections::{OrderRow, Orders, ReadModel};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::ordering_service_server::{OrderingService, OrderingServiceServer};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{command_key, timestamp, user_ref};
 use crate::paging::page;
-use crate::{caller, AppError, Caller};
+use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
 
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -23,15 +23,25 @@ pub struct OrderingApi {
     engine: Engine,
     identity: Identity,
     orders: Orders,
+    consistency: Consistency,
 }
 
 impl OrderingApi {
     pub fn new(engine: Engine, identity: Identity, orders: Orders) -> Self {
+        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
         Self {
             engine,
             identity,
             orders,
+            consistency,
         }
+    }
+
+    /// Shares `consistency` (and the callers' tokens) with the other
+    /// services of the gateway.
+    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
+        self.consistency = consistency;
+        self
     }
 
     pub fn into_server(self) -> OrderingServiceServer<Self> {
@@ -60,6 +70,7 @@ fn status(status: OrderStatus) -> pb::OrderStatus {
 
 fn order_view(view: OrderView) -> pb::Order {
     pb::Order {
+        consistency_token: String::new(),
         order_id: view.order_id.to_string(),
         status: status(view.status) as i32,
         items: view
@@ -81,6 +92,7 @@ fn order_view(view: OrderView) -> pb::Order {
 
 fn order_row(row: OrderRow) -> pb::Order {
     pb::Order {
+        consistency_token: String::new(),
         order_id: row.order_id,
         status: status(row.status) as i32,
         items: row
@@ -128,7 +140,7 @@ impl OrderingService for OrderingApi {
             .add_to_cart(&user_ref(&caller)?, &reservation, key.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(order_view(view)))
+        Ok(self.consistency.answer(&caller, order_view(view)).await?)
     }
 
     async fn remove_from_cart(
@@ -149,7 +161,7 @@ impl OrderingService for OrderingApi {
             .remove_from_cart(&user_ref(&caller)?, &order, &reservation, key.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(order_view(view)))
+        Ok(self.consistency.answer(&caller, order_view(view)).await?)
     }
 
     async fn checkout(
@@ -170,7 +182,7 @@ impl OrderingService for OrderingApi {
             .checkout(&user_ref(&caller)?, &order, token, key.as_ref())
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(order_view(view)))
+        Ok(self.consistency.answer(&caller, order_view(view)).await?)
     }
 
     async fn get_order(
@@ -178,6 +190,9 @@ impl OrderingService for OrderingApi {
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
         let caller = self.customer(&request).await?;
+        // Read from the log, which holds every write: nothing to wait for.
+        self.consistency
+            .check_token(&request, &request.get_ref().min_consistency_token)?;
         let order =
             OrderId::parse("order_id", &request.get_ref().order_id).map_err(AppError::from)?;
         let view = self
@@ -194,6 +209,14 @@ impl OrderingService for OrderingApi {
     ) -> Result<Response<pb::ListMyOrdersResponse>, Status> {
         let caller = self.customer(&request).await?;
         let req = request.get_ref();
+        self.consistency
+            .before_read(
+                &request,
+                &req.min_consistency_token,
+                Some(&caller),
+                &[ReadModel::Orders],
+            )
+            .await?;
         let page = page(
             req.page_size,
             &req.page_token,

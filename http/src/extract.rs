@@ -197,6 +197,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
         if let Some(value) = authorization {
             metadata.insert("authorization", value);
         }
+        // Read-your-writes: a token a command answered, for the query.
+        if let Some(value) = headers.get(ticketing_gateway::MIN_TOKEN_HEADER) {
+            metadata.insert(
+                ticketing_gateway::MIN_TOKEN_HEADER,
+                ascii(value.as_bytes(), "Min-Consistency-Token")?,
+            );
+        }
         if let Some(value) = headers.get("idempotency-key") {
             metadata.insert(
                 ticketing_gateway::IDEMPOTENCY_KEY,
@@ -229,6 +236,21 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, token)| token.to_owned())
         .filter(|token| !token.is_empty())
+}
+
+/// A command's consistency token (`consistency-token` of its gRPC answer)
+/// as the HTTP `Consistency-Token` header: send it back as
+/// `Min-Consistency-Token` on a query to read the write.
+pub type TokenHeader = axum::response::AppendHeaders<Option<(&'static str, String)>>;
+
+/// [`TokenHeader`] of `response`.
+pub fn token_header<T>(response: &tonic::Response<T>) -> TokenHeader {
+    let token = response
+        .metadata()
+        .get(ticketing_gateway::TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| (ticketing_gateway::TOKEN_HEADER, v.to_owned()));
+    axum::response::AppendHeaders(token)
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub struct Projector<P> {
     projection: P,
     batch_size: usize,
     idle_poll: Duration,
+    delay: Duration,
 }
 
 impl<P: Projection> Projector<P> {
@@ -56,7 +57,16 @@ impl<P: Projection> Projector<P> {
             projection,
             batch_size: 256,
             idle_poll: Duration::from_millis(500),
+            delay: Duration::ZERO,
         }
+    }
+
+    /// Pauses `delay` before each step, holding nothing (no lock, no
+    /// transaction): tests slow a projector down on purpose to show that
+    /// readers wait for their own writes.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
@@ -71,6 +81,9 @@ impl<P: Projection> Projector<P> {
 
     /// [`Projector::step`], also returning the checkpoint it left.
     async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), ProjectionError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let backend = self.store.backend();
         let name = self.projection.name();
         let _turn = self.store.write_turn().await;

@@ -291,6 +291,7 @@ impl TestApp {
             let map = self
                 .inventory()
                 .get_seat_map(pb::GetSeatMapRequest {
+                    min_consistency_token: Default::default(),
                     show_id: show_id.into(),
                     as_of: None,
                 })

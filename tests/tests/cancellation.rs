@@ -17,6 +17,7 @@ async fn order_status(app: &TestApp, customer: &str, order_id: &str) -> i32 {
         .get_order(authed(
             customer,
             GetOrderRequest {
+                min_consistency_token: Default::default(),
                 order_id: order_id.into(),
             },
         ))

@@ -19,6 +19,7 @@ async fn wait_for_show(app: &TestApp, show_id: &str, status: ShowStatus) -> Show
         if let Ok(show) = app
             .catalog()
             .get_show(GetShowRequest {
+                min_consistency_token: Default::default(),
                 show_id: show_id.into(),
             })
             .await
@@ -324,6 +325,7 @@ async fn shows_are_listed_in_pages(backend: Backend) {
     let status = app
         .catalog()
         .get_show(GetShowRequest {
+            min_consistency_token: Default::default(),
             show_id: "s_01JZ00000000000000000000AA".into(),
         })
         .await

@@ -151,6 +151,7 @@ async fn a_connection_opens_only_so_many_streams_at_once() {
         async move {
             inventory
                 .watch_seat_map(WatchSeatMapRequest {
+                    min_consistency_token: Default::default(),
                     show_id,
                     resume_after: String::new(),
                 })
@@ -181,6 +182,7 @@ async fn open_watches_are_bounded_per_address_and_in_all() {
     let organizer = app.user_with_role(Role::Organizer).await;
     let show_id = app.published_show(&organizer, 2).await;
     let request = || WatchSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.clone(),
         resume_after: String::new(),
     };
@@ -224,6 +226,7 @@ async fn open_watches_are_bounded_per_address_and_in_all() {
     let organizer = app.user_with_role(Role::Organizer).await;
     let show_id = app.published_show(&organizer, 2).await;
     let request = || WatchSeatMapRequest {
+        min_consistency_token: Default::default(),
         show_id: show_id.clone(),
         resume_after: String::new(),
     };

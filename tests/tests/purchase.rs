@@ -91,6 +91,7 @@ async fn seed_timeline(backend: Backend) {
         .get_order(authed(
             &customer,
             GetOrderRequest {
+                min_consistency_token: Default::default(),
                 order_id: cart.order_id.clone(),
             },
         ))
@@ -202,6 +203,7 @@ async fn purchase_refusals(backend: Backend) {
                 .get_order(authed(
                     &ann,
                     GetOrderRequest {
+                        min_consistency_token: Default::default(),
                         order_id: "o_".into(),
                     },
                 ))
@@ -271,6 +273,7 @@ async fn purchase_refusals(backend: Backend) {
         "another's reservation"
     );
     let get = GetOrderRequest {
+        min_consistency_token: Default::default(),
         order_id: cart.order_id.clone(),
     };
     assert_eq!(

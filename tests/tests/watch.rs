@@ -21,6 +21,7 @@ type Change = (String, i32, i64);
 async fn watch(app: &TestApp, show_id: &str, resume_after: &str) -> Streaming<SeatMapUpdate> {
     app.inventory()
         .watch_seat_map(WatchSeatMapRequest {
+            min_consistency_token: Default::default(),
             show_id: show_id.into(),
             resume_after: resume_after.into(),
         })
@@ -218,6 +219,7 @@ async fn refusals(backend: Backend) {
     for bad in ["x", "1.two", "-1.5", "1.2.3", " 1.2"] {
         let err = inventory
             .watch_seat_map(WatchSeatMapRequest {
+                min_consistency_token: Default::default(),
                 show_id: show_id.clone(),
                 resume_after: bad.into(),
             })
@@ -229,6 +231,7 @@ async fn refusals(backend: Backend) {
 
     let err = inventory
         .watch_seat_map(WatchSeatMapRequest {
+            min_consistency_token: Default::default(),
             show_id: "not-a-show".into(),
             resume_after: String::new(),
         })
@@ -240,6 +243,7 @@ async fn refusals(backend: Backend) {
     for resume_after in ["", "0.1"] {
         let err = inventory
             .watch_seat_map(WatchSeatMapRequest {
+                min_consistency_token: Default::default(),
                 show_id: unknown.into(),
                 resume_after: resume_after.into(),
             })

@@ -138,3 +138,75 @@ pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
         .expect("task");
     assert_eq!(read, saved, "and reads what the first saved");
 }
+
+/// Read-your-writes: a bound taken after an append lies past it; a
+/// follower reaches the bound once its checkpoint passes the append, or at
+/// once when nothing below the bound is of a type it folds; a bound past
+/// the log's end is told apart.
+pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
+    use ticketing_event_store::Reached;
+    let store = open(&url).await;
+    let backend = store.backend();
+    store
+        .append(&[crate::support::seat_append("s-1", 0, 1, 2)], None)
+        .await
+        .expect("append");
+    let bound = store.write_bound().await.expect("bound");
+    ticketing_event_store::testing::settle_feed(&store).await;
+    let feed = store
+        .read_feed(0, FeedPosition::START, 10)
+        .await
+        .expect("feed");
+    let last = feed.last().expect("the append").position;
+    assert!(last < bound, "{last:?} lies below {bound:?}");
+
+    let seats = ["Seat"];
+    let reached = store
+        .reached("seats", &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::NotYet, "nothing applied yet");
+    let others = ["Show"];
+    let reached = store
+        .reached("shows", &others, bound)
+        .await
+        .expect("reached");
+    assert_eq!(
+        reached,
+        Reached::Yes,
+        "a follower of other types need not wait"
+    );
+
+    let mut tx = store.begin_read_model().await.expect("begin");
+    save_checkpoint(&mut tx, backend, "seats", 0, feed[0].position)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
+    let reached = store
+        .reached("seats", &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::NotYet, "one of two applied");
+    let mut tx = store.begin_read_model().await.expect("begin");
+    save_checkpoint(&mut tx, backend, "seats", 0, last)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
+    let reached = store
+        .reached("seats", &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::Yes);
+
+    let ahead = FeedPosition {
+        tx: bound.tx + 1_000_000,
+        seq: bound.seq + 1_000_000,
+    };
+    let reached = store
+        .reached("seats", &seats, ahead)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::Ahead);
+    // With no append since, the bound is read once for everyone.
+    assert_eq!(store.write_bound().await.expect("bound"), bound);
+}

@@ -47,6 +47,7 @@ on_both_backends!(
     feed::a_feed_of_some_types_delivers_each_of_them_once,
     checkpoints::checkpoint_commits_with_its_transaction,
     checkpoints::a_locked_checkpoint_waits_for_its_holder,
+    checkpoints::a_follower_reaches_a_write_bound_once_past_the_write,
     conditions::conditions_refuse_a_stream_that_moved,
     conditions::a_condition_and_a_writer_never_overlap,
 );

@@ -6,7 +6,7 @@ use axum::Json;
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::ordering_service_server::OrderingService;
 
-use crate::extract::{Body, Credentials, Params};
+use crate::extract::{token_header, Body, Credentials, Params, TokenHeader};
 use crate::model::{AddToCartRequest, CartOf, CheckoutRequest, Order, OrderPage, Page};
 use crate::{Problem, Services};
 
@@ -24,12 +24,12 @@ pub async fn add_to_cart(
     State(services): State<Services>,
     credentials: Credentials,
     Body(body): Body<AddToCartRequest>,
-) -> Result<Json<Order>, Problem> {
+) -> Result<(TokenHeader, Json<Order>), Problem> {
     let request = credentials.request(pb::AddToCartRequest {
         reservation_id: body.reservation_id,
     });
     let order = OrderingService::add_to_cart(&services.ordering, request).await?;
-    Ok(Json(order.into_inner().into()))
+    Ok((token_header(&order), Json(order.into_inner().into())))
 }
 
 /// Takes a hold out of a cart; the hold stays until its deadline.
@@ -46,13 +46,13 @@ pub async fn remove_from_cart(
     credentials: Credentials,
     Path(reservation_id): Path<String>,
     Params(cart): Params<CartOf>,
-) -> Result<Json<Order>, Problem> {
+) -> Result<(TokenHeader, Json<Order>), Problem> {
     let request = credentials.request(pb::RemoveFromCartRequest {
         order_id: cart.order_id,
         reservation_id,
     });
     let order = OrderingService::remove_from_cart(&services.ordering, request).await?;
-    Ok(Json(order.into_inner().into()))
+    Ok((token_header(&order), Json(order.into_inner().into())))
 }
 
 /// Pays for the cart. The answer is the order after the payment: `paid`,
@@ -74,13 +74,13 @@ pub async fn checkout(
     credentials: Credentials,
     Path(order_id): Path<String>,
     Body(body): Body<CheckoutRequest>,
-) -> Result<Json<Order>, Problem> {
+) -> Result<(TokenHeader, Json<Order>), Problem> {
     let request = credentials.request(pb::CheckoutRequest {
         order_id,
         payment_token: body.payment_token,
     });
     let order = OrderingService::checkout(&services.ordering, request).await?;
-    Ok(Json(order.into_inner().into()))
+    Ok((token_header(&order), Json(order.into_inner().into())))
 }
 
 /// The caller's orders, newest first, a page at a time.
@@ -96,6 +96,7 @@ pub async fn list_orders(
     let request = credentials.request(pb::ListMyOrdersRequest {
         page_size: page.page_size.unwrap_or_default(),
         page_token: page.page_token.unwrap_or_default(),
+        min_consistency_token: String::new(),
     });
     let reply = OrderingService::list_my_orders(&services.ordering, request)
         .await?
@@ -119,7 +120,10 @@ pub async fn get_order(
     credentials: Credentials,
     Path(order_id): Path<String>,
 ) -> Result<Json<Order>, Problem> {
-    let request = credentials.request(pb::GetOrderRequest { order_id });
+    let request = credentials.request(pb::GetOrderRequest {
+        order_id,
+        min_consistency_token: String::new(),
+    });
     let order = OrderingService::get_order(&services.ordering, request).await?;
     Ok(Json(order.into_inner().into()))
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::inventory_service_server::InventoryService;
 
-use crate::extract::{Body, Credentials};
+use crate::extract::{token_header, Body, Credentials, TokenHeader};
 use crate::model::{Reservation, ReserveSeatsRequest};
 use crate::{Problem, Services};
 
@@ -24,10 +24,15 @@ pub async fn reserve_seats(
     State(services): State<Services>,
     credentials: Credentials,
     Body(body): Body<ReserveSeatsRequest>,
-) -> Result<(StatusCode, Json<Reservation>), Problem> {
+) -> Result<(StatusCode, TokenHeader, Json<Reservation>), Problem> {
     let request = credentials.request(pb::ReserveSeatsRequest::from(body));
     let reservation = InventoryService::reserve_seats(&services.inventory, request).await?;
-    Ok((StatusCode::CREATED, Json(reservation.into_inner().into())))
+    let token = token_header(&reservation);
+    Ok((
+        StatusCode::CREATED,
+        token,
+        Json(reservation.into_inner().into()),
+    ))
 }
 
 /// Releases the caller's hold; its seats are available again.
@@ -45,8 +50,11 @@ pub async fn release_reservation(
     State(services): State<Services>,
     credentials: Credentials,
     Path(reservation_id): Path<String>,
-) -> Result<Json<Reservation>, Problem> {
+) -> Result<(TokenHeader, Json<Reservation>), Problem> {
     let request = credentials.request(pb::ReleaseReservationRequest { reservation_id });
     let reservation = InventoryService::release_reservation(&services.inventory, request).await?;
-    Ok(Json(reservation.into_inner().into()))
+    Ok((
+        token_header(&reservation),
+        Json(reservation.into_inner().into()),
+    ))
 }

@@ -56,6 +56,7 @@ pub async fn watch_seat_map(
     let request = credentials.request(pb::WatchSeatMapRequest {
         show_id,
         resume_after,
+        min_consistency_token: String::new(),
     });
     let updates = InventoryService::watch_seat_map(&services.inventory, request)
         .await?

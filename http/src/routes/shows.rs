@@ -26,6 +26,7 @@ pub async fn list_shows(
         venue: filter.venue.unwrap_or_default(),
         starts_after: filter.starts_after.map(timestamp),
         starts_before: filter.starts_before.map(timestamp),
+        min_consistency_token: String::new(),
     });
     let reply = CatalogService::list_shows(&services.catalog, request)
         .await?
@@ -47,7 +48,10 @@ pub async fn get_show(
     State(services): State<Services>,
     Path(show_id): Path<String>,
 ) -> Result<Json<Show>, Problem> {
-    let request = tonic::Request::new(pb::GetShowRequest { show_id });
+    let request = tonic::Request::new(pb::GetShowRequest {
+        show_id,
+        min_consistency_token: String::new(),
+    });
     let show = CatalogService::get_show(&services.catalog, request).await?;
     Ok(Json(show.into_inner().into()))
 }
@@ -67,6 +71,7 @@ pub async fn get_seat_map(
     let request = tonic::Request::new(pb::GetSeatMapRequest {
         show_id,
         as_of: None,
+        min_consistency_token: String::new(),
     });
     let map = InventoryService::get_seat_map(&services.inventory, request).await?;
     Ok(Json(map.into_inner().into()))

@@ -31,6 +31,7 @@ pub async fn list_tickets(
         order_id,
         page_size: page.page_size.unwrap_or_default(),
         page_token: page.page_token.unwrap_or_default(),
+        min_consistency_token: String::new(),
     });
     let reply = FulfillmentService::list_tickets(&services.fulfillment, request)
         .await?
