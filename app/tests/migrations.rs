@@ -109,6 +109,23 @@ async fn log(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// Each read model, caught up as `serve` would (the fixture's processes
+/// were killed before their last checkpoint), equals a fresh fold of the
+/// log by today's code.
+async fn every_model_equals_a_fresh_fold(store: &Store) {
+    for model in ReadModel::ALL {
+        let projection = model.projection(Target::live(store.backend()));
+        Projector::new(store.clone(), projection)
+            .catch_up()
+            .await
+            .unwrap();
+        let drift = ticketing_projections::drift(store, model, &mut |_| {})
+            .await
+            .unwrap();
+        assert!(drift.is_clean(), "{}: {drift:?}", model.name());
+    }
+}
+
 fn every_migration() -> usize {
     contexts().iter().map(|c| c.migrations.len()).sum()
 }
@@ -160,19 +177,7 @@ async fn an_older_database_upgrades(backend: Backend) {
         .await
         .expect("serve's check passes");
     assert_eq!(log(&store).await, events, "the log is untouched");
-    for model in ReadModel::ALL {
-        // Caught up as `serve` would (the fixture's processes were killed
-        // before their last checkpoint), then compared with a fresh fold.
-        let projection = model.projection(Target::live(backend));
-        Projector::new(store.clone(), projection)
-            .catch_up()
-            .await
-            .unwrap();
-        let drift = ticketing_projections::drift(&store, model, &mut |_| {})
-            .await
-            .unwrap();
-        assert!(drift.is_clean(), "{}: {drift:?}", model.name());
-    }
+    every_model_equals_a_fresh_fold(&store).await;
     // The new column is filled for the orders of before that had a payment:
     // two paid ones (one after a declined card), not the open cart.
     let orders = match backend {
@@ -343,17 +348,7 @@ async fn an_older_log_reads_as_today(backend: Backend) {
     assert!(!lines.contains("tok_leaked"), "no token is exported");
     // Projected by today's code from the old log, every read model equals
     // what the old code projected (the token-era payment touches none).
-    for model in ReadModel::ALL {
-        let projection = model.projection(Target::live(backend));
-        Projector::new(store.clone(), projection)
-            .catch_up()
-            .await
-            .unwrap();
-        let drift = ticketing_projections::drift(&store, model, &mut |_| {})
-            .await
-            .unwrap();
-        assert!(drift.is_clean(), "{}: {drift:?}", model.name());
-    }
+    every_model_equals_a_fresh_fold(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,38 +133,18 @@ impl Server {
         }
 
         // On Postgres `serve` and `users` need the schema migrated first.
-        let migrated = command(binary)
-            .arg("migrate")
-            .args(&db_args)
-            .output()
-            .await
-            .with_context(|| format!("running {}", binary.display()))?;
-        if !migrated.status.success() {
-            bail!(
-                "ticketing migrate failed: {}",
-                String::from_utf8_lossy(&migrated.stderr).trim()
-            );
-        }
-        let added = command(binary)
-            .args([
-                "users",
-                "add",
-                "--email",
-                ORGANIZER_EMAIL,
-                "--password",
-                PASSWORD,
-            ])
-            .args(["--role", "organizer"])
-            .args(&db_args)
-            .output()
-            .await
-            .with_context(|| format!("running {}", binary.display()))?;
-        if !added.status.success() {
-            bail!(
-                "ticketing users add failed: {}",
-                String::from_utf8_lossy(&added.stderr).trim()
-            );
-        }
+        run_cli(binary, &["migrate"], &db_args).await?;
+        let organizer = [
+            "users",
+            "add",
+            "--email",
+            ORGANIZER_EMAIL,
+            "--password",
+            PASSWORD,
+            "--role",
+            "organizer",
+        ];
+        run_cli(binary, &organizer, &db_args).await?;
 
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
@@ -321,4 +301,22 @@ fn command(binary: &Path) -> Command {
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Runs a one-shot `ticketing` command on the bench's database.
+async fn run_cli(binary: &Path, args: &[&str], db_args: &[String]) -> anyhow::Result<()> {
+    let output = command(binary)
+        .args(args)
+        .args(db_args)
+        .output()
+        .await
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        bail!(
+            "ticketing {} failed: {}",
+            args[..2.min(args.len())].join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
 }

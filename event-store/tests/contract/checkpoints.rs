@@ -146,7 +146,6 @@ pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
 pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
     use ticketing_event_store::Reached;
     let store = open(&url).await;
-    let backend = store.backend();
     store
         .append(&[crate::support::seat_append("s-1", 0, 1, 2)], None)
         .await
@@ -177,21 +176,13 @@ pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
         "a follower of other types need not wait"
     );
 
-    let mut tx = store.begin_read_model().await.expect("begin");
-    save_checkpoint(&mut tx, backend, "seats", 0, feed[0].position)
-        .await
-        .expect("save");
-    tx.commit().await.expect("commit");
+    save(&store, feed[0].position).await;
     let reached = store
         .reached("seats", &seats, bound)
         .await
         .expect("reached");
     assert_eq!(reached, Reached::NotYet, "one of two applied");
-    let mut tx = store.begin_read_model().await.expect("begin");
-    save_checkpoint(&mut tx, backend, "seats", 0, last)
-        .await
-        .expect("save");
-    tx.commit().await.expect("commit");
+    save(&store, last).await;
     let reached = store
         .reached("seats", &seats, bound)
         .await
@@ -209,4 +200,13 @@ pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
     assert_eq!(reached, Reached::Ahead);
     // With no append since, the bound is read once for everyone.
     assert_eq!(store.write_bound().await.expect("bound"), bound);
+}
+
+/// Saves checkpoint `seats` at `at` in a read-model transaction of its own.
+async fn save(store: &ticketing_event_store::Store, at: FeedPosition) {
+    let mut tx = store.begin_read_model().await.expect("begin");
+    save_checkpoint(&mut tx, store.backend(), "seats", 0, at)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
 }
