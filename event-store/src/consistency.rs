@@ -3,11 +3,13 @@
 //! model) has applied everything of interest below it
 //! ([`Store::reached`]).
 //!
-//! A bound is a [`FeedPosition`] that no committed event reaches yet:
-//! every event committed before the call lies below it. On Postgres it is
-//! `(xmax, 0)` of a fresh snapshot: every transaction that had started,
-//! so every commit the caller saw, has a smaller id. On SQLite, where
-//! commits are serial, it is one past the last `global_seq`.
+//! A bound is a [`FeedPosition`] past a commit, and past no event that is
+//! not committed yet. After a write it is the position just past the
+//! process's last commit, which the append statements return: on Postgres
+//! `(xid + 1, 0)` (the feed orders by transaction id first), on SQLite,
+//! where commits are serial, one past the last `global_seq`. Before any
+//! write of the process it is read from the database: `(xmax, 0)` of a
+//! fresh snapshot, or one past the last `global_seq`.
 //!
 //! A read model has reached a bound when its checkpoint is at or past it,
 //! or when every event below the bound is visible to the feed and none of
@@ -15,25 +17,36 @@
 //! passes over other events is not waited for (its checkpoint may lag
 //! behind them by up to `MAX_SKIP_AGE`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::{load_checkpoint, Backend, FeedPosition, Store, StoreError};
 
-/// The bound last read, shared: concurrent commands of a process ask for
-/// their token together, and one read of the frontier that began after an
-/// append answered serves every append answered before it began.
+/// The bound past the last commit of this process: each adapter raises it
+/// as its appends commit, from what the append statement itself returned
+/// (Postgres: the transaction id, SQLite: the last `global_seq`), so a
+/// command's token costs no query.
 #[derive(Default)]
-pub(crate) struct Bounds {
-    /// Appends of this process that have their answer.
-    appends: AtomicU64,
-    /// The last bound read, with the count of appends when its read began.
-    last: tokio::sync::Mutex<Option<(u64, FeedPosition)>>,
-}
+pub(crate) struct Committed(AtomicI64);
 
-impl Bounds {
-    /// An append (of any outcome) has its answer.
-    pub(crate) fn appended(&self) {
-        self.appends.fetch_add(1, Ordering::SeqCst);
+impl Committed {
+    /// An append committed at `position` (its transaction, or its last event
+    /// on SQLite): the bound moves just past it.
+    pub(crate) fn passed(&self, position: FeedPosition) {
+        let bound = match position.tx {
+            0 => position.seq.saturating_add(1),
+            tx => tx.saturating_add(1),
+        };
+        self.0.fetch_max(bound, Ordering::SeqCst);
+    }
+
+    fn bound(&self, backend: Backend) -> Option<FeedPosition> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(match backend {
+                Backend::Postgres => FeedPosition { tx: n, seq: 0 },
+                Backend::Sqlite => FeedPosition { tx: 0, seq: n },
+            }),
+        }
     }
 }
 
@@ -60,20 +73,12 @@ impl Store {
     /// A bound past every event committed before this call (module doc):
     /// taken after a write, it is that write's consistency token.
     pub async fn write_bound(&self) -> Result<FeedPosition, StoreError> {
-        let bounds = &self.bounds;
-        // Counts the caller's own append: a read that began at this count
-        // or later began after it.
-        let mine = bounds.appends.load(Ordering::SeqCst);
-        let mut last = bounds.last.lock().await;
-        if let Some((began, bound)) = *last {
-            if began >= mine {
-                return Ok(bound);
-            }
+        // Past every commit of this process, the caller's among them; a
+        // process that has not written yet reads the frontier.
+        match self.committed().bound(self.backend()) {
+            Some(bound) => Ok(bound),
+            None => Ok(self.frontier().await?.next),
         }
-        let began = bounds.appends.load(Ordering::SeqCst);
-        let bound = self.frontier().await?.next;
-        *last = Some((began, bound));
-        Ok(bound)
     }
 
     /// Whether the follower that keeps checkpoint `checkpoint` (shard 0) and

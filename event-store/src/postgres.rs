@@ -56,6 +56,8 @@ pub struct PgStore {
     /// Appends waiting for the next batch, and the committers (`batch.rs`).
     queue: Arc<crate::group::Queue>,
     committers: Arc<tokio::sync::Semaphore>,
+    /// The bound past this process's last commit.
+    committed: Arc<crate::consistency::Committed>,
 }
 
 impl PgStore {
@@ -88,12 +90,17 @@ impl PgStore {
             appended,
             queue: Arc::default(),
             committers: Arc::new(tokio::sync::Semaphore::new(batch::COMMITTERS)),
+            committed: Arc::default(),
         })
     }
 
     /// The event pool, for callers that need plain SQL on the store's database.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(crate) fn commits(&self) -> &crate::consistency::Committed {
+        &self.committed
     }
 
     pub(crate) fn read_pool(&self) -> &sqlx::AnyPool {
@@ -234,20 +241,27 @@ impl PgStore {
                 .bind(&record.request_hash)
                 .bind(&record.response);
         }
-        match hold {
+        // The events' transaction id, for the bound past this commit
+        // (`consistency.rs`); none when only a record was written.
+        let tx: Option<i64> = match hold {
             // One statement is one transaction: no BEGIN/COMMIT round trips.
-            None => {
-                query.execute(&self.pool).await?;
-            }
+            None => query.fetch_all(&self.pool).await?,
             Some(hold) => {
                 let mut tx = self.pool.begin().await?;
-                query.execute(&mut *tx).await?;
+                let rows = query.fetch_all(&mut *tx).await?;
                 sqlx::query("SELECT pg_sleep($1)")
                     .bind(hold.as_secs_f64())
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                rows
             }
+        }
+        .iter()
+        .filter_map(|row| row.try_get::<Option<i64>, _>("tx").ok().flatten())
+        .max();
+        if let Some(tx) = tx {
+            self.committed.passed(crate::FeedPosition { tx, seq: 0 });
         }
         self.appended();
         Ok(())

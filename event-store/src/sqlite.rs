@@ -88,6 +88,8 @@ pub struct SqliteStore {
     file: Option<std::path::PathBuf>,
     /// [`crate::Exclusive`] names held, for a database in memory.
     held: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The bound past this process's last commit.
+    committed: Arc<crate::consistency::Committed>,
 }
 
 impl SqliteStore {
@@ -141,7 +143,19 @@ impl SqliteStore {
             queue: Arc::default(),
             file,
             held: Arc::default(),
+            committed: Arc::default(),
         })
+    }
+
+    pub(crate) fn commits(&self) -> &crate::consistency::Committed {
+        &self.committed
+    }
+
+    /// A batch or an append committed events up to `last` (`global_seq`).
+    pub(crate) fn passed(&self, last: Option<i64>) {
+        if let Some(seq) = last {
+            self.committed.passed(FeedPosition { tx: 0, seq });
+        }
     }
 
     /// See [`crate::Store::try_exclusive`].
@@ -265,6 +279,7 @@ impl SqliteStore {
         // The write lock is taken first, so no append can move a condition's
         // stream between its check and this commit.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut last = None;
         for condition in conditions {
             let current: i64 = sqlx::query_scalar(
                 "SELECT coalesce(max(sequence), 0) FROM events \
@@ -283,7 +298,7 @@ impl SqliteStore {
                 .map_err(StoreError::other)?
                 .saturating_add(1);
             for (event, sequence) in append.events.iter().zip(first..) {
-                sqlx::query(&insert)
+                let inserted = sqlx::query(&insert)
                     .bind(&append.aggregate_type)
                     .bind(&append.aggregate_id)
                     .bind(sequence)
@@ -293,6 +308,7 @@ impl SqliteStore {
                     .bind(serde_json::to_string(&event.metadata)?)
                     .execute(&mut *tx)
                     .await?;
+                last = Some(inserted.last_insert_rowid());
             }
         }
         if let Some(record) = idempotency {
@@ -310,6 +326,7 @@ impl SqliteStore {
             tokio::time::sleep(hold).await;
         }
         tx.commit().await?;
+        self.passed(last);
         Ok(())
     }
 

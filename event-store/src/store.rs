@@ -37,8 +37,6 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     adapter: Adapter,
     tail: Arc<Tail>,
-    /// Shares the read behind [`Store::write_bound`] (`consistency.rs`).
-    pub(crate) bounds: Arc<crate::consistency::Bounds>,
 }
 
 /// The database behind a [`Store`], and the rules that bring what it
@@ -265,12 +263,10 @@ impl Store {
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let outcome = match &self.adapter.db {
+        match &self.adapter.db {
             Db::Postgres(s) => s.append(appends, conditions, idempotency, hold).await,
             Db::Sqlite(s) => s.append(appends, conditions, idempotency, hold).await,
-        };
-        self.bounds.appended();
-        outcome
+        }
     }
 
     pub async fn idempotency(
@@ -380,7 +376,6 @@ impl Store {
                 upcasters: Upcasters::default(),
             },
             tail: Arc::new(Tail::default()),
-            bounds: Arc::default(),
         }
     }
 
@@ -399,7 +394,14 @@ impl Store {
         Store {
             adapter: self.adapter,
             tail: Arc::new(Tail::with_capacity(capacity)),
-            bounds: self.bounds,
+        }
+    }
+
+    /// The bound past this process's last commit (`consistency.rs`).
+    pub(crate) fn committed(&self) -> &crate::consistency::Committed {
+        match &self.adapter.db {
+            Db::Postgres(s) => s.commits(),
+            Db::Sqlite(s) => s.commits(),
         }
     }
 

@@ -70,6 +70,10 @@ impl PgStore {
                 "append_jobs answered for the wrong number of jobs".into(),
             ));
         }
+        if committed.contains(&true) {
+            let tx: i64 = row.try_get("tx")?;
+            self.committed.passed(crate::FeedPosition { tx, seq: 0 });
+        }
         Ok(committed
             .into_iter()
             .map(|ok| {

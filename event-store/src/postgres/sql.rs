@@ -194,7 +194,8 @@ pub(super) const INSERT_EVENTS: &str = "
 INSERT INTO event_store.events
     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
- WHERE (SELECT event_store.fence($8::text[], $9::text[], $10::bigint[]))";
+ WHERE (SELECT event_store.fence($8::text[], $9::text[], $10::bigint[]))
+RETURNING tx_id::text::bigint AS tx";
 
 pub(super) const INSERT_IDEMPOTENCY: &str = "
 INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)";
@@ -236,7 +237,8 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
 
 /// A batch of appends in one statement, so one transaction (see `batch.rs`).
 pub(super) const APPEND_BATCH: &str = "
-SELECT event_store.append_jobs($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+SELECT event_store.append_jobs($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25),
+       pg_current_xact_id()::text::bigint AS tx";
 
 /// Events and the idempotency record in one statement (so one transaction).
 pub(super) const INSERT_EVENTS_AND_IDEMPOTENCY: &str = "
@@ -245,9 +247,10 @@ WITH appended AS (
         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
      WHERE (SELECT event_store.fence($8::text[], $9::text[], $10::bigint[]))
-    RETURNING 1
+    RETURNING tx_id
 )
-INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($11, $12, $13, $14)";
+INSERT INTO event_store.idempotency (scope, key, request_hash, response) VALUES ($11, $12, $13, $14)
+RETURNING (SELECT max(tx_id)::text::bigint FROM appended) AS tx";
 
 /// The feed after a position, in commit order: only transactions below the
 /// snapshot's `xmin` (see `feed.rs`), through `events_feed_idx`.

@@ -126,6 +126,7 @@ impl SqliteStore {
                 }
             }
         }
+        let mut last = None;
         for chunk in rows.chunks(INSERT_CHUNK) {
             let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {values}");
@@ -140,7 +141,7 @@ impl SqliteStore {
                     .bind(serde_json::to_string(&event.payload)?)
                     .bind(serde_json::to_string(&event.metadata)?);
             }
-            query.execute(&mut *tx).await?;
+            last = Some(query.execute(&mut *tx).await?.last_insert_rowid());
         }
         let records: Vec<&IdempotencyRecord> = accepted
             .iter()
@@ -163,6 +164,7 @@ impl SqliteStore {
         }
         crate::sqlite::crash_in_batch(jobs.len());
         tx.commit().await?;
+        self.passed(last);
         Ok(outcomes)
     }
 }
