@@ -1,7 +1,7 @@
 //! Read-your-writes ([`Consistency`]): a client that wrote reads its write.
 //!
 //! * Every command that writes the log answers a **consistency token**: a
-//!   bound past its commit (`Store::write_bound`), in the response's
+//!   bound past its commit (`Store::write_bound`, no query), in the response's
 //!   `consistency_token` field and in the `consistency-token` response
 //!   header, for clients that do not read the field.
 //! * Every query that reads a read model takes a token, in its
