@@ -3,8 +3,10 @@
 //! table). It is freed when the holder drops it, or dies.
 //!
 //! * Postgres: a session advisory lock on a connection of its own, taken
-//!   with `pg_try_advisory_lock`; dropping the guard closes the connection,
-//!   which ends the session and its lock.
+//!   with `pg_try_advisory_lock`. [`Exclusive::release`] unlocks it and
+//!   closes the connection; a guard merely dropped does the same in a task
+//!   of its own, so the lock is free a moment later (at the latest when the
+//!   server sees the connection close).
 //! * SQLite: an exclusive `flock` on `<database file>.<name>.lock`, which
 //!   the kernel frees with the process. An in-memory database has no file;
 //!   its lock is kept in the process (nothing else can open it anyway).
@@ -18,15 +20,46 @@ use crate::StoreError;
 
 /// Held while the named work runs; see the module doc.
 pub struct Exclusive {
-    _held: Held,
+    held: Held,
 }
 
-/// Each variant is kept for its drop, which frees the lock.
+/// The lock; the file's and the memory's are freed by their drop.
 #[allow(dead_code)]
 enum Held {
-    Session(AnyConnection),
+    /// `None` once released.
+    Session(Option<AnyConnection>),
     File(std::fs::File),
     Memory(MemoryLock),
+}
+
+/// Unlocks a session lock and closes its connection.
+async fn unlock(mut conn: AnyConnection) {
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+}
+
+impl Exclusive {
+    /// Frees the lock now: the next taker, in any process, gets it.
+    pub async fn release(mut self) {
+        if let Held::Session(conn) = &mut self.held {
+            if let Some(conn) = conn.take() {
+                unlock(conn).await;
+            }
+        }
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        if let Held::Session(conn) = &mut self.held {
+            if let (Some(conn), Ok(runtime)) = (conn.take(), tokio::runtime::Handle::try_current())
+            {
+                runtime.spawn(unlock(conn));
+            }
+        }
+    }
 }
 
 /// Names locked in this process, for stores without a file.
@@ -56,7 +89,7 @@ pub(crate) async fn try_session_lock(
         .await?;
     if taken {
         Ok(Some(Exclusive {
-            _held: Held::Session(conn),
+            held: Held::Session(Some(conn)),
         }))
     } else {
         let _ = conn.close().await;
@@ -78,7 +111,7 @@ pub(crate) fn try_file_lock(
         .map_err(StoreError::other)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(Exclusive {
-            _held: Held::File(file),
+            held: Held::File(file),
         })),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(error)) => Err(StoreError::other(error)),
@@ -94,7 +127,7 @@ pub(crate) fn try_memory_lock(
         .unwrap_or_else(PoisonError::into_inner)
         .insert(name.to_owned());
     fresh.then(|| Exclusive {
-        _held: Held::Memory(MemoryLock {
+        held: Held::Memory(MemoryLock {
             names: Arc::clone(names),
             name: name.to_owned(),
         }),

@@ -37,7 +37,18 @@ pub async fn drift(
     which: ReadModel,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Drift, ProjectionError> {
-    let _alone = only_one(store, which).await?;
+    let alone = only_one(store, which).await?;
+    let drift = drift_alone(store, which, progress).await;
+    alone.release().await;
+    drift
+}
+
+/// The check itself, under the model's shadow lock.
+async fn drift_alone(
+    store: &Store,
+    which: ReadModel,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<Drift, ProjectionError> {
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (_, folded) = fill(store, &shadow, Steps::default(), progress).await?;

@@ -44,7 +44,19 @@ pub async fn rebuild_in_steps(
     steps: Steps,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
-    let _alone = only_one(store, which).await?;
+    let alone = only_one(store, which).await?;
+    let rebuilt = rebuild_alone(store, which, steps, progress).await;
+    alone.release().await;
+    rebuilt
+}
+
+/// The rebuild itself, under [`shadow_lock`].
+async fn rebuild_alone(
+    store: &Store,
+    which: ReadModel,
+    steps: Steps,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<RebuildReport, ProjectionError> {
     let backend = store.backend();
     let shadow = reset_shadow(store, which).await?;
     let (mut events, from) = fill(store, &shadow, steps, progress).await?;

@@ -286,7 +286,8 @@ async fn postgres_rebuild_reads_only_its_types() {
 /// One rebuild or drift check of a model at a time, across processes: while
 /// another store (another process) holds the model's shadow, a rebuild and
 /// a drift check of it are refused at once; another model rebuilds; once
-/// the holder is gone, so is the refusal.
+/// the holder releases it, so is the refusal; rebuilds one after another
+/// each get the lock (a finished rebuild frees it before it returns).
 async fn a_second_rebuild_of_a_model_is_refused(url: String) {
     let store = open_store(&url).await;
     let mut log = Log::new(store.clone());
@@ -315,11 +316,19 @@ async fn a_second_rebuild_of_a_model_is_refused(url: String) {
         .await
         .expect("another model rebuilds");
 
-    drop(held);
+    held.release().await;
     let report = rebuild(&store, ReadModel::Shows, &mut |_| {})
         .await
         .expect("free again");
     assert_eq!(report.events, 1);
+    for _ in 0..5 {
+        rebuild(&store, ReadModel::Shows, &mut |_| {})
+            .await
+            .expect("one after another");
+        drift(&store, ReadModel::Shows, &mut |_| {})
+            .await
+            .expect("a check after a rebuild");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
