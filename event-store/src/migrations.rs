@@ -48,13 +48,6 @@ pub struct Context {
     pub migrations: &'static [Migration],
 }
 
-impl Context {
-    /// The newest version this binary knows.
-    pub fn latest(&self) -> i64 {
-        self.migrations.last().map_or(0, |m| m.version)
-    }
-}
-
 /// One migration and whether (when) it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {
