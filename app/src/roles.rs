@@ -72,18 +72,31 @@ pub fn gateway_services(
     let consistency = Consistency::new(store.clone(), settings.read_your_writes_wait);
     Ok(Services {
         identity: IdentityApi::new(identity.clone()),
-        catalog: CatalogApi::new(engine.clone(), identity.clone(), shows.clone())
-            .with_consistency(consistency.clone()),
-        inventory: InventoryApi::new(engine.clone(), identity.clone(), seat_maps, shows)
-            .with_consistency(consistency.clone())
-            .bound_watches(
-                settings.limits.max_watches,
-                settings.limits.watches_per_peer,
-            )
-            .stop_watches_on(stopped),
-        ordering: OrderingApi::new(engine.clone(), identity.clone(), orders)
-            .with_consistency(consistency.clone()),
-        fulfillment: FulfillmentApi::new(engine, identity, scanner).with_consistency(consistency),
+        catalog: CatalogApi::new(
+            engine.clone(),
+            identity.clone(),
+            shows.clone(),
+            consistency.clone(),
+        ),
+        inventory: InventoryApi::new(
+            engine.clone(),
+            identity.clone(),
+            seat_maps,
+            shows,
+            consistency.clone(),
+        )
+        .bound_watches(
+            settings.limits.max_watches,
+            settings.limits.watches_per_peer,
+        )
+        .stop_watches_on(stopped),
+        ordering: OrderingApi::new(
+            engine.clone(),
+            identity.clone(),
+            orders,
+            consistency.clone(),
+        ),
+        fulfillment: FulfillmentApi::new(engine, identity, scanner, consistency),
     })
 }
 

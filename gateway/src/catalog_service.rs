@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::consistency::optional_caller;
 use crate::convert::{from_timestamp, show_row, show_view, user_ref};
 use crate::paging::page;
-use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
+use crate::{caller, AppError, Caller, Consistency};
 
 /// The page token of ListShows: the last show's start (ms) and id.
 fn parse_show_token(
@@ -42,21 +42,15 @@ pub struct CatalogApi {
 }
 
 impl CatalogApi {
-    pub fn new(engine: Engine, identity: Identity, shows: Shows) -> Self {
-        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
+    /// `consistency` is shared with the gateway's other services, so a
+    /// caller's token issued by one applies to its queries to the others.
+    pub fn new(engine: Engine, identity: Identity, shows: Shows, consistency: Consistency) -> Self {
         Self {
             engine,
             identity,
             shows,
             consistency,
         }
-    }
-
-    /// Shares `consistency` (and the callers' tokens) with the other
-    /// services of the gateway.
-    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
-        self.consistency = consistency;
-        self
     }
 
     pub fn into_server(self) -> CatalogServiceServer<Self> {

@@ -13,7 +13,7 @@ use ticketing_proto::v1::fulfillment_service_server::{
 use tonic::{Request, Response, Status};
 
 use crate::convert::{timestamp, user_ref};
-use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
+use crate::{caller, AppError, Caller, Consistency};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 200;
@@ -29,21 +29,20 @@ pub struct FulfillmentApi {
 }
 
 impl FulfillmentApi {
-    pub fn new(engine: Engine, identity: Identity, scanner: Scanner) -> Self {
-        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
+    /// `consistency` is shared with the gateway's other services, so a
+    /// caller's token issued by one applies to its queries to the others.
+    pub fn new(
+        engine: Engine,
+        identity: Identity,
+        scanner: Scanner,
+        consistency: Consistency,
+    ) -> Self {
         Self {
             engine,
             identity,
             scanner,
             consistency,
         }
-    }
-
-    /// Shares `consistency` (and the callers' tokens) with the other
-    /// services of the gateway.
-    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
-        self.consistency = consistency;
-        self
     }
 
     pub fn into_server(self) -> FulfillmentServiceServer<Self> {

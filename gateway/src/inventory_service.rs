@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::consistency::optional_caller;
 use crate::convert::{command_key, from_timestamp, reservation_view, seat_status, user_ref};
 use crate::watch::{parse_position, UpdateStream, Watcher};
-use crate::{caller, AppError, Consistency, FieldViolation, DEFAULT_WAIT};
+use crate::{caller, AppError, Consistency, FieldViolation};
 
 #[derive(Clone)]
 pub struct InventoryApi {
@@ -35,9 +35,16 @@ const SEAT_MAP_MODELS: &[ReadModel] = &[ReadModel::Shows, ReadModel::SeatMap];
 const COMPLETE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl InventoryApi {
-    pub fn new(engine: Engine, identity: Identity, seat_maps: SeatMaps, shows: Shows) -> Self {
+    /// `consistency` is shared with the gateway's other services, so a
+    /// caller's token issued by one applies to its queries to the others.
+    pub fn new(
+        engine: Engine,
+        identity: Identity,
+        seat_maps: SeatMaps,
+        shows: Shows,
+        consistency: Consistency,
+    ) -> Self {
         let watcher = Watcher::new(engine.store().clone());
-        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
         Self {
             engine,
             identity,
@@ -46,13 +53,6 @@ impl InventoryApi {
             watcher,
             consistency,
         }
-    }
-
-    /// Shares `consistency` (and the callers' tokens) with the other
-    /// services of the gateway.
-    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
-        self.consistency = consistency;
-        self
     }
 
     /// Ends every `WatchSeatMap` stream once `stopped` turns true; without

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert::{command_key, timestamp, user_ref};
 use crate::paging::page;
-use crate::{caller, AppError, Caller, Consistency, DEFAULT_WAIT};
+use crate::{caller, AppError, Caller, Consistency};
 
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -27,21 +27,20 @@ pub struct OrderingApi {
 }
 
 impl OrderingApi {
-    pub fn new(engine: Engine, identity: Identity, orders: Orders) -> Self {
-        let consistency = Consistency::new(engine.store().clone(), DEFAULT_WAIT);
+    /// `consistency` is shared with the gateway's other services, so a
+    /// caller's token issued by one applies to its queries to the others.
+    pub fn new(
+        engine: Engine,
+        identity: Identity,
+        orders: Orders,
+        consistency: Consistency,
+    ) -> Self {
         Self {
             engine,
             identity,
             orders,
             consistency,
         }
-    }
-
-    /// Shares `consistency` (and the callers' tokens) with the other
-    /// services of the gateway.
-    pub fn with_consistency(mut self, consistency: Consistency) -> Self {
-        self.consistency = consistency;
-        self
     }
 
     pub fn into_server(self) -> OrderingServiceServer<Self> {

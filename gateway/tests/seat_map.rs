@@ -38,8 +38,8 @@ async fn api(store: &Store, wait: Duration) -> InventoryApi {
             backend,
         },
         Shows { pool, backend },
+        Consistency::new(store.clone(), wait),
     )
-    .with_consistency(Consistency::new(store.clone(), wait))
 }
 
 async fn seat(store: &Store, show: &ShowId, n: i64) {
