@@ -39,8 +39,17 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 pub const REMEMBER_FOR: Duration = Duration::from_secs(30);
 /// Callers remembered at most (emptied when full).
 const CAPACITY: usize = 65_536;
-/// Between two looks at a read model that is behind.
-const POLL: Duration = Duration::from_millis(5);
+/// Between two looks at a read model that is behind: the first pause,
+/// doubled after each look up to the last. A lagging projector is met by
+/// a few dozen looks per waiting query, not hundreds.
+const POLL: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(100));
+
+/// Sleeps `pause`, then doubles it up to `max` (the polls of a query
+/// that waits for a read model).
+pub(crate) async fn back_off(pause: &mut Duration, max: Duration) {
+    tokio::time::sleep(*pause).await;
+    *pause = (*pause * 2).min(max);
+}
 
 /// See the module doc. Cheap to clone; clones share the callers' tokens.
 #[derive(Clone)]
@@ -112,6 +121,7 @@ impl Consistency {
         asked: Option<FeedPosition>,
         deadline: Instant,
     ) -> Result<(), AppError> {
+        let mut pause = POLL.0;
         loop {
             let reached = self
                 .store
@@ -136,7 +146,7 @@ impl Consistency {
                     self.wait
                 )));
             }
-            tokio::time::sleep(POLL).await;
+            back_off(&mut pause, POLL.1).await;
         }
     }
 

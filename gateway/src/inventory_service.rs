@@ -12,7 +12,7 @@ use ticketing_proto::v1::inventory_service_server::{InventoryService, InventoryS
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::consistency::optional_caller;
+use crate::consistency::{back_off, optional_caller};
 use crate::convert::{command_key, from_timestamp, reservation_view, seat_status, user_ref};
 use crate::watch::{parse_position, UpdateStream, Watcher};
 use crate::{caller, AppError, Consistency, FieldViolation};
@@ -31,8 +31,12 @@ pub struct InventoryApi {
 /// seat count) and its seats.
 const SEAT_MAP_MODELS: &[ReadModel] = &[ReadModel::Shows, ReadModel::SeatMap];
 
-/// Between two reads of a seat map that is not complete yet.
-const COMPLETE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// Between two reads of a seat map that is not complete yet: the first
+/// pause and the longest (each read fetches the whole map).
+const COMPLETE_POLL: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_millis(20),
+    std::time::Duration::from_millis(250),
+);
 
 impl InventoryApi {
     /// `consistency` is shared with the gateway's other services, so a
@@ -133,6 +137,7 @@ impl InventoryApi {
     /// query waits for a token, then answers UNAVAILABLE READ_MODEL_BEHIND.
     async fn complete_seat_map(&self, show: &ShowRow) -> Result<Vec<SeatMapRow>, AppError> {
         let deadline = std::time::Instant::now() + self.consistency.wait();
+        let mut pause = COMPLETE_POLL.0;
         loop {
             let rows = self
                 .seat_maps
@@ -149,7 +154,7 @@ impl InventoryApi {
                     show.seat_count
                 )));
             }
-            tokio::time::sleep(COMPLETE_POLL).await;
+            back_off(&mut pause, COMPLETE_POLL.1).await;
         }
     }
 
