@@ -51,10 +51,15 @@ pub fn contexts() -> [&'static Context; 6] {
 /// Connects with pools of `max_connections`, reading every event in
 /// today's version (the aggregates' upcasting rules); changes nothing.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-    let upcasters = Upcasters::new(ticketing_aggregates::upcast::upcasters());
     Ok(Store::connect_with(url, max_connections)
         .await?
-        .with_upcasters(upcasters))
+        .with_upcasters(upcasters()))
+}
+
+/// The aggregates' upcasting rules, as every store of the binary applies
+/// them.
+pub fn upcasters() -> Upcasters {
+    Upcasters::new(ticketing_aggregates::upcast::upcasters())
 }
 
 /// Connects and applies every pending migration; returns what it applied.

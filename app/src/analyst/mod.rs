@@ -72,12 +72,10 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// needs no more than SELECT.
 async fn connect(db: &DatabaseArgs) -> anyhow::Result<Store> {
     let url = db.url()?;
-    let upcasters =
-        ticketing_event_store::Upcasters::new(ticketing_aggregates::upcast::upcasters());
     Ok(Store::connect(&url)
         .await
         .map_err(store_error)?
-        .with_upcasters(upcasters))
+        .with_upcasters(crate::schema::upcasters()))
 }
 
 /// A store error as one line: its message already names its cause, which
