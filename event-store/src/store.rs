@@ -419,18 +419,21 @@ impl Adapter {
         limit: usize,
         aggregate_types: Option<&[&str]>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        let mut events = match &self.db {
+        let events = match &self.db {
             Db::Postgres(s) => s.read_feed(after, limit, aggregate_types).await?,
             Db::Sqlite(s) => s.read_feed(after, limit, aggregate_types).await?,
         };
-        for event in &mut events {
-            // Fresh from the database: the only holder of its event.
-            if let Some(stored) = std::sync::Arc::get_mut(&mut event.event) {
-                let taken = std::mem::replace(stored, placeholder());
-                *stored = self.upcasters.upcast(taken);
-            }
-        }
-        Ok(events)
+        Ok(events
+            .into_iter()
+            .map(|mut event| {
+                if self.upcasters.applies(&event.event) {
+                    // Fresh from the database: the only holder, no copy.
+                    let stored = Arc::unwrap_or_clone(event.event);
+                    event.event = Arc::new(self.upcasters.upcast(stored));
+                }
+                event
+            })
+            .collect())
     }
 
     pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
@@ -518,17 +521,4 @@ fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<
         }
         .iter(),
     ))
-}
-
-/// Stands in for an event while it is being upcast in place.
-fn placeholder() -> SerializedEvent {
-    SerializedEvent::new(
-        String::new(),
-        0,
-        String::new(),
-        String::new(),
-        String::new(),
-        serde_json::Value::Null,
-        serde_json::Value::Null,
-    )
 }

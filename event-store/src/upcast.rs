@@ -46,6 +46,13 @@ impl Upcasters {
         event
     }
 
+    /// Whether a rule applies to `event` (it is of an older version).
+    pub(crate) fn applies(&self, event: &SerializedEvent) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.can_upcast(&event.event_type, &event.event_version))
+    }
+
     pub(crate) fn upcast_all(&self, events: Vec<SerializedEvent>) -> Vec<SerializedEvent> {
         if self.rules.is_empty() {
             return events;
