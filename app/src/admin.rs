@@ -5,7 +5,8 @@
 //! * every role is ready when its schema is current (checked before this
 //!   port opens) and the store answers within [`PROBE_TIMEOUT`];
 //! * a process that runs the projectors adds each one's lag to the answer,
-//!   and a relay its backlog. Neither makes it unready: writes never wait
+//!   and a relay its backlog, and whether its batches keep failing
+//!   ([`Health`]). None of these makes it unready: writes never wait
 //!   for the read side, and a gateway taken out of the balancer because a
 //!   projector is slow would turn a lag into an outage. Lag is a metric,
 //!   `ticketing_projection_lag_seconds`, set at each scrape, with an alert
@@ -56,11 +57,19 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(installed)
 }
 
+/// What this process's workers say about themselves, for `/readyz`.
+#[derive(Clone, Default)]
+pub struct Health {
+    /// The Kafka relay's, when this process runs it.
+    pub relay: Option<ticketing_relay::RelayHealth>,
+}
+
 #[derive(Clone)]
 struct Admin {
     metrics: PrometheusHandle,
     store: Store,
     role: Role,
+    health: Health,
 }
 
 impl Admin {
@@ -73,12 +82,14 @@ pub async fn serve(
     listener: TcpListener,
     store: Store,
     role: Role,
+    health: Health,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let admin = Admin {
         metrics: recorder()?,
         store,
         role,
+        health,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -129,6 +140,9 @@ async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     }
     if admin.role == Role::Relay {
         lags.push(behind(&admin.store, RELAY_CHECKPOINT, now).await);
+    }
+    if let Some(stuck) = admin.health.relay.as_ref().and_then(|r| r.describe()) {
+        lags.push(format!("{RELAY_CHECKPOINT} {stuck}"));
     }
     if lags.is_empty() {
         (StatusCode::OK, "ready".into())

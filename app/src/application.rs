@@ -72,11 +72,9 @@ pub struct Settings {
     /// Browser origins allowed to call the HTTP API and grpc-web; empty:
     /// CORS off.
     pub cors_origins: ticketing_http::Origins,
-    /// Kafka bootstrap brokers for the relay, and for the workers when they
-    /// run as roles of their own; `None`: workers read the feed in process.
-    pub kafka_brokers: Option<String>,
-    /// Put before every topic and consumer group name.
-    pub kafka_topic_prefix: String,
+    /// The Kafka cluster of the relay, and of the workers when they run as
+    /// roles of their own; `None`: workers read the feed in process.
+    pub kafka: Option<ticketing_bus::KafkaCluster>,
     /// The ticket-signing key (fulfillment).
     pub ticket_keys: TicketKeys,
     /// Where the notifier sends mail.
@@ -112,8 +110,7 @@ impl Settings {
             admin_addr: None,
             http_addr: None,
             cors_origins: ticketing_http::Origins::default(),
-            kafka_brokers: None,
-            kafka_topic_prefix: String::new(),
+            kafka: None,
             ticket_keys: TicketKeys::configured(data_dir, None),
             mail: MailSettings {
                 smtp_url: None,
@@ -168,7 +165,7 @@ impl Application {
     /// Opens the store and binds the gRPC, HTTP and admin ports (port 0
     /// picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.role == Role::Relay && settings.kafka_brokers.is_none() {
+        if settings.role == Role::Relay && settings.kafka.is_none() {
             anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
         }
         let store =
@@ -239,8 +236,9 @@ impl Application {
         if matches!(settings.role, Role::All | Role::Expirer) {
             tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));
         }
+        let mut health = crate::admin::Health::default();
         if matches!(settings.role, Role::All | Role::Relay) {
-            roles::spawn_relay(&mut tasks, &store, &settings, &stopped)?;
+            health.relay = roles::spawn_relay(&mut tasks, &store, &settings, &stopped)?;
         }
         if matches!(settings.role, Role::All | Role::Fulfillment) {
             workers::spawn_fulfillment(&mut tasks, &store, &settings, &stopped).await?;
@@ -254,7 +252,7 @@ impl Application {
             tracing::info!(addr = %admin.local_addr()?, "admin HTTP listening");
             tasks.spawn(async move {
                 if let Err(error) =
-                    crate::admin::serve(admin, store_for_admin, role, until_stop).await
+                    crate::admin::serve(admin, store_for_admin, role, health, until_stop).await
                 {
                     tracing::error!(%error, "admin server stopped");
                 }

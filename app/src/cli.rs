@@ -166,6 +166,23 @@ pub struct ServeArgs {
     /// so several deployments can share one cluster.
     #[arg(long, env = "TICKETING_KAFKA_TOPIC_PREFIX", default_value = "")]
     pub kafka_topic_prefix: String,
+    /// A librdkafka setting passed to every Kafka client, `key=value`
+    /// (repeatable; `;` also separates several), e.g.
+    /// `security.protocol=SASL_SSL`, `sasl.mechanism=SCRAM-SHA-512`,
+    /// `sasl.username=…`, `sasl.password=…`, `ssl.ca.location=…`. The
+    /// settings of the delivery guarantee (acks, idempotence, offsets,
+    /// group) are the engine's and are refused.
+    #[arg(long = "kafka-option", env = "TICKETING_KAFKA_OPTIONS", value_delimiter = ';', value_parser = ticketing_bus::parse_kafka_option, hide_env_values = true)]
+    pub kafka_options: Vec<(String, String)>,
+    /// Partitions of each topic the engine creates (the relay and the
+    /// workers create missing topics).
+    #[arg(long, env = "TICKETING_KAFKA_PARTITIONS", default_value_t = ticketing_bus::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_partitions: i32,
+    /// Replication factor of each topic the engine creates; its
+    /// `min.insync.replicas` is one less (at most 2). The default fits a
+    /// 3-broker cluster; a single broker needs 1.
+    #[arg(long, env = "TICKETING_KAFKA_REPLICATION_FACTOR", default_value_t = ticketing_bus::DEFAULT_REPLICATION, value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_replication_factor: i32,
     /// The ticket-signing key ring file; default `<data-dir>/ticket-keys.json`.
     /// TICKETING_TICKET_SIGNING_KEY (a 32-byte seed) overrides it.
     #[arg(long, env = "TICKETING_TICKET_KEY_FILE")]
@@ -220,6 +237,18 @@ impl std::str::FromStr for OptionalAddr {
 }
 
 impl ServeArgs {
+    /// The Kafka cluster from the flags, if brokers are given.
+    pub fn kafka(&self) -> Option<ticketing_bus::KafkaCluster> {
+        let brokers = self.kafka_brokers.clone()?;
+        Some(ticketing_bus::KafkaCluster {
+            brokers,
+            topic_prefix: self.kafka_topic_prefix.clone(),
+            options: self.kafka_options.clone(),
+            partitions: self.kafka_partitions,
+            replication: self.kafka_replication_factor,
+        })
+    }
+
     /// The gRPC server's limits from the flags.
     pub fn limits(&self) -> ticketing_gateway::ServerLimits {
         ticketing_gateway::ServerLimits {
@@ -288,6 +317,47 @@ mod tests {
         match cli.command {
             Command::Serve(args) => *args,
             _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn kafka_flags_make_the_cluster_and_refuse_engine_owned_settings() {
+        assert_eq!(serve(&[]).kafka(), None, "no brokers, no Kafka");
+        let cluster = serve(&[
+            "--kafka-brokers",
+            "k1:9092,k2:9092",
+            "--kafka-option",
+            "security.protocol=SASL_SSL",
+            "--kafka-option",
+            "sasl.mechanism=SCRAM-SHA-512;sasl.username=relay",
+        ])
+        .kafka()
+        .expect("a cluster");
+        assert_eq!(cluster.brokers, "k1:9092,k2:9092");
+        let keys: Vec<&str> = cluster.options.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["security.protocol", "sasl.mechanism", "sasl.username"]
+        );
+        assert_eq!((cluster.partitions, cluster.replication), (6, 3));
+        let single = serve(&[
+            "--kafka-brokers",
+            "k:9092",
+            "--kafka-partitions",
+            "2",
+            "--kafka-replication-factor",
+            "1",
+        ])
+        .kafka()
+        .unwrap();
+        assert_eq!((single.partitions, single.replication), (2, 1));
+        for refused in [
+            &["--kafka-option", "acks=1"][..],
+            &["--kafka-option", "no-equals-sign"],
+            &["--kafka-replication-factor", "0"],
+        ] {
+            let args = [&["ticketing", "serve"], refused].concat();
+            assert!(Cli::try_parse_from(args).is_err(), "{refused:?}");
         }
     }
 

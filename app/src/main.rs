@@ -94,8 +94,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 http_addr: args.http_addr.0,
                 cors_origins: ticketing_http::Origins::parse(&args.cors_origin)
                     .map_err(anyhow::Error::msg)?,
-                kafka_brokers: args.kafka_brokers,
-                kafka_topic_prefix: args.kafka_topic_prefix,
+                kafka: args.kafka(),
                 ticket_keys: TicketKeys::configured(
                     &args.db.data_dir,
                     args.ticket_key_file.as_deref(),

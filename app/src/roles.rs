@@ -137,20 +137,22 @@ pub fn grpc_services(services: &Services, max_message: usize) -> GatewayServices
         )
 }
 
-/// The integration-event relay to Kafka. Without brokers there is nothing
-/// to relay: in-process workers read the feed themselves.
+/// The integration-event relay to Kafka, and its health for `/readyz`.
+/// Without brokers there is nothing to relay: in-process workers read the
+/// feed themselves.
 pub fn spawn_relay(
     tasks: &mut JoinSet<()>,
     store: &Store,
     settings: &Settings,
     stopped: &watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<ticketing_relay::RelayHealth>> {
     use ticketing_relay::{KafkaConfig, KafkaPublisher, Relay};
-    if let Some(brokers) = &settings.kafka_brokers {
-        let mut config = KafkaConfig::new(brokers.as_str());
-        config.topic_prefix = settings.kafka_topic_prefix.clone();
-        let kafka = KafkaPublisher::new(&config)?;
-        tasks.spawn(Relay::new(store.clone(), kafka).run(stopped.clone()));
-    }
-    Ok(())
+    let Some(cluster) = &settings.kafka else {
+        return Ok(None);
+    };
+    let kafka = KafkaPublisher::new(&KafkaConfig::new(cluster.clone()))?;
+    let relay = Relay::new(store.clone(), kafka);
+    let health = relay.health();
+    tasks.spawn(relay.run(stopped.clone()));
+    Ok(Some(health))
 }

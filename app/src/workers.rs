@@ -107,11 +107,10 @@ async fn consume<H: Handler>(
     stopped: &watch::Receiver<bool>,
     handler: H,
 ) -> anyhow::Result<()> {
-    match (&settings.kafka_brokers, settings.role) {
-        (Some(brokers), Role::Fulfillment | Role::Notifier) => {
-            let mut config = KafkaConsumerConfig::new(brokers.as_str());
-            config.topic_prefix = settings.kafka_topic_prefix.clone();
-            config.group_prefix = format!("{}ticketing-", settings.kafka_topic_prefix);
+    match (&settings.kafka, settings.role) {
+        (Some(cluster), Role::Fulfillment | Role::Notifier) => {
+            let mut config = KafkaConsumerConfig::new(cluster.clone());
+            config.group_prefix = format!("{}ticketing-", cluster.topic_prefix);
             let consumer = KafkaConsumer::new(&config, handler).await?;
             tasks.spawn(consumer.run(stopped.clone()));
         }

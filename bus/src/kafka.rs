@@ -8,46 +8,38 @@
 //! last commit, which the handler dedupes by envelope id. A partition's
 //! messages are handled one after the other, so each key keeps its order.
 //!
-//! [`ensure_topics`] creates missing topics; the relay and the consumers
-//! both call it, because brokers such as tansu, and many production
-//! clusters, do not create topics on first use.
+//! A consumer creates its missing topics first
+//! ([`KafkaCluster::ensure_topics`]), as the relay does, because brokers
+//! such as tansu, and many production clusters, do not create topics on
+//! first use.
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::watch;
 
-use crate::envelope::{Envelope, TOPICS};
+use crate::cluster::KafkaCluster;
+use crate::envelope::Envelope;
 use crate::handler::{deliver, Handler};
 
 /// Where and how a worker consumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConsumerConfig {
-    /// Bootstrap brokers, `host:port[,host:port…]`.
-    pub brokers: String,
-    /// Put before every topic name (a test's namespace, or `staging.`).
-    pub topic_prefix: String,
+    pub cluster: KafkaCluster,
     /// Put before the handler's name to make the consumer group.
     pub group_prefix: String,
-    /// Partitions and replication factor of topics this consumer creates.
-    pub partitions: i32,
-    pub replication: i32,
 }
 
 impl KafkaConsumerConfig {
-    pub fn new(brokers: impl Into<String>) -> Self {
+    pub fn new(cluster: KafkaCluster) -> Self {
         Self {
-            brokers: brokers.into(),
-            topic_prefix: String::new(),
+            cluster,
             group_prefix: "ticketing-".to_owned(),
-            partitions: 3,
-            replication: 1,
         }
     }
 }
@@ -63,29 +55,6 @@ pub enum KafkaConsumerError {
     },
 }
 
-/// Creates those of `names` that do not exist yet; topics that operators
-/// made already answer `TopicAlreadyExists`, which is fine.
-pub async fn ensure_topics(
-    admin: &AdminClient<DefaultClientContext>,
-    names: &[String],
-    partitions: i32,
-    replication: i32,
-    timeout: Duration,
-) -> Result<(), KafkaConsumerError> {
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))
-        .collect();
-    let options = AdminOptions::new().request_timeout(Some(timeout));
-    for result in admin.create_topics(&topics, &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(KafkaConsumerError::CreateTopic { topic, code }),
-        }
-    }
-    Ok(())
-}
-
 pub struct KafkaConsumer<H> {
     consumer: StreamConsumer,
     handler: H,
@@ -95,27 +64,17 @@ pub struct KafkaConsumer<H> {
 impl<H: Handler> KafkaConsumer<H> {
     /// Creates the handler's topics if missing and subscribes its group.
     pub async fn new(config: &KafkaConsumerConfig, handler: H) -> Result<Self, KafkaConsumerError> {
-        let mut client = ClientConfig::new();
-        client.set("bootstrap.servers", &config.brokers);
+        let cluster = &config.cluster;
+        let mut client = cluster.client(&format!("ticketing-{}", handler.name()));
         let admin: AdminClient<DefaultClientContext> = client.create()?;
-        let names: Vec<String> = TOPICS
-            .iter()
-            .map(|topic| format!("{}{}", config.topic_prefix, topic.name))
-            .collect();
-        ensure_topics(
-            &admin,
-            &names,
-            config.partitions,
-            config.replication,
-            Duration::from_secs(30),
-        )
-        .await?;
+        cluster
+            .ensure_topics(&admin, Duration::from_secs(30))
+            .await?;
         let consumer: StreamConsumer = client
             .set(
                 "group.id",
                 format!("{}{}", config.group_prefix, handler.name()),
             )
-            .set("client.id", format!("ticketing-{}", handler.name()))
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
@@ -125,14 +84,14 @@ impl<H: Handler> KafkaConsumer<H> {
         let topics: Vec<String> = handler
             .topics()
             .iter()
-            .map(|topic| format!("{}{}", config.topic_prefix, topic.name))
+            .map(|topic| cluster.topic_name(topic.name))
             .collect();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Self {
             consumer,
             handler,
-            prefix: config.topic_prefix.clone(),
+            prefix: cluster.topic_prefix.clone(),
         })
     }
 

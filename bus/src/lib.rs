@@ -8,12 +8,14 @@
 //! * `mapping.rs` — [`integration_events`]: a feed batch to its envelopes,
 //!   one function for the relay and the in-process consumers.
 //! * `handler.rs` — the consuming port: a worker is a [`Handler`].
+//! * `cluster.rs` — [`KafkaCluster`]: brokers, passed-through librdkafka
+//!   options (TLS, SASL), and the shape of the topics the engine creates.
 //! * `kafka.rs` — [`KafkaConsumer`], the Kafka adapter of that port (the
-//!   in-process adapter is the relay crate's `Deliver`), and
-//!   [`ensure_topics`].
+//!   in-process adapter is the relay crate's `Deliver`).
 //! * `testing.rs` (feature `testing`) — the test broker, for every crate's
 //!   tests.
 
+mod cluster;
 mod data;
 mod envelope;
 mod handler;
@@ -22,11 +24,15 @@ mod mapping;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cluster::{
+    parse_option as parse_kafka_option, KafkaCluster, DEFAULT_PARTITIONS, DEFAULT_REPLICATION,
+    ENGINE_OWNED,
+};
 pub use data::{
     OrderPaidData, PaidItem, PaymentFailedData, PaymentSucceededData, ReservationData,
     TicketIssuedData,
 };
 pub use envelope::*;
 pub use handler::{deliver, Handler, HandlerError};
-pub use kafka::{ensure_topics, KafkaConsumer, KafkaConsumerConfig, KafkaConsumerError};
+pub use kafka::{KafkaConsumer, KafkaConsumerConfig, KafkaConsumerError};
 pub use mapping::{integration_events, integration_events_of, publishes};

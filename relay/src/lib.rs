@@ -9,14 +9,17 @@
 //!   destination, so a worker in the embedded deployment reads the feed
 //!   from its own checkpoint, exactly like a projector.
 //! * `relay.rs` — the [`Relay`] runner: checkpoint, publish, then advance.
+//! * `health.rs` — [`RelayHealth`]: whether its batches keep failing.
 
 mod deliver;
+mod health;
 mod kafka;
 mod publisher;
 mod relay;
 
 pub use deliver::Deliver;
-pub use kafka::{KafkaConfig, KafkaPublisher};
+pub use health::RelayHealth;
+pub use kafka::{KafkaConfig, KafkaPublisher, RESTART_AFTER};
 pub use publisher::{PublishError, Publisher};
 pub use relay::{Relay, RelayError, CHECKPOINT};
-pub use ticketing_bus::{Envelope, IntegrationEvent, SOURCE, TOPICS};
+pub use ticketing_bus::{Envelope, IntegrationEvent, KafkaCluster, SOURCE, TOPICS};

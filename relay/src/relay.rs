@@ -36,6 +36,7 @@ use tracing::Instrument;
 
 use ticketing_bus::{integration_events_of, publishes, EnvelopeError, IntegrationEvent};
 
+use crate::health::RelayHealth;
 use crate::publisher::{PublishError, Publisher};
 
 /// Feed shard read by this process (design.md §12: one shard today).
@@ -65,6 +66,7 @@ pub struct Relay<P> {
     /// When the backlog (two queries) was last sampled: once a second at
     /// most, not after every batch.
     backlog_sampled: std::sync::Mutex<Option<std::time::Instant>>,
+    health: RelayHealth,
 }
 
 impl<P: Publisher> Relay<P> {
@@ -76,6 +78,7 @@ impl<P: Publisher> Relay<P> {
             batch_size: 256,
             idle_poll: Duration::from_millis(500),
             backlog_sampled: std::sync::Mutex::new(None),
+            health: RelayHealth::default(),
         }
     }
 
@@ -84,6 +87,11 @@ impl<P: Publisher> Relay<P> {
     pub fn with_checkpoint(mut self, name: impl Into<String>) -> Self {
         self.checkpoint = name.into();
         self
+    }
+
+    /// Whether this relay's batches keep failing (for `/readyz`).
+    pub fn health(&self) -> RelayHealth {
+        self.health.clone()
     }
 
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
@@ -106,6 +114,15 @@ impl<P: Publisher> Relay<P> {
         skip: Option<Skip>,
     ) -> Result<(usize, FeedPosition), RelayError> {
         let result = self.try_step(read, skip).await;
+        let failing = match &result {
+            Ok(_) => {
+                self.health.succeeded();
+                0
+            }
+            Err(error) => self.health.failed(error),
+        };
+        metrics::gauge!("ticketing_relay_consecutive_failures", "checkpoint" => self.checkpoint.clone())
+            .set(f64::from(failing));
         match &result {
             Ok((0, _)) => {
                 metrics::gauge!("ticketing_relay_backlog_events", "checkpoint" => self.checkpoint.clone())

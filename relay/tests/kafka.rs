@@ -16,15 +16,17 @@ use ticketing_bus::{Envelope, Handler, HandlerError, Topic, TOPICS};
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::FeedPosition;
 use ticketing_relay::{
-    Deliver, IntegrationEvent, KafkaConfig, KafkaPublisher, PublishError, Publisher, Relay,
+    Deliver, IntegrationEvent, KafkaCluster, KafkaConfig, KafkaPublisher, PublishError, Publisher,
+    Relay,
 };
 use tokio::sync::Notify;
 
 fn kafka(brokers: &str, prefix: &str) -> KafkaPublisher {
-    let mut config = KafkaConfig::new(brokers);
-    config.topic_prefix = prefix.to_owned();
+    let mut cluster = KafkaCluster::new(brokers);
+    cluster.topic_prefix = prefix.to_owned();
+    (cluster.partitions, cluster.replication) = (2, 1);
+    let mut config = KafkaConfig::new(cluster);
     config.message_timeout = Duration::from_secs(20);
-    config.partitions = 2;
     KafkaPublisher::new(&config).expect("producer")
 }
 
@@ -170,7 +172,7 @@ async fn a_broker_that_never_answers_fails_the_batch_and_keeps_the_checkpoint() 
     let store = store(fresh_sqlite_url()).await;
     purchase_flow(&store).await;
     // Nothing listens on port 1: no acknowledgement can ever come.
-    let mut config = KafkaConfig::new("127.0.0.1:1");
+    let mut config = KafkaConfig::new(KafkaCluster::new("127.0.0.1:1"));
     config.message_timeout = Duration::from_secs(2);
     config.create_topics = false;
     let relay = Relay::new(store.clone(), KafkaPublisher::new(&config).unwrap());

@@ -17,7 +17,7 @@ use super::checkpoint;
 use super::support::journey::{email_pdf, wait_for_emails};
 use super::support::processes::{cli, launch_role, Process};
 use super::support::{start_serving, Server};
-use ticketing_bus::testing::kafka_brokers;
+use ticketing_bus::testing::{free_port, kafka_brokers, OwnBroker};
 
 /// An engine deployment under test: its gateway, where its mail goes, its
 /// processes (killed on drop, also when the test panics) and data dirs.
@@ -41,12 +41,22 @@ async fn role_all(url: &str) -> Deployment {
 
 /// Every role its own process, started at once as an orchestrator would
 /// (after `ticketing migrate`), the workers in a Kafka consumer group each,
-/// on topics of this run's own. Data dirs: 0 projector, expirer and relay;
-/// 1 fulfillment (the key file); 2 notifier (the outbox); 3 gateway.
-async fn kafka_roles(url: &str) -> Deployment {
-    let brokers = kafka_brokers();
+/// on topics of this run's own at `brokers` (a single broker: one replica),
+/// with `options` (more Kafka flags). Data dirs: 0 projector, expirer and
+/// relay; 1 fulfillment (the key file); 2 notifier (the outbox); 3 gateway.
+async fn kafka_roles(url: &str, brokers: &str, options: &[&str]) -> Deployment {
     let prefix = format!("t{}.", ulid::Ulid::new().to_string().to_lowercase());
-    let kafka = ["--kafka-brokers", &brokers, "--kafka-topic-prefix", &prefix];
+    let mut kafka = vec![
+        "--kafka-brokers",
+        brokers,
+        "--kafka-topic-prefix",
+        &prefix,
+        "--kafka-replication-factor",
+        "1",
+        "--kafka-partitions",
+        "2",
+    ];
+    kafka.extend_from_slice(options);
     let dirs: Vec<_> = (0..4)
         .map(|_| tempfile::tempdir().expect("data dir"))
         .collect();
@@ -174,7 +184,7 @@ async fn role_all_in_one_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_roles_as_separate_processes() {
     let url = database_url(Backend::Postgres).await;
-    let deployment = kafka_roles(&url).await;
+    let deployment = kafka_roles(&url, &kafka_brokers(), &[]).await;
     purchase_gives_tickets_and_emails(&url, &deployment).await;
     let store = Store::connect(&url).await.expect("store");
     for worker in ["worker:fulfillment", "worker:notifier"] {
@@ -187,5 +197,36 @@ async fn kafka_roles_as_separate_processes() {
     for i in [0, 2, 3] {
         let keys = deployment.dirs[i].path().join("ticket-keys.json");
         assert!(!keys.exists(), "only the fulfillment role holds the key");
+    }
+}
+
+/// The same roles against a broker that requires SASL: the relay publishes
+/// and the fulfillment and notifier processes consume with SASL/PLAIN
+/// credentials passed through `--kafka-option`. (The test broker checks
+/// that PLAIN credentials are given, not what they are; SCRAM and TLS are
+/// checked only as client configuration, in relay/tests/security.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_roles_over_sasl_plain() {
+    let url = database_url(Backend::Postgres).await;
+    let port = free_port();
+    let broker = OwnBroker::start(port, port, true);
+    let brokers = broker.brokers();
+    let sasl = [
+        "--kafka-option",
+        "security.protocol=SASL_PLAINTEXT;sasl.mechanism=PLAIN",
+        "--kafka-option",
+        "sasl.username=ticketing",
+        "--kafka-option",
+        "sasl.password=relay-secret",
+    ];
+    let deployment = kafka_roles(&url, &brokers, &sasl).await;
+    purchase_gives_tickets_and_emails(&url, &deployment).await;
+    let store = Store::connect(&url).await.expect("store");
+    for worker in ["worker:fulfillment", "worker:notifier"] {
+        assert_eq!(
+            checkpoint(&store, worker).await,
+            FeedPosition::START,
+            "{worker} was fed by Kafka, not the log"
+        );
     }
 }

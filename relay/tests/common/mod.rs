@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses part of this
 
 pub mod kafka;
+pub mod proxy;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
