@@ -62,6 +62,8 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
 pub struct Health {
     /// The Kafka relay's, when this process runs it.
     pub relay: Option<ticketing_relay::RelayHealth>,
+    /// The gateway's seat locks, when Redis is configured.
+    pub seat_locks: Option<ticketing_locks::SeatLockHealth>,
 }
 
 #[derive(Clone)]
@@ -143,6 +145,9 @@ async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     }
     if let Some(stuck) = admin.health.relay.as_ref().and_then(|r| r.describe()) {
         lags.push(format!("{RELAY_CHECKPOINT} {stuck}"));
+    }
+    if let Some(locks) = &admin.health.seat_locks {
+        lags.push(locks.describe());
     }
     if lags.is_empty() {
         (StatusCode::OK, "ready".into())

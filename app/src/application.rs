@@ -72,6 +72,8 @@ pub struct Settings {
     /// Browser origins allowed to call the HTTP API and grpc-web; empty:
     /// CORS off.
     pub cors_origins: ticketing_http::Origins,
+    /// Advisory seat locks in Redis, for the gateway roles; `None`: none.
+    pub seat_locks: Option<ticketing_locks::SeatLockConfig>,
     /// The Kafka cluster of the relay, and of the workers when they run as
     /// roles of their own; `None`: workers read the feed in process.
     pub kafka: Option<ticketing_bus::KafkaCluster>,
@@ -111,6 +113,7 @@ impl Settings {
             http_addr: None,
             cors_origins: ticketing_http::Origins::default(),
             kafka: None,
+            seat_locks: None,
             ticket_keys: TicketKeys::configured(data_dir, None),
             mail: MailSettings {
                 smtp_url: None,
@@ -246,6 +249,14 @@ impl Application {
         if matches!(settings.role, Role::All | Role::Notifier) {
             workers::spawn_notifier(&mut tasks, &store, &settings, &stopped).await?;
         }
+        let seat_locks = match (&settings.seat_locks, settings.role) {
+            (Some(config), Role::All | Role::Gateway) => {
+                let locks = ticketing_locks::RedisSeatLocks::new(config.clone())?;
+                health.seat_locks = Some(locks.health());
+                Some(locks)
+            }
+            _ => None,
+        };
         if let Some(admin) = admin {
             let until_stop = until(stopped.clone());
             let role = settings.role;
@@ -260,7 +271,8 @@ impl Application {
         }
         let gateway = match listener {
             Some(listener) => {
-                let services = roles::gateway_services(&store, &settings, stopped.clone())?;
+                let services =
+                    roles::gateway_services(&store, &settings, seat_locks, stopped.clone())?;
                 if let Some(http) = http {
                     tracing::info!(addr = %http.local_addr()?, "HTTP API and web page listening");
                     let router = ticketing_http::router(

@@ -166,6 +166,16 @@ pub struct ServeArgs {
     /// so several deployments can share one cluster.
     #[arg(long, env = "TICKETING_KAFKA_TOPIC_PREFIX", default_value = "")]
     pub kafka_topic_prefix: String,
+    /// Redis for advisory seat locks shared by gateways, e.g.
+    /// redis://redis:6379/0: a seat another gateway is deciding on is
+    /// refused without a read. Advisory only (the event store decides);
+    /// without it each gateway coordinates only its own requests.
+    #[arg(long, env = "TICKETING_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The longest a seat-lock call to Redis may take; past it, the command
+    /// goes on without locks.
+    #[arg(long, env = "TICKETING_REDIS_TIMEOUT", default_value = "20ms", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
     /// A librdkafka setting passed to every Kafka client, `key=value`
     /// (repeatable; `;` also separates several), e.g.
     /// `security.protocol=SASL_SSL`, `sasl.mechanism=SCRAM-SHA-512`,
@@ -237,6 +247,13 @@ impl std::str::FromStr for OptionalAddr {
 }
 
 impl ServeArgs {
+    /// The seat locks from the flags, if Redis is given.
+    pub fn seat_locks(&self) -> Option<ticketing_locks::SeatLockConfig> {
+        let mut config = ticketing_locks::SeatLockConfig::new(self.redis_url.clone()?);
+        config.timeout = self.redis_timeout;
+        Some(config)
+    }
+
     /// The Kafka cluster from the flags, if brokers are given.
     pub fn kafka(&self) -> Option<ticketing_bus::KafkaCluster> {
         let brokers = self.kafka_brokers.clone()?;

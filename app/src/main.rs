@@ -95,6 +95,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 cors_origins: ticketing_http::Origins::parse(&args.cors_origin)
                     .map_err(anyhow::Error::msg)?,
                 kafka: args.kafka(),
+                seat_locks: args.seat_locks(),
                 ticket_keys: TicketKeys::configured(
                     &args.db.data_dir,
                     args.ticket_key_file.as_deref(),

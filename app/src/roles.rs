@@ -51,9 +51,13 @@ pub fn expirer(store: &Store, settings: &Settings) -> Expirer {
 pub fn gateway_services(
     store: &Store,
     settings: &Settings,
+    seat_locks: Option<ticketing_locks::RedisSeatLocks>,
     stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<Services> {
-    let engine = engine(store, settings);
+    let mut engine = engine(store, settings);
+    if let Some(locks) = seat_locks {
+        engine = engine.with_seat_locks(std::sync::Arc::new(locks));
+    }
     let identity = identity(store, settings.jwt_secret.clone(), settings.token_ttl)?;
     let pool = store.read_pool().clone();
     let backend = store.backend();

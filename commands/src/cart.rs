@@ -225,10 +225,14 @@ impl Engine {
             let view =
                 OrderView::of(&order.aggregate, None).ok_or(CommandError::NotFound("order"))?;
             if let Commit::Done = self.commit(&appends, &view, idempotency).await? {
-                for label in &reservation.aggregate.seats {
-                    if let Some(show) = &reservation.aggregate.show_id {
-                        self.gate.forget(&seat_id(show, label));
-                    }
+                if let Some(show) = &reservation.aggregate.show_id {
+                    let seat_ids: Vec<String> = reservation
+                        .aggregate
+                        .seats
+                        .iter()
+                        .map(|label| seat_id(show, label))
+                        .collect();
+                    self.forget_taken(&seat_ids);
                 }
                 return Ok(view);
             }

@@ -11,6 +11,7 @@ use ticketing_event_store::{IdempotencyRecord, Store, StoreError, StreamAppend, 
 
 use crate::carts::{Memory, TailHeads};
 use crate::gate::SeatGate;
+use crate::locks::SeatLocks;
 use crate::shows::ShowCache;
 use crate::CommandError;
 
@@ -74,6 +75,8 @@ pub struct Engine {
     /// their holds with the order, then checks the guess against it.
     pub(crate) carted_here: Arc<Memory<Vec<OrderItem>>>,
     pub(crate) provider: Option<Arc<dyn PaymentProvider>>,
+    /// Advisory seat locks shared with other processes (`locks.rs`).
+    pub(crate) locks: Option<Arc<dyn SeatLocks>>,
 }
 
 pub(crate) enum Commit {
@@ -95,6 +98,24 @@ impl Engine {
             clock,
             config,
             provider: None,
+            locks: None,
+        }
+    }
+
+    /// Advisory seat locks shared with the other processes that take seats.
+    pub fn with_seat_locks(mut self, locks: Arc<dyn SeatLocks>) -> Self {
+        self.locks = Some(locks);
+        self
+    }
+
+    /// Forgets that the seats are taken, here and in the shared locks,
+    /// after they were released.
+    pub(crate) fn forget_taken(&self, seat_ids: &[String]) {
+        for id in seat_ids {
+            self.gate.forget(id);
+        }
+        if let Some(locks) = &self.locks {
+            locks.forget(seat_ids);
         }
     }
 

@@ -8,6 +8,8 @@
 //! * `load.rs` — folding a stream into an aggregate; events into appends.
 //! * `gate.rs` — per-seat single-flight and a cache of taken seats, so
 //!   contention losers are answered without a database round trip.
+//! * `locks.rs` — [`SeatLocks`], the port of advisory seat locks shared by
+//!   processes (Redis), so losers in other processes fail fast too.
 //! * `holds.rs` — the limit on the seats a customer holds of one show;
 //!   `carts.rs` reads the tails of streams whose state is their last event.
 //! * `shows.rs`, `reservations.rs`, `cart.rs`, `checkout.rs`, `settle.rs`,
@@ -30,6 +32,7 @@ mod expiry;
 mod gate;
 mod holds;
 mod load;
+mod locks;
 mod orders;
 mod reservations;
 mod sale;
@@ -45,6 +48,7 @@ pub use ticketing_aggregates::{Clock, SystemClock};
 pub use checkout::VOID_INTERRUPTED_AFTER;
 pub use engine::{Engine, EngineConfig, IdempotencyKey};
 pub use error::CommandError;
+pub use locks::{Lease, LockAttempt, SeatLocks};
 pub use shows::ScheduleShow;
 pub use tickets::{CheckIn, PaidOrder, PaidSeat, TicketView};
 pub use views::{OrderView, ReservationView, ShowView};

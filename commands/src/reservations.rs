@@ -16,6 +16,7 @@ use ticketing_aggregates::{
 use crate::engine::{exhausted, Commit, MAX_ATTEMPTS};
 use crate::holds::limit_of;
 use crate::load::{append, fold, load, metadata};
+use crate::locks::LockAttempt;
 use crate::shows::{show_tail, ShowState};
 use crate::{CommandError, Engine, IdempotencyKey, ReservationView};
 use cqrs_es::Aggregate;
@@ -55,6 +56,19 @@ impl Engine {
         let meta = metadata("ReserveSeats", customer.as_str());
         let _passage = self.gate.enter(&seat_ids).await;
         self.refuse_known_taken(&labels, &seat_ids)?;
+        // Then the other processes' deciders: a seat one of them is
+        // deciding on, or just took, is refused without a read.
+        let mut lease = match &self.locks {
+            None => None,
+            Some(locks) => match locks.acquire(&seat_ids).await {
+                LockAttempt::Acquired(lease) => Some(lease),
+                LockAttempt::Bypassed => None,
+                LockAttempt::Contended(at) => {
+                    let label = labels.get(at).unwrap_or(&labels[0]).clone();
+                    return Err(CommandError::SeatUnavailable(vec![label]));
+                }
+            },
+        };
         // The show's events after ShowScheduled, every seat and, on a show
         // with a hold limit, the customer's count of held seats: one read.
         let limit = limit_of(&plan.show, self.config.max_held_seats);
@@ -157,6 +171,9 @@ impl Engine {
                     for id in &seat_ids {
                         self.gate.mark_taken(id, Some(until));
                     }
+                    if let Some(lease) = lease.take() {
+                        lease.taken(until);
+                    }
                     self.reserved_here
                         .put(reservation_id.as_str(), seat_ids.clone());
                     for append in &appends {
@@ -222,9 +239,7 @@ impl Engine {
                 .ok_or(CommandError::NotFound("reservation"))?;
             match self.commit(&appends, &view, idempotency).await? {
                 Commit::Done => {
-                    for id in &seat_ids {
-                        self.gate.forget(id);
-                    }
+                    self.forget_taken(&seat_ids);
                     return Ok(view);
                 }
                 Commit::Conflict => {

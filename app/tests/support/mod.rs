@@ -22,6 +22,9 @@ pub mod processes;
 pub struct Server {
     child: Spawned,
     pub channel: Channel,
+    /// Its gRPC address, for more connections.
+    #[allow(dead_code)] // not every test binary opens more
+    pub addr: String,
 }
 
 /// A child process that is SIGKILLed and reaped when dropped, so a
@@ -121,7 +124,11 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
                 .await
                 .is_ok()
             {
-                return Server { child, channel };
+                return Server {
+                    child,
+                    channel,
+                    addr,
+                };
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,6 +136,7 @@ pub async fn start_serving(url: &str, dir: &Path, extra: &[&str], envs: &[(&str,
     Server {
         child,
         channel: Channel::from_static("http://0.0.0.0:1").connect_lazy(),
+        addr: addr.clone(),
     }
     .kill();
     panic!("ticketing serve did not come up on {addr}");
