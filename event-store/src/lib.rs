@@ -28,6 +28,8 @@
 //!   a read model has reached it.
 //! * `checkpoint.rs` — projector checkpoints, kept in the read database so they
 //!   commit in the same transaction as the read-model rows.
+//! * `transient.rs` — [`is_transient`]: which database failures are worth a
+//!   retry (UNAVAILABLE), for every crate that talks to a database.
 //!
 //! Both pass the same contract suite in `tests/contract/`.
 
@@ -52,6 +54,7 @@ mod store;
 mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transient;
 pub mod upcast;
 
 pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
@@ -62,6 +65,7 @@ pub use skip::{Skip, MAX_SKIP_AGE};
 #[cfg(feature = "testing")]
 pub use store::Batched;
 pub use store::{Store, WriteTurn, EVENT_STORE};
+pub use transient::{is_transient, is_transient_sqlstate};
 pub use upcast::{EventUpcaster, Upcasters};
 
 /// Which database a [`Store`] talks to.
@@ -173,7 +177,11 @@ pub enum StoreError {
     /// was written concurrently: reload and decide again.
     #[error("optimistic concurrency conflict")]
     Conflict,
-    /// The database could not be reached or timed out: retry later.
+    /// The database could not be reached, timed out, is restarting or
+    /// failing over, or rolled the transaction back ([`is_transient`]):
+    /// retry later. An append that fails so may or may not have committed;
+    /// its idempotency record, written in the same transaction, tells a
+    /// retry which.
     #[error("event store unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("event store error: {0}")]
@@ -187,24 +195,15 @@ impl StoreError {
 }
 
 /// Database error codes are mapped here, once, for both adapters: any unique
-/// violation (an events key or an idempotency key) is a lost race.
+/// violation (an events key or an idempotency key) is a lost race, and a
+/// transient failure ([`is_transient`]) is [`StoreError::Unavailable`].
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
                 StoreError::Conflict
             }
-            // SQLITE_BUSY and its extended codes: the lock wait timed out.
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("5" | "261" | "517" | "773")) =>
-            {
-                StoreError::Unavailable(Box::new(err))
-            }
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
+            _ if is_transient(&err) => StoreError::Unavailable(Box::new(err)),
             _ => StoreError::Other(Box::new(err)),
         }
     }

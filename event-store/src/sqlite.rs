@@ -415,9 +415,7 @@ pub(crate) fn crash_in_batch(jobs: usize) {
 fn is_locked(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
     error
         .downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .and_then(|e| e.code())
-        .is_some_and(|code| matches!(code.as_ref(), "5" | "261" | "517" | "773"))
+        .is_some_and(crate::transient::is_sqlite_busy)
 }
 
 fn feed_event(row: &SqliteRow) -> Result<FeedEvent, StoreError> {

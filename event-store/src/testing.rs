@@ -1,5 +1,5 @@
 //! Test support shared by every crate's tests: a fresh, empty database per
-//! test on each backend.
+//! test on each backend, and statements that fail with a chosen SQLSTATE.
 //!
 //! Postgres tests never skip: when the server cannot be reached they panic,
 //! so a missing database shows up as a failure rather than a green run.
@@ -74,4 +74,15 @@ pub async fn settle_feed(store: &crate::Store) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the feed never showed all {committed} committed events");
+}
+
+/// A statement that fails on Postgres with SQLSTATE `code` (five
+/// characters), for tests that need a real server error of a given class
+/// without doing to the server what would cause it.
+pub fn raising(code: &str) -> String {
+    assert!(
+        code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric()),
+        "not a SQLSTATE: {code:?}"
+    );
+    format!("DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{code}'; END $$")
 }

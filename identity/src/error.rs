@@ -1,8 +1,9 @@
 //! The one error type of the identity context.
 //!
 //! Storage failures are classified here, in the adapter layer: a unique
-//! violation becomes [`IdentityError::EmailTaken`], a lost connection
-//! [`IdentityError::Unavailable`], so callers never look at SQLSTATEs.
+//! violation becomes [`IdentityError::EmailTaken`], a lost connection or a
+//! restarting server [`IdentityError::Unavailable`] (the event store's one
+//! classifier, `is_transient`), so callers never look at SQLSTATEs.
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -43,7 +44,8 @@ pub enum IdentityError {
     /// retry after the duration.
     #[error("too many failed logins; retry in {} s", .0.as_secs().max(1))]
     Throttled(std::time::Duration),
-    /// The database could not be reached or timed out: retry later.
+    /// The database could not be reached, timed out or is restarting
+    /// ([`ticketing_event_store::is_transient`]): retry later.
     #[error("user store unavailable: {0}")]
     Unavailable(#[source] BoxError),
     /// A bug or corrupt data: not the caller's fault, not retryable.
@@ -86,11 +88,9 @@ impl From<sqlx::Error> for IdentityError {
                 // generated ULID, so a violation means the email is taken.
                 IdentityError::EmailTaken
             }
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => IdentityError::Unavailable(Box::new(err)),
+            _ if ticketing_event_store::is_transient(&err) => {
+                IdentityError::Unavailable(Box::new(err))
+            }
             _ => IdentityError::Internal(Box::new(err)),
         }
     }

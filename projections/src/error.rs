@@ -32,15 +32,14 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
-    /// Whether the database was busy or unreachable (worth a retry), as
-    /// opposed to a bug or corrupt data.
+    /// Whether the database was busy, unreachable or restarting (worth a
+    /// retry, [`ticketing_event_store::is_transient`]), as opposed to a bug
+    /// or corrupt data.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            ProjectionError::Store(StoreError::Unavailable(_))
-                | ProjectionError::Sql(
-                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-                )
-        )
+        match self {
+            ProjectionError::Store(StoreError::Unavailable(_)) => true,
+            ProjectionError::Sql(err) => ticketing_event_store::is_transient(err),
+            _ => false,
+        }
     }
 }
