@@ -1,7 +1,9 @@
 //! Test support for black-box tests: [`spawn_app`] starts the engine the
 //! binary runs (on a random port, a fresh database of the chosen backend),
 //! and [`TestApp`] speaks gRPC to it like any client (and HTTP/JSON, see
-//! [`http`]).
+//! [`http`]). [`cluster::PgCluster`] is a Postgres server of a test's own,
+//! for tests that restart the database under the engine, and [`outage`]
+//! judges the answers clients got across such a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +23,10 @@ use tonic::transport::Channel;
 pub use ticketing_proto::v1;
 
 mod buying;
+pub mod cluster;
 pub mod http;
 pub mod mail;
+pub mod outage;
 mod probes;
 
 pub use buying::emails_in;
@@ -339,7 +343,7 @@ pub fn schedule_request(seats: usize) -> pb::ScheduleShowRequest {
 }
 
 pub use probes::{
-    authed, count_events, log, log_with_payloads, reason, violated_fields, LoggedEvent,
+    authed, count_events, keyed, log, log_with_payloads, reason, violated_fields, LoggedEvent,
 };
 
 /// A clock the test moves by hand; the engine (and its expirer) read it.

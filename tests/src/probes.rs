@@ -13,6 +13,15 @@ pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     request
 }
 
+/// Wraps a message with a bearer token and an `idempotency-key`.
+pub fn keyed<T>(token: &str, key: &str, message: T) -> tonic::Request<T> {
+    let mut request = authed(token, message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().expect("ascii"));
+    request
+}
+
 /// The ErrorInfo reason of a status, if any.
 pub fn reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt;

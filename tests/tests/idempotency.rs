@@ -7,14 +7,6 @@ use ticketing_tests::v1::*;
 use ticketing_tests::*;
 use tonic::Code;
 
-fn keyed<T>(token: &str, key: &str, message: T) -> tonic::Request<T> {
-    let mut request = authed(token, message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().expect("ascii"));
-    request
-}
-
 /// A reservation without its consistency token.
 fn untokened(reservation: Reservation) -> Reservation {
     Reservation {
