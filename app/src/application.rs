@@ -168,9 +168,7 @@ impl Application {
     /// Opens the store and binds the gRPC, HTTP and admin ports (port 0
     /// picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.role == Role::Relay && settings.kafka.is_none() {
-            anyhow::bail!("--role relay needs --kafka-brokers (or TICKETING_KAFKA_BROKERS)");
-        }
+        crate::serve::validate(&settings)?;
         let store =
             crate::schema::open_store_with(&settings.database_url, settings.db_max_connections)
                 .await?;

@@ -69,12 +69,19 @@ pub enum Command {
     /// The delivery log of ticket emails: list, retry.
     #[command(subcommand)]
     Notifications(crate::notifications::NotificationsCommand),
+    /// GET a local admin URL and exit 0 on a 2xx answer: a container
+    /// healthcheck that needs no curl (e.g. http://127.0.0.1:9090/readyz).
+    Probe(crate::probe::ProbeArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// Check the flags and environment as a start would, print a one-line
+    /// summary and exit (0, or 1 with the reason), connecting to nothing.
+    #[arg(long)]
+    pub check_config: bool,
     /// Connections of each of this process's two Postgres pools (events,
     /// read models): a process opens at most twice this plus one. Size it
     /// per role against the server's max_connections (docs/operations.md).

@@ -18,8 +18,9 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The database URL to connect to; creates the data dir for SQLite.
-    pub fn url(&self) -> anyhow::Result<String> {
+    /// The database URL to connect to, checked without touching the disk:
+    /// the one given, else the SQLite file in the data dir.
+    pub fn checked_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
             anyhow::ensure!(
                 url.starts_with("postgres://")
@@ -30,34 +31,53 @@ impl DatabaseArgs {
             );
             return Ok(url.clone());
         }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display())
-        })?;
         Ok(format!(
             "sqlite://{}",
             self.data_dir.join("ticketing.db").display()
         ))
     }
 
+    /// The database URL to connect to; creates the data dir for SQLite.
+    pub fn url(&self) -> anyhow::Result<String> {
+        let url = self.checked_url()?;
+        if self.database_url.is_none() {
+            std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display())
+            })?;
+        }
+        Ok(url)
+    }
+
     /// The secret that signs access tokens: `TICKETING_JWT_SECRET` when set
     /// (every gateway of a deployment must share it), else a random one kept
     /// in `<data-dir>/jwt-secret` so tokens survive a restart.
     pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        self.jwt_secret_source()?.load()
+    }
+
+    /// Where [`DatabaseArgs::jwt_secret`] comes from, with a configured
+    /// secret checked; reads no file.
+    pub fn jwt_secret_source(&self) -> anyhow::Result<JwtSecret> {
         if let Ok(secret) = std::env::var("TICKETING_JWT_SECRET") {
             anyhow::ensure!(
                 secret.len() >= 32,
                 "TICKETING_JWT_SECRET must be at least 32 bytes"
             );
-            return Ok(secret.into_bytes());
+            return Ok(JwtSecret::Configured(secret.into_bytes()));
         }
-        let path = self.data_dir.join("jwt-secret");
-        read_or_create_secret(&path)
+        Ok(JwtSecret::File(self.data_dir.join("jwt-secret")))
     }
 
     /// The secret `serve` signs tokens with. On Postgres it must be
     /// configured: a secret each host made up for itself would make tokens
     /// fail at random behind a balancer.
     pub fn serving_jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        self.serving_jwt_secret_source()?.load()
+    }
+
+    /// Where [`DatabaseArgs::serving_jwt_secret`] comes from, with every
+    /// rule checked; reads no file.
+    pub fn serving_jwt_secret_source(&self) -> anyhow::Result<JwtSecret> {
         let postgres = self
             .database_url
             .as_deref()
@@ -67,7 +87,53 @@ impl DatabaseArgs {
             "serving on Postgres needs TICKETING_JWT_SECRET (32+ bytes, the same on every \
              gateway of the deployment); only embedded mode makes one up (in <data-dir>/jwt-secret)"
         );
-        self.jwt_secret()
+        self.jwt_secret_source()
+    }
+}
+
+/// Where the secret that signs access tokens comes from.
+#[derive(Clone)]
+pub enum JwtSecret {
+    /// `TICKETING_JWT_SECRET`, 32 bytes or more.
+    Configured(Vec<u8>),
+    /// A file in the data dir, made up on first use (embedded mode).
+    File(PathBuf),
+}
+
+impl JwtSecret {
+    /// The secret's bytes; a missing or short file is made anew.
+    pub fn load(self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            JwtSecret::Configured(secret) => Ok(secret),
+            JwtSecret::File(path) => read_or_create_secret(&path),
+        }
+    }
+}
+
+impl std::fmt::Debug for JwtSecret {
+    /// Says where the secret is, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtSecret::Configured(_) => f.write_str("TICKETING_JWT_SECRET"),
+            JwtSecret::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// `url` without its password and query (which may carry one), for
+/// messages and summaries.
+pub fn redact_url(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or_default();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -153,6 +219,22 @@ mod tests {
         assert_eq!(read_or_create_secret(&path).unwrap(), secret);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "an old world-readable file is tightened");
+    }
+
+    #[test]
+    fn redacted_urls_keep_no_password() {
+        assert_eq!(
+            redact_url("postgres://ticketing:s3cret@db:5432/ticketing?password=x"),
+            "postgres://ticketing@db:5432/ticketing"
+        );
+        assert_eq!(
+            redact_url("postgres://db/ticketing"),
+            "postgres://db/ticketing"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/ticketing.db"),
+            "sqlite://./data/ticketing.db"
+        );
     }
 
     #[test]

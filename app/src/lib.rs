@@ -20,6 +20,9 @@
 //! * `keys.rs` — `keys export-public|rotate` (ticket-signing keys).
 //! * `notifications.rs` — `notifications list|retry` (the delivery log).
 //! * `users.rs` — `users add|list|disable|enable|set-role|reset-password`.
+//! * `serve.rs` — `serve`: settings from the flags, the checks a start
+//!   makes (`--check-config` stops after them).
+//! * `probe.rs` — `probe URL`: the containers' healthcheck.
 
 pub mod admin;
 pub mod analyst;
@@ -31,9 +34,11 @@ pub mod expirer;
 pub mod keys;
 pub mod notifications;
 pub mod ops;
+pub mod probe;
 mod roles;
 pub mod schema;
 pub mod seatmap;
+pub mod serve;
 pub mod telemetry;
 pub mod users;
 pub mod workers;

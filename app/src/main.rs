@@ -5,10 +5,7 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use ticketing::cli::{Cli, Command, LogFormat};
-use ticketing::workers::{MailSettings, TicketKeys};
-use ticketing::{shutdown_signal, telemetry, Application, Settings};
-use ticketing_commands::EngineConfig;
-use ticketing_notification::SenderConfig;
+use ticketing::telemetry;
 
 // Under the benchmark (a 100,000-seat show, then sustained ReserveSeats) the
 // gateway held 1.1 GB RSS with glibc malloc, fragmented by the large plan's
@@ -49,6 +46,16 @@ async fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
     tune_allocator();
     let cli = Cli::parse();
+    // A healthcheck runs every few seconds: no logs, no trace exporter.
+    if let Command::Probe(args) = cli.command {
+        return match ticketing::probe::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let format = LogFormat::resolve(cli.log_format, std::io::stderr().is_terminal());
     let telemetry = match telemetry::init(format, cli.otlp_endpoint.as_deref()) {
         Ok(telemetry) => telemetry,
@@ -71,49 +78,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => {
-            let payment_provider = args.payment_provider()?;
-            let limits = args.limits();
-            let settings = Settings {
-                database_url: args.db.url()?,
-                db_max_connections: args.db_max_connections,
-                grpc_addr: args.grpc_addr,
-                role: args.role,
-                jwt_secret: args.db.serving_jwt_secret()?,
-                token_ttl: args.token_ttl,
-                engine: EngineConfig {
-                    hold_ttl: args.hold_ttl,
-                    max_seats_per_reservation: usize::from(args.max_seats),
-                    max_held_seats: args.max_held_seats,
-                    ..EngineConfig::default()
-                },
-                clock: std::sync::Arc::new(ticketing_aggregates::SystemClock),
-                expirer_interval: args.expirer_interval,
-                resume_checkouts_after: args.resume_checkouts_after,
-                admin_addr: Some(args.admin_addr),
-                http_addr: args.http_addr.0,
-                cors_origins: ticketing_http::Origins::parse(&args.cors_origin)
-                    .map_err(anyhow::Error::msg)?,
-                kafka: args.kafka(),
-                seat_locks: args.seat_locks(),
-                ticket_keys: TicketKeys::configured(
-                    &args.db.data_dir,
-                    args.ticket_key_file.as_deref(),
-                ),
-                mail: MailSettings {
-                    smtp_url: args.smtp_url,
-                    from: args.mail_from,
-                    outbox: args.db.data_dir.join("outbox"),
-                    sender: SenderConfig::default(),
-                },
-                payment_provider,
-                limits,
-                read_your_writes_wait: args.read_your_writes_wait,
-                projection_delay: std::time::Duration::ZERO,
-            };
-            let app = Application::build(settings).await?;
-            app.run_until_stopped(shutdown_signal()).await
-        }
+        Command::Serve(args) => ticketing::serve::run(*args).await,
         Command::Projections(command) => ticketing::ops::run(command).await,
         Command::Demo(db) => ticketing::demo::run(db).await,
         Command::Seatmap(args) => ticketing::seatmap::run(args).await,
@@ -122,6 +87,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Notifications(command) => ticketing::notifications::run(command).await,
         Command::Migrate(args) => ticketing::schema::run(args).await,
         Command::Users(command) => ticketing::users::run(command).await,
+        Command::Probe(args) => ticketing::probe::run(args).await,
     }
 }
 

@@ -97,6 +97,15 @@ pub async fn open_store_with(url: &str, max_connections: u32) -> anyhow::Result<
 
 /// `ticketing migrate [--status]`.
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
+    if args.check_config {
+        let url = args.db.checked_url()?;
+        let known: usize = contexts().iter().map(|c| c.migrations.len()).sum();
+        println!(
+            "config ok: migrate {} to the {known} migrations of this binary",
+            crate::config::redact_url(&url)
+        );
+        return Ok(());
+    }
     let url = args.db.url()?;
     if args.status {
         let store = Store::connect(&url).await?;
@@ -138,4 +147,8 @@ pub struct MigrateArgs {
     /// List every migration, applied or pending, and change nothing.
     #[arg(long)]
     pub status: bool,
+    /// Check the flags and environment, print a one-line summary and exit,
+    /// connecting to nothing.
+    #[arg(long, conflicts_with = "status")]
+    pub check_config: bool,
 }

@@ -59,6 +59,24 @@ impl TicketKeys {
         }
     }
 
+    /// Refuses a malformed configured seed, as [`TicketKeys::load`] would,
+    /// without touching the disk (a key ring file is read, or made, at
+    /// start).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let TicketKeys::Seed(seed) = self {
+            KeyRing::from_seed(seed)?;
+        }
+        Ok(())
+    }
+
+    /// Where the key comes from, never the key.
+    pub fn describe(&self) -> String {
+        match self {
+            TicketKeys::File(path) => path.display().to_string(),
+            TicketKeys::Seed(_) => "TICKETING_TICKET_SIGNING_KEY".to_owned(),
+        }
+    }
+
     pub fn load(&self) -> anyhow::Result<KeyRing> {
         Ok(match self {
             TicketKeys::File(path) => KeyRing::load_or_create(path)?,
