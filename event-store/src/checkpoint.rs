@@ -19,6 +19,14 @@ fn checkpoints_table(backend: Backend) -> &'static str {
     }
 }
 
+/// The SQL of the time a checkpoint is saved at.
+fn now_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "now()",
+        Backend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    }
+}
+
 /// The saved position of projector `name` on `shard`, or
 /// [`FeedPosition::START`] when it has never saved one.
 pub async fn load_checkpoint(
@@ -43,6 +51,59 @@ pub async fn load_checkpoint(
             seq: row.try_get("seq")?,
         }),
     }
+}
+
+/// Every shard's saved position of consumer `name`, in shard order: a
+/// consumer split into shards (a projector run as `--shard K/N`) keeps one
+/// row per shard, and whoever follows it as a whole (read-your-writes, lag)
+/// looks at all of them.
+pub async fn load_checkpoints(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    name: &str,
+) -> Result<Vec<(i32, FeedPosition)>, StoreError> {
+    let sql = format!(
+        "SELECT shard, tx, seq FROM {} WHERE name = $1 ORDER BY shard",
+        checkpoints_table(backend)
+    );
+    let rows = sqlx::query(&sql).bind(name).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("shard")?,
+                FeedPosition {
+                    tx: row.try_get("tx")?,
+                    seq: row.try_get("seq")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Saves `pos` for `name` on `shard` unless a position is saved there
+/// already, which it leaves alone: how the first of several shards to start
+/// lays out all of them without overwriting what another shard saved since.
+pub async fn claim_checkpoint(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    name: &str,
+    shard: i32,
+    pos: FeedPosition,
+) -> Result<(), StoreError> {
+    let now = now_sql(backend);
+    let sql = format!(
+        "INSERT INTO {table} (name, shard, tx, seq, updated_at) VALUES ($1, $2, $3, $4, {now}) \
+         ON CONFLICT (name, shard) DO NOTHING",
+        table = checkpoints_table(backend),
+    );
+    sqlx::query(&sql)
+        .bind(name)
+        .bind(shard)
+        .bind(pos.tx)
+        .bind(pos.seq)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Locks checkpoint `name` on `shard` for the rest of the transaction
@@ -83,10 +144,7 @@ pub async fn save_checkpoint(
     shard: i32,
     pos: FeedPosition,
 ) -> Result<(), StoreError> {
-    let now = match backend {
-        Backend::Postgres => "now()",
-        Backend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    };
+    let now = now_sql(backend);
     let sql = format!(
         "INSERT INTO {table} (name, shard, tx, seq, updated_at) VALUES ($1, $2, $3, $4, {now}) \
          ON CONFLICT (name, shard) DO UPDATE \

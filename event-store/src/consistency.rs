@@ -11,7 +11,9 @@
 //! write of the process it is read from the database: `(xmax, 0)` of a
 //! fresh snapshot, or one past the last `global_seq`.
 //!
-//! A read model has reached a bound when its checkpoint is at or past it,
+//! A read model has reached a bound when its checkpoint (of a model kept by
+//! several projector shards: the lowest, unless the caller picks the shard
+//! that keeps what it reads, [`Store::reached_from`]) is at or past it,
 //! or when every event below the bound is visible to the feed and none of
 //! them after its checkpoint is of a type it folds: a projector that
 //! passes over other events is not waited for (its checkpoint may lag
@@ -19,7 +21,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::{load_checkpoint, Backend, FeedPosition, Store, StoreError};
+use crate::{load_checkpoints, Backend, FeedPosition, Store, StoreError};
 
 /// The bound past the last commit of this process: each adapter raises it
 /// as its appends commit, from what the append statement itself returned
@@ -81,8 +83,10 @@ impl Store {
         }
     }
 
-    /// Whether the follower that keeps checkpoint `checkpoint` (shard 0) and
-    /// folds events of `types` has applied every such event below `bound`.
+    /// Whether the follower that keeps checkpoint `checkpoint` and folds
+    /// events of `types` has applied every such event below `bound`; a
+    /// follower split into shards has when every shard has (its lowest
+    /// checkpoint is what counts).
     pub async fn reached(
         &self,
         checkpoint: &str,
@@ -90,8 +94,21 @@ impl Store {
         bound: FeedPosition,
     ) -> Result<Reached, StoreError> {
         let mut conn = self.read_pool().acquire().await?;
-        let at = load_checkpoint(&mut conn, self.backend(), checkpoint, 0).await?;
+        let shards = load_checkpoints(&mut conn, self.backend(), checkpoint).await?;
         drop(conn);
+        let at = shards.into_iter().map(|(_, at)| at).min();
+        self.reached_from(at.unwrap_or(FeedPosition::START), types, bound)
+            .await
+    }
+
+    /// [`Store::reached`] for a follower whose checkpoint the caller has
+    /// read, `at`: e.g. the one shard that keeps the rows a query reads.
+    pub async fn reached_from(
+        &self,
+        at: FeedPosition,
+        types: &[&str],
+        bound: FeedPosition,
+    ) -> Result<Reached, StoreError> {
         if at >= bound {
             return Ok(Reached::Yes);
         }

@@ -57,7 +57,10 @@ pub mod testing;
 mod transient;
 pub mod upcast;
 
-pub use checkpoint::{delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint};
+pub use checkpoint::{
+    claim_checkpoint, delete_checkpoint, load_checkpoint, load_checkpoints, lock_checkpoint,
+    save_checkpoint,
+};
 pub use consistency::Reached;
 pub use exclusive::Exclusive;
 pub use idempotency::{find_idempotency, insert_idempotency};

@@ -1,6 +1,7 @@
 //! Checkpoints commit, or roll back, with the read-model transaction they
 //! are saved in; a consumer that locks its checkpoint reads it only after
-//! the previous holder's batch committed.
+//! the previous holder's batch committed; a consumer split into shards
+//! keeps one per shard and is followed by its slowest.
 
 use std::time::Duration;
 
@@ -200,6 +201,76 @@ pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
     assert_eq!(reached, Reached::Ahead);
     // With no append since, the bound is read once for everyone.
     assert_eq!(store.write_bound().await.expect("bound"), bound);
+}
+
+/// A follower kept by two shards: a claim lays out a shard's checkpoint
+/// only where none is saved, every shard's is read at once, and the bound
+/// is reached once every shard passed it (or for the one shard the caller
+/// follows, [`Store::reached_from`]).
+///
+/// [`Store::reached_from`]: ticketing_event_store::Store::reached_from
+pub async fn a_sharded_follower_reaches_a_bound_once_every_shard_has(url: String) {
+    use ticketing_event_store::{claim_checkpoint, load_checkpoints, Reached};
+    let store = open(&url).await;
+    let backend = store.backend();
+    store
+        .append(&[crate::support::seat_append("s-1", 0, 1, 1)], None)
+        .await
+        .expect("append");
+    let bound = store.write_bound().await.expect("bound");
+    ticketing_event_store::testing::settle_feed(&store).await;
+    let feed = store
+        .read_feed(0, FeedPosition::START, 10)
+        .await
+        .expect("feed");
+    let last = feed.last().expect("the append").position;
+
+    let mut tx = store.begin_read_model().await.expect("begin");
+    for (shard, at) in [
+        (0, FeedPosition::START),
+        (1, FeedPosition::START),
+        (1, last),
+    ] {
+        claim_checkpoint(&mut tx, backend, "seats", shard, at)
+            .await
+            .expect("claim");
+    }
+    save_checkpoint(&mut tx, backend, "seats", 0, last)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
+    let mut conn = store.read_pool().acquire().await.expect("acquire");
+    let shards = load_checkpoints(&mut conn, backend, "seats")
+        .await
+        .expect("load");
+    assert_eq!(
+        shards,
+        [(0, last), (1, FeedPosition::START)],
+        "a claim never overwrites"
+    );
+    drop(conn);
+    let seats = ["Seat"];
+    let reached = store
+        .reached("seats", &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::NotYet, "shard 1 has not applied it");
+    let reached = store
+        .reached_from(last, &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::Yes, "shard 0 has");
+
+    let mut tx = store.begin_read_model().await.expect("begin");
+    save_checkpoint(&mut tx, backend, "seats", 1, last)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
+    let reached = store
+        .reached("seats", &seats, bound)
+        .await
+        .expect("reached");
+    assert_eq!(reached, Reached::Yes);
 }
 
 /// Saves checkpoint `seats` at `at` in a read-model transaction of its own.
