@@ -4,13 +4,14 @@
 //!
 //! * every role is ready when its schema is current (checked before this
 //!   port opens) and the store answers within [`PROBE_TIMEOUT`];
-//! * a process that runs the projectors adds each one's lag to the answer,
+//! * a process that runs the projectors adds each one's lag to the answer
+//!   (`seat_map 1/2 is 0.4 s behind` for a projector shard),
 //!   and a relay its backlog, and whether its batches keep failing
 //!   ([`Health`]). None of these makes it unready: writes never wait
 //!   for the read side, and a gateway taken out of the balancer because a
 //!   projector is slow would turn a lag into an outage. Lag is a metric,
 //!   `ticketing_projection_lag_seconds`, set at each scrape, with an alert
-//!   rule in docs/operations.md.
+//!   rule in docs/operations.md, labelled by projection and shard.
 //!
 //! RPC latency is a Prometheus histogram (fixed buckets, [`LATENCY_BUCKETS`])
 //! so it aggregates across gateways.
@@ -23,7 +24,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::Mutex;
 use std::time::Duration;
 use ticketing_event_store::Store;
-use ticketing_projections::{projection_lag_seconds, ReadModel};
+use ticketing_projections::{projection_lag_seconds, ReadModel, Shard};
 use tokio::net::TcpListener;
 
 use crate::application::Role;
@@ -60,6 +61,8 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
 /// What this process's workers say about themselves, for `/readyz`.
 #[derive(Clone, Default)]
 pub struct Health {
+    /// The projectors this process runs, each with its shard.
+    pub projectors: Vec<(ReadModel, Shard)>,
     /// The Kafka relay's, when this process runs it.
     pub relay: Option<ticketing_relay::RelayHealth>,
     /// The gateway's seat locks, when Redis is configured.
@@ -72,12 +75,6 @@ struct Admin {
     store: Store,
     role: Role,
     health: Health,
-}
-
-impl Admin {
-    fn runs_projectors(&self) -> bool {
-        matches!(self.role, Role::All | Role::Projector)
-    }
 }
 
 pub async fn serve(
@@ -105,12 +102,12 @@ pub async fn serve(
 }
 
 async fn metrics(State(admin): State<Admin>) -> String {
-    if admin.runs_projectors() {
-        let now = chrono::Utc::now();
-        for name in ReadModel::ALL.map(ReadModel::name) {
-            if let Ok(lag) = projection_lag_seconds(&admin.store, name, now).await {
-                metrics::gauge!("ticketing_projection_lag_seconds", "projection" => name).set(lag);
-            }
+    let now = chrono::Utc::now();
+    for &(model, shard) in &admin.health.projectors {
+        if let Ok(lag) = projection_lag_seconds(&admin.store, model.name(), shard, now).await {
+            let index = shard.index().to_string();
+            metrics::gauge!("ticketing_projection_lag_seconds", "projection" => model.name(), "shard" => index)
+                .set(lag);
         }
     }
     admin.metrics.render()
@@ -135,13 +132,11 @@ async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     }
     let now = chrono::Utc::now();
     let mut lags = Vec::new();
-    if admin.runs_projectors() {
-        for name in ReadModel::ALL.map(ReadModel::name) {
-            lags.push(behind(&admin.store, name, now).await);
-        }
+    for &(model, shard) in &admin.health.projectors {
+        lags.push(behind(&admin.store, model.name(), shard, now).await);
     }
     if admin.role == Role::Relay {
-        lags.push(behind(&admin.store, RELAY_CHECKPOINT, now).await);
+        lags.push(behind(&admin.store, RELAY_CHECKPOINT, Shard::WHOLE, now).await);
     }
     if let Some(stuck) = admin.health.relay.as_ref().and_then(|r| r.describe()) {
         lags.push(format!("{RELAY_CHECKPOINT} {stuck}"));
@@ -156,9 +151,19 @@ async fn ready(State(admin): State<Admin>) -> (StatusCode, String) {
     }
 }
 
-/// `name is 1.5 s behind`, or why that cannot be told.
-async fn behind(store: &Store, name: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    match projection_lag_seconds(store, name, now).await {
+/// `name is 1.5 s behind` (`name K/N` for a shard of a split model), or
+/// why that cannot be told.
+async fn behind(
+    store: &Store,
+    checkpoint: &str,
+    shard: Shard,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let name = match shard.count() {
+        1 => checkpoint.to_owned(),
+        _ => format!("{checkpoint} {shard}"),
+    };
+    match projection_lag_seconds(store, checkpoint, shard, now).await {
         Ok(lag) => format!("{name} is {lag:.1} s behind"),
         Err(error) => format!("{name}: {error}"),
     }

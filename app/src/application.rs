@@ -91,6 +91,9 @@ pub struct Settings {
     /// A pause before each projector step: zero, except in tests that slow
     /// the read side on purpose (no flag sets it).
     pub projection_delay: Duration,
+    /// Which projector shard this process is (`--shard K/N`), when it runs
+    /// the projectors.
+    pub projector_shard: ticketing_projections::Shard,
 }
 
 impl Settings {
@@ -125,6 +128,7 @@ impl Settings {
             limits: ticketing_gateway::ServerLimits::default(),
             read_your_writes_wait: ticketing_gateway::DEFAULT_WAIT,
             projection_delay: Duration::ZERO,
+            projector_shard: ticketing_projections::Shard::WHOLE,
         }
     }
 }
@@ -231,13 +235,14 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let store_for_admin = store.clone();
+        let mut health = crate::admin::Health::default();
         if matches!(settings.role, Role::All | Role::Projector) {
-            roles::spawn_projectors(&mut tasks, &store, &settings, &stopped);
+            health.projectors =
+                roles::spawn_projectors(&mut tasks, &store, &settings, &stopped).await?;
         }
         if matches!(settings.role, Role::All | Role::Expirer) {
             tasks.spawn(roles::expirer(&store, &settings).run(stopped.clone()));
         }
-        let mut health = crate::admin::Health::default();
         if matches!(settings.role, Role::All | Role::Relay) {
             health.relay = roles::spawn_relay(&mut tasks, &store, &settings, &stopped)?;
         }

@@ -120,6 +120,17 @@ pub struct ServeArgs {
     /// Which parts of the engine this process runs.
     #[arg(long, env = "TICKETING_ROLE", value_enum, default_value = "all")]
     pub role: Role,
+    /// The projector shard this process is, K/N (roles `projector` and
+    /// `all`; others ignore it): it keeps the seat maps of the shows whose
+    /// hash mod N is K, and shard 0 also the models kept whole (catalog,
+    /// reservations, orders). Changing N: docs/operations.md.
+    #[arg(
+        long,
+        env = "TICKETING_PROJECTOR_SHARD",
+        default_value = "0/1",
+        value_name = "K/N"
+    )]
+    pub shard: ticketing_projections::Shard,
     /// Address of the HTTP/JSON API (/api/v1) and the web page (/); `none`
     /// serves neither.
     #[arg(long, env = "TICKETING_HTTP_ADDR", default_value = "127.0.0.1:8080")]

@@ -126,11 +126,17 @@ async fn add_user(
     Ok(user)
 }
 
-/// Brings the read models up to date, so queries answer at once.
+/// Brings the read models up to date, every projector shard of them, so
+/// queries answer at once.
 async fn catch_up(store: &ticketing_event_store::Store) -> anyhow::Result<()> {
     for model in ReadModel::ALL {
-        let projection = model.projection(Target::live(store.backend()));
-        Projector::new(store.clone(), projection).catch_up().await?;
+        for (shard, _) in ticketing_projections::model_shards(store, model).await? {
+            let projection = model.projection(Target::live(store.backend()));
+            Projector::new(store.clone(), projection)
+                .with_shard(shard)
+                .catch_up()
+                .await?;
+        }
     }
     Ok(())
 }

@@ -1,20 +1,26 @@
 //! `ticketing projections list|status|rebuild`: the ops tools for read
 //! models. A rebuild folds the log into a shadow table with a progress bar
 //! and swaps it in while the engine keeps serving; `--dry-run` compares a
-//! fresh fold with the live model instead (a drift check to schedule).
+//! fresh fold with the live model instead (a drift check to schedule);
+//! `--shards N` leaves the rebuilt model to N projector shards (the only
+//! way to change N: docs/operations.md). A model split among shards is
+//! listed one line per shard, `seat_map 1/2`.
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use ticketing_projections::{drift, projection_status, rebuild, ReadModel};
+use ticketing_projections::{
+    drift, projection_status, rebuild, reshard, ReadModel, RebuildReport, MAX_SHARDS,
+};
 
 use crate::config::DatabaseArgs;
 use crate::schema::open_store;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
-    /// Every projector with its checkpoint, lag and last error.
+    /// Every projector (every shard of one) with its checkpoint, lag and
+    /// last error.
     List(DatabaseArgs),
-    /// One projector's checkpoint, lag and last error (in full).
+    /// One projector's checkpoint, lag and last error (in full), per shard.
     Status {
         /// seat_map, shows, reservations or orders.
         name: String,
@@ -31,6 +37,11 @@ pub enum ProjectionsCommand {
         /// Compare a fresh fold with the live model; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Leave the rebuilt model to this many projector shards (start
+        /// them as `serve --role projector --shard K/N`); default: as many
+        /// as keep it now. Only seat_map is split.
+        #[arg(long, conflicts_with = "dry_run", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SHARDS)))]
+        shards: Option<u32>,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -58,6 +69,7 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<()> {
             name,
             all,
             dry_run,
+            shards,
             db,
         } => {
             let targets: Vec<ReadModel> = match (name, all) {
@@ -89,20 +101,35 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<()> {
                         .iter()
                         .for_each(|row| println!("  fresh: {row}"));
                 } else {
-                    let report = rebuild(&store, which, &mut progress).await?;
+                    let report = match shards {
+                        Some(shards) if which.sharded() || !all => {
+                            reshard(&store, which, shards, &mut progress).await?
+                        }
+                        _ => rebuild(&store, which, &mut progress).await?,
+                    };
                     bar.finish_and_clear();
-                    println!(
-                        "{}: rebuilt from {} events, swapped in at {}.{}",
-                        which.name(),
-                        report.events,
-                        report.position.tx,
-                        report.position.seq
-                    );
+                    println!("{}: {}", which.name(), rebuilt(&report));
                 }
             }
             anyhow::ensure!(clean, "drift found");
             Ok(())
         }
+    }
+}
+
+/// `rebuilt from 12 events, swapped in at 0.12`, and the shards to start
+/// when there are several.
+fn rebuilt(report: &RebuildReport) -> String {
+    let swapped = format!(
+        "rebuilt from {} events, swapped in at {}.{}",
+        report.events, report.position.tx, report.position.seq
+    );
+    match report.shards {
+        1 => swapped,
+        n => format!(
+            "{swapped}; kept by {n} projector shards: start them as --shard 0/{n} to {}/{n}",
+            n - 1
+        ),
     }
 }
 
@@ -123,7 +150,17 @@ async fn print_status(
     error_chars: Option<usize>,
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
-    let status = projection_status(store, name, now).await?;
+    for status in projection_status(store, name, now).await? {
+        print_line(&status, now, error_chars);
+    }
+    Ok(())
+}
+
+fn print_line(
+    status: &ticketing_projections::ProjectionStatus,
+    now: chrono::DateTime<chrono::Utc>,
+    error_chars: Option<usize>,
+) {
     let at = format!("{}.{}", status.checkpoint.tx, status.checkpoint.seq);
     let error = match &status.last_error {
         None => "-".to_owned(),
@@ -142,11 +179,14 @@ async fn print_status(
             )
         }
     };
+    let name = match status.shard.count() {
+        1 => status.name.clone(),
+        _ => format!("{} {}", status.name, status.shard),
+    };
     println!(
         "{:<14} {:>24} {:>12} {:>10.1}  {error}",
-        status.name, at, status.lag_events, status.lag_seconds
+        name, at, status.lag_events, status.lag_seconds
     );
-    Ok(())
 }
 
 /// A bar sized by the log's length, drawn on stderr (hidden when it is not

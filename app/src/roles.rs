@@ -9,25 +9,36 @@ use ticketing_gateway::{
     OrderingApi,
 };
 use ticketing_http::Services;
-use ticketing_projections::{Orders, Projector, ReadModel, Reservations, SeatMaps, Shows, Target};
+use ticketing_projections::{
+    Orders, Projector, ReadModel, Reservations, SeatMaps, Shard, Shows, Target,
+};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::application::{engine, identity, Settings};
 use crate::expirer::Expirer;
 
-pub fn spawn_projectors(
+/// Starts the projectors of this process's shard ([`Shard::keeps`]) and
+/// returns which they are; refuses a shard count other than the one the
+/// models' checkpoints are laid out for, before starting any.
+pub async fn spawn_projectors(
     tasks: &mut JoinSet<()>,
     store: &Store,
     settings: &Settings,
     stopped: &watch::Receiver<bool>,
-) {
-    for model in ReadModel::ALL {
+) -> anyhow::Result<Vec<(ReadModel, Shard)>> {
+    let kept = settings.projector_shard.keeps();
+    for &(model, shard) in &kept {
+        ticketing_projections::check_shard(store, model, shard).await?;
+    }
+    for &(model, shard) in &kept {
         let projection = model.projection(Target::live(store.backend()));
-        let projector =
-            Projector::new(store.clone(), projection).with_delay(settings.projection_delay);
+        let projector = Projector::new(store.clone(), projection)
+            .with_shard(shard)
+            .with_delay(settings.projection_delay);
         tasks.spawn(projector.run(stopped.clone()));
     }
+    Ok(kept)
 }
 
 pub fn expirer(store: &Store, settings: &Settings) -> Expirer {

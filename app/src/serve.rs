@@ -83,6 +83,7 @@ fn settings(
         limits,
         read_your_writes_wait: args.read_your_writes_wait,
         projection_delay: std::time::Duration::ZERO,
+        projector_shard: args.shard,
     })
 }
 

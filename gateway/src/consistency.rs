@@ -10,7 +10,9 @@
 //!   below it (`Store::reached`): it waits up to [`Consistency::wait`]
 //!   (2 s by default), then answers UNAVAILABLE `READ_MODEL_BEHIND`, never
 //!   stale data. A token past anything the log has handed out is
-//!   INVALID_ARGUMENT.
+//!   INVALID_ARGUMENT. A query of one show's seat map waits only for the
+//!   projector shard that keeps that show ([`Consistency::before_show_read`]);
+//!   any other waits for every shard of its model.
 //! * The gateway also remembers, per caller, the last token it issued to
 //!   them, for [`REMEMBER_FOR`], and applies it to their next queries to this
 //!   process by itself: a plain client reads its own writes without doing
@@ -96,6 +98,21 @@ impl Consistency {
         caller: Option<&Caller>,
         models: &[ReadModel],
     ) -> Result<(), AppError> {
+        self.before_show_read(request, field, caller, models, None)
+            .await
+    }
+
+    /// [`Consistency::before_read`] of what a query reads of one show:
+    /// a model split among projector shards is waited for only in the
+    /// shard that keeps `show`.
+    pub async fn before_show_read<T>(
+        &self,
+        request: &tonic::Request<T>,
+        field: &str,
+        caller: Option<&Caller>,
+        models: &[ReadModel],
+        show: Option<&str>,
+    ) -> Result<(), AppError> {
         let asked = requested(request, field)?;
         let remembered = caller.and_then(|c| self.remembered(c));
         let Some(bound) = asked.max(remembered) else {
@@ -103,7 +120,8 @@ impl Consistency {
         };
         let deadline = Instant::now() + self.wait;
         for &model in models {
-            self.until_reached(model, bound, asked, deadline).await?;
+            self.until_reached(model, show, bound, asked, deadline)
+                .await?;
         }
         Ok(())
     }
@@ -117,15 +135,14 @@ impl Consistency {
     async fn until_reached(
         &self,
         model: ReadModel,
+        show: Option<&str>,
         bound: FeedPosition,
         asked: Option<FeedPosition>,
         deadline: Instant,
     ) -> Result<(), AppError> {
         let mut pause = POLL.0;
         loop {
-            let reached = self
-                .store
-                .reached(model.name(), model.reads(), bound)
+            let reached = ticketing_projections::reached(&self.store, model, show, bound)
                 .await
                 .map_err(unavailable)?;
             match reached {
@@ -247,7 +264,7 @@ fn decode(token: &str) -> Result<FeedPosition, AppError> {
     }
 }
 
-fn unavailable(error: ticketing_event_store::StoreError) -> AppError {
+fn unavailable(error: impl std::fmt::Display) -> AppError {
     tracing::warn!(%error, "consistency check failed");
     AppError::Unavailable("event store".to_owned())
 }

@@ -269,7 +269,13 @@ impl InventoryService for InventoryApi {
             let caller = optional_caller(&self.identity, &request).await?;
             let token = &request.get_ref().min_consistency_token;
             self.consistency
-                .before_read(&request, token, caller.as_ref(), SEAT_MAP_MODELS)
+                .before_show_read(
+                    &request,
+                    token,
+                    caller.as_ref(),
+                    SEAT_MAP_MODELS,
+                    Some(show_id.as_str()),
+                )
                 .await?;
         }
         Ok(Response::new(self.seat_map(&show_id, as_of).await?))
@@ -286,11 +292,12 @@ impl InventoryService for InventoryApi {
         let show_id = ShowId::parse("show_id", &req.show_id).map_err(AppError::from)?;
         let caller = optional_caller(&self.identity, &request).await?;
         self.consistency
-            .before_read(
+            .before_show_read(
                 &request,
                 &req.min_consistency_token,
                 caller.as_ref(),
                 SEAT_MAP_MODELS,
+                Some(show_id.as_str()),
             )
             .await?;
         let slot = self.watcher.slot(peer)?;

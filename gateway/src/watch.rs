@@ -4,7 +4,8 @@
 //! once caught up they read memory, not the database.
 //!
 //! Consistency. A new stream reads the seat-map projector's checkpoint P
-//! *before* the read model, and tails the feed after P. The projector commits
+//! (of the projector shard that keeps the show) *before* the read model,
+//! and tails the feed after P. The projector commits
 //! its rows with its checkpoint and checkpoints only move forward (a rebuild
 //! swaps in a table folded at least as far), so the snapshot reflects every
 //! event up to P, perhaps some after. Every Seat event after P is sent, so
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use cqrs_es::Aggregate;
 use ticketing_aggregates::{Seat, SeatEvent, ShowId};
 use ticketing_event_store::{FeedEvent, FeedPosition, Store};
-use ticketing_projections::{ProjectionError, Projector, SeatMapProjection, SeatMapStatus, Target};
+use ticketing_projections::{applied_through, ProjectionError, ReadModel, SeatMapStatus};
 use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::seat_map_update::Kind;
 use tokio::sync::{mpsc, watch};
@@ -112,9 +113,7 @@ impl Watcher {
         let (from, seat_map) = self
             .snapshots
             .get(&show_id, || async {
-                let projection = SeatMapProjection(Target::live(self.store.backend()));
-                let from = Projector::new(self.store.clone(), projection)
-                    .checkpoint()
+                let from = applied_through(&self.store, ReadModel::SeatMap, Some(show_id.as_str()))
                     .await?;
                 Ok((from, Arc::new(snapshot.await?)))
             })

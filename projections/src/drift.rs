@@ -1,11 +1,16 @@
 //! The drift check: folds the log into a shadow table up to exactly where
 //! the live model stands, compares the two tables both ways, reports the
 //! differing rows and throws the shadow away. Changes nothing live.
+//!
+//! A model split among projector shards stands at one checkpoint per
+//! shard: the fresh fold is topped up with each shard's shows up to that
+//! shard's checkpoint, with every shard's projector held still.
 
 use sqlx::{AnyConnection, Row};
-use ticketing_event_store::{delete_checkpoint, load_checkpoint, Backend, Store};
+use ticketing_event_store::{delete_checkpoint, load_checkpoints, Backend, Store};
 
 use crate::fill::{fill, Steps};
+use crate::layout::{shards, span};
 use crate::rebuild::{exclusive, only_one, reset_shadow, top_up, SHARD};
 use crate::{Projection, ProjectionError, ReadModel};
 
@@ -53,21 +58,30 @@ async fn drift_alone(
     let shadow = reset_shadow(store, which).await?;
     let (_, folded) = fill(store, &shadow, Steps::default(), progress).await?;
     // Both must describe the same prefix of the log: wait (briefly) for the
-    // live model to reach the fresh fold, then fold the fresh one up to it.
+    // live model (every shard) to reach the fresh fold, then fold the fresh
+    // one up to it (each shard's shows up to that shard's checkpoint).
     let mut waited = 0;
     let mut tx = loop {
-        let mut tx = exclusive(store, which).await?;
-        let at = load_checkpoint(&mut tx, backend, which.name(), SHARD).await?;
+        let before = crate::layout::rows(store, which.name()).await?;
+        let mut tx = exclusive(store, which, span(&before)).await?;
+        let rows = load_checkpoints(&mut tx, backend, which.name()).await?;
+        if span(&rows) > span(&before) {
+            return Err(ProjectionError::LayoutChanged(which.name()));
+        }
+        let live = shards(&rows);
+        let at = live.iter().map(|(_, at)| *at).min().unwrap_or(folded);
         if at >= folded {
-            let (_, tail) = top_up(store, &mut tx, &shadow, folded, Some(at)).await?;
-            progress(tail);
+            for (shard, at) in live {
+                let (_, tail) = top_up(store, &mut tx, &shadow, folded, Some(at), shard).await?;
+                progress(tail);
+            }
             break tx;
         }
         tx.rollback().await?;
         waited += 1;
         if waited > LAG_WAITS {
             return Err(ProjectionError::Corrupt(format!(
-                "the live {} model stays behind the log (at {at:?}, log at {folded:?}); is its projector running?",
+                "the live {} model stays behind the log (at {at:?}, log at {folded:?}); is its projector (every shard's) running?",
                 which.name()
             )));
         }

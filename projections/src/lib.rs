@@ -18,6 +18,9 @@
 //! * `as_of.rs` — a seat map at an instant, folded from the log.
 //! * `drift.rs` — compare a fresh fold with the live model.
 //! * `status.rs` — checkpoint, lag and last error of each projector.
+//! * `shard.rs` — projector shards (`--shard K/N`): which shows a shard
+//!   keeps, and which models are split; `layout.rs` — the shards of a model
+//!   as its checkpoints record them, and what follows them (read-your-writes).
 //! * `schema.rs` — the tables of all of them, per backend.
 //!
 //! Read models never see the write side's cache or in-process dispatch:
@@ -27,6 +30,7 @@ mod as_of;
 mod drift;
 mod error;
 mod fill;
+mod layout;
 mod orders;
 mod read_model;
 mod rebuild;
@@ -34,6 +38,7 @@ mod reservations;
 mod runner;
 mod schema;
 mod seat_map;
+mod shard;
 mod shows;
 mod status;
 
@@ -41,13 +46,15 @@ pub use as_of::seat_map_as_of;
 pub use drift::{drift, Drift};
 pub use error::ProjectionError;
 pub use fill::Steps;
+pub use layout::{applied_through, check_shard, model_shards, reached};
 pub use orders::{CheckoutCursor, OrderItemRow, OrderRow, Orders, OrdersPage, OrdersProjection};
 pub use read_model::{AnyProjection, ReadModel, Target};
-pub use rebuild::{rebuild, rebuild_in_steps, shadow_lock, RebuildReport};
+pub use rebuild::{rebuild, rebuild_in_steps, reshard, shadow_lock, RebuildReport};
 pub use reservations::{ReservationRow, Reservations, ReservationsProjection};
 pub use runner::{Projection, Projector};
 pub use schema::{migrate, READ_MODELS};
 pub use seat_map::{SeatMapProjection, SeatMapRow, SeatMapStatus, SeatMaps};
+pub use shard::{owner, BadShard, Shard, MAX_SHARDS};
 pub use shows::{ShowQuery, ShowRow, Shows, ShowsPage, ShowsProjection};
 pub use status::{projection_lag_seconds, projection_status, record_error, ProjectionStatus};
 

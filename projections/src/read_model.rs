@@ -83,6 +83,12 @@ impl ReadModel {
         }
     }
 
+    /// Whether projector shards split the model by show (`shard.rs` says
+    /// why only the seat map is).
+    pub fn sharded(self) -> bool {
+        matches!(self, ReadModel::SeatMap)
+    }
+
     /// The tables the model owns; a rebuild swaps them all at once.
     pub(crate) fn tables(self) -> &'static [&'static Table] {
         match self {

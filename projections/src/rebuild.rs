@@ -3,18 +3,29 @@
 //! A rebuild folds the whole log into a shadow table (`<table>__rebuild`)
 //! with its own checkpoint while queries keep reading the live table, builds
 //! the shadow's secondary indexes once it is full, then, in one read-model
-//! transaction that holds the live projector's lock,
+//! transaction that holds the live projectors' locks (every shard's),
 //! applies the last events, drops the live table, renames the shadow into its
-//! place and moves the checkpoint. Readers see the old model or the new one,
+//! place and moves the checkpoints. Readers see the old model or the new one,
 //! never a half-built one. The drift check (`drift.rs`) reuses the shadow.
+//!
+//! A model split among projector shards is rebuilt whole, every show, with
+//! its projectors running or not: the swap sets every shard's checkpoint to
+//! the position swapped in. [`reshard`] is the same rebuild that then lays
+//! the checkpoints out for another count of shards (`layout.rs`).
 
 use sqlx::AnyConnection;
-use ticketing_event_store::{delete_checkpoint, save_checkpoint, Backend, FeedPosition, Store};
+use ticketing_event_store::{
+    delete_checkpoint, load_checkpoints, save_checkpoint, Backend, FeedPosition, Store,
+};
 
 use crate::fill::{fill, Steps};
+use crate::layout::span;
+use crate::runner::{lock, lock_key};
 use crate::schema::Table;
-use crate::{AnyProjection, Projection, ProjectionError, ReadModel, Target};
+use crate::{AnyProjection, Projection, ProjectionError, ReadModel, Shard, Target};
 
+/// The feed a rebuild reads, and the shard its shadow's checkpoint is
+/// kept under: a shadow folds every show.
 pub(crate) const SHARD: i32 = 0;
 /// Events per batch of a rebuild: large, since nobody waits on a shadow.
 pub(crate) const BATCH: usize = 5000;
@@ -25,6 +36,8 @@ pub struct RebuildReport {
     /// Events folded into the shadow, swap included.
     pub events: usize,
     pub position: FeedPosition,
+    /// The projector shards that keep the model from `position` on.
+    pub shards: u32,
 }
 
 /// Rebuilds `which` and swaps it in; `progress` gets the events folded so far.
@@ -44,20 +57,50 @@ pub async fn rebuild_in_steps(
     steps: Steps,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
+    rebuild_for(store, which, None, steps, progress).await
+}
+
+/// [`rebuild`], then leaves `which` to `shards` projector shards (`ticketing
+/// projections rebuild NAME --shards N`): every shard's checkpoint, `0..N`,
+/// is written at the position swapped in, so shard K of N resumes there,
+/// and the projectors of the old count that still run write nothing more.
+pub async fn reshard(
+    store: &Store,
+    which: ReadModel,
+    shards: u32,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<RebuildReport, ProjectionError> {
+    Shard::new(0, shards)?;
+    if shards > 1 && !which.sharded() {
+        return Err(ProjectionError::NotSharded(which.name()));
+    }
+    rebuild_for(store, which, Some(shards), Steps::default(), progress).await
+}
+
+async fn rebuild_for(
+    store: &Store,
+    which: ReadModel,
+    shards: Option<u32>,
+    steps: Steps,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<RebuildReport, ProjectionError> {
     let alone = only_one(store, which).await?;
-    let rebuilt = rebuild_alone(store, which, steps, progress).await;
+    let rebuilt = rebuild_alone(store, which, shards, steps, progress).await;
     alone.release().await;
     rebuilt
 }
 
-/// The rebuild itself, under [`shadow_lock`].
+/// The rebuild itself, under [`shadow_lock`]; `shards` is the new count,
+/// `None` to keep the current one.
 async fn rebuild_alone(
     store: &Store,
     which: ReadModel,
+    shards: Option<u32>,
     steps: Steps,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
     let backend = store.backend();
+    let before = crate::layout::rows(store, which.name()).await?;
     let shadow = reset_shadow(store, which).await?;
     let (mut events, from) = fill(store, &shadow, steps, progress).await?;
     for table in which.tables() {
@@ -69,8 +112,15 @@ async fn rebuild_alone(
             sqlx::query(&statement).execute(store.read_pool()).await?;
         }
     }
-    let mut tx = exclusive(store, which).await?;
-    let (position, tail) = top_up(store, &mut tx, &shadow, from, None).await?;
+    // Every shard that may write the live rows, and every one to be.
+    let locked = span(&before).max(shards.unwrap_or(1));
+    let mut tx = exclusive(store, which, locked).await?;
+    let rows = load_checkpoints(&mut tx, backend, which.name()).await?;
+    if span(&rows) > locked {
+        return Err(ProjectionError::LayoutChanged(which.name()));
+    }
+    let shards = shards.unwrap_or(span(&rows));
+    let (position, tail) = top_up(store, &mut tx, &shadow, from, None, Shard::WHOLE).await?;
     events += tail;
     for table in which.tables() {
         let primary_key = shadow_primary_key(&mut tx, backend, table).await?;
@@ -89,11 +139,20 @@ async fn rebuild_alone(
             .await?;
         }
     }
-    save_checkpoint(&mut tx, backend, which.name(), SHARD, position).await?;
+    for (shard, _) in rows.iter().filter(|(shard, _)| *shard >= shards as i32) {
+        delete_checkpoint(&mut tx, backend, which.name(), *shard).await?;
+    }
+    for shard in 0..shards {
+        save_checkpoint(&mut tx, backend, which.name(), shard as i32, position).await?;
+    }
     delete_checkpoint(&mut tx, backend, shadow.name(), SHARD).await?;
     tx.commit().await?;
     progress(events);
-    Ok(RebuildReport { events, position })
+    Ok(RebuildReport {
+        events,
+        position,
+        shards,
+    })
 }
 
 /// On Postgres, the name of the shadow table's primary-key constraint.
@@ -136,7 +195,6 @@ pub(crate) async fn reset_shadow(
     Ok(shadow)
 }
 
-/// Opens the transaction that excludes the live projector of `which`.
 /// The name of the lock a rebuild or a drift check of `which` holds from
 /// start to end.
 pub fn shadow_lock(which: ReadModel) -> String {
@@ -156,38 +214,47 @@ pub(crate) async fn only_one(
         .ok_or(ProjectionError::AlreadyRunning(which.name()))
 }
 
+/// Opens the transaction that excludes the live projectors of `which`, of
+/// shards `0..shards`, from the rest of the transaction.
 pub(crate) async fn exclusive(
     store: &Store,
     which: ReadModel,
+    shards: u32,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
     let mut tx = store.begin_read_model().await?;
-    if store.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(crate::runner::lock_key(which.name()))
-            .execute(&mut *tx)
-            .await?;
+    // In shard order, as no runner holds more than one: no deadlock.
+    for shard in 0..shards {
+        lock(
+            &mut tx,
+            store.backend(),
+            &lock_key(which.name(), shard as i32),
+        )
+        .await?;
     }
     Ok(tx)
 }
 
-/// Applies the feed after `from` to the shadow, up to `until` if given.
+/// Applies the feed after `from` to the shadow, up to `until` if given,
+/// only the events of `shard`'s shows.
 pub(crate) async fn top_up<P: Projection>(
     store: &Store,
     conn: &mut AnyConnection,
     shadow: &P,
     mut from: FeedPosition,
     until: Option<FeedPosition>,
+    shard: Shard,
 ) -> Result<(FeedPosition, usize), ProjectionError> {
     let mut applied = 0;
     loop {
         let batch = store.read_feed(SHARD, from, BATCH).await?;
-        let batch: Vec<_> = batch
+        let mut batch: Vec<_> = batch
             .into_iter()
             .filter(|e| until.is_none_or(|u| e.position <= u))
             .collect();
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((from, applied));
         };
+        batch.retain(|event| shard.owns_event(event));
         shadow.apply_batch(conn, &batch).await?;
         applied += batch.len();
         from = last;

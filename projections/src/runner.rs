@@ -1,30 +1,55 @@
 //! The projector runner: tails the global feed from a checkpoint and applies
 //! each batch, with the checkpoint, in one read-model transaction.
 //!
-//! Two runners of the same projection (two processes) never apply a batch
-//! twice: on Postgres each batch transaction first takes a transaction-level
-//! advisory lock named after the projection, then reads the checkpoint; on
-//! SQLite the transaction holds the write lock from its start.
+//! Two runners of the same projection and shard (two processes) never
+//! apply a batch twice: on Postgres each batch transaction first takes a
+//! transaction-level advisory lock named after the projection and shard,
+//! then reads the checkpoint; on SQLite the transaction holds the write lock
+//! from its start.
+//!
+//! A runner given a [`Shard`] (`with_shard`) applies only its shows' events
+//! and keeps its own checkpoint `(name, K)`, moved past every event it read
+//! (`shard.rs`); each batch first checks that the checkpoints are laid out
+//! for its shard count (`layout.rs`).
 
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, lock_checkpoint, save_checkpoint, FeedEvent, FeedPosition, FeedRead, Store,
+    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::{record_error, ProjectionError};
+use crate::{record_error, ProjectionError, Shard};
 
-/// Feed shard read by this process (design.md §12: one shard today).
-const SHARD: i32 = 0;
+/// The feed read (design.md §12: one feed today; every projector shard
+/// reads all of it).
+const FEED: i32 = 0;
 
-/// The advisory-lock key of projector `name`'s checkpoint: the live runner
-/// takes it for each batch, and a rebuild takes it to exclude the runner.
-pub(crate) fn lock_key(name: &str) -> String {
-    format!("projector:{name}:{SHARD}")
+/// The advisory-lock key of shard `shard` of projector `name`'s checkpoint:
+/// the live runner takes it for each batch, and a rebuild takes every
+/// shard's to exclude the runners.
+pub(crate) fn lock_key(name: &str, shard: i32) -> String {
+    format!("projector:{name}:{shard}")
+}
+
+/// Takes lock `key` for the rest of the transaction `conn` is in (on
+/// Postgres; SQLite's writers already take turns). The checkpoint is read
+/// by a later statement, whose snapshot sees what the last holder committed.
+pub(crate) async fn lock(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    key: &str,
+) -> Result<(), ProjectionError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A read model fed by the global feed.
@@ -48,6 +73,7 @@ pub struct Projector<P> {
     batch_size: usize,
     idle_poll: Duration,
     delay: Duration,
+    shard: Shard,
 }
 
 impl<P: Projection> Projector<P> {
@@ -58,7 +84,15 @@ impl<P: Projection> Projector<P> {
             batch_size: 256,
             idle_poll: Duration::from_millis(500),
             delay: Duration::ZERO,
+            shard: Shard::WHOLE,
         }
+    }
+
+    /// Keeps only `shard`'s shows, under its own checkpoint; for a model
+    /// split among shards ([`crate::ReadModel::sharded`]).
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// Pauses `delay` before each step, holding nothing (no lock, no
@@ -86,26 +120,30 @@ impl<P: Projection> Projector<P> {
         }
         let backend = self.store.backend();
         let name = self.projection.name();
+        let shard = self.shard;
         let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
-        let after = lock_checkpoint(&mut tx, backend, &lock_key(name), name, SHARD).await?;
-        let batch = self
+        lock(&mut tx, backend, &lock_key(name, shard.id())).await?;
+        let after = crate::layout::resume(&mut tx, backend, name, shard).await?;
+        let mut batch = self
             .store
-            .read_feed_as(read, SHARD, after, self.batch_size)
+            .read_feed_as(read, FEED, after, self.batch_size)
             .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((0, after));
         };
-        let span = tracing::info_span!("projector_batch", projection = name, events = batch.len(), after = ?after);
+        let read = batch.len();
+        batch.retain(|event| shard.owns_event(event));
+        let span = tracing::info_span!("projector_batch", projection = name, %shard, events = read, after = ?after);
         async {
             self.projection.apply_batch(&mut tx, &batch).await?;
-            save_checkpoint(&mut tx, backend, name, SHARD, last).await?;
+            save_checkpoint(&mut tx, backend, name, shard.id(), last).await?;
             tx.commit().await?;
             Ok::<_, ProjectionError>(())
         }
         .instrument(span)
         .await?;
-        Ok((batch.len(), last))
+        Ok((read, last))
     }
 
     /// Applies batches until the feed is drained.
@@ -120,7 +158,7 @@ impl<P: Projection> Projector<P> {
             &mut conn,
             self.store.backend(),
             self.projection.name(),
-            SHARD,
+            self.shard.id(),
         )
         .await?)
     }
@@ -128,9 +166,9 @@ impl<P: Projection> Projector<P> {
     /// Publishes how many events the log holds beyond this projector's
     /// checkpoint (global positions apart, so approximate under concurrent
     /// commits); a failed read only skips one sample.
-    async fn record_lag(&self, name: String) {
-        if let (Ok(head), Ok(at)) = (self.store.feed_head(SHARD).await, self.checkpoint().await) {
-            metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
+    async fn record_lag(&self, name: String, shard: String) {
+        if let (Ok(head), Ok(at)) = (self.store.feed_head(FEED).await, self.checkpoint().await) {
+            metrics::gauge!("ticketing_projection_lag_events", "projection" => name, "shard" => shard)
                 .set((head.seq - at.seq).max(0) as f64);
         }
     }
@@ -144,6 +182,7 @@ impl<P: Projection> Projector<P> {
         let mut backoff = Duration::from_millis(100);
         // The lag costs two queries: sampled once a second, not per batch.
         let mut lag_sampled: Option<std::time::Instant> = None;
+        let shard = me.shard.index().to_string();
         while !*shutdown.borrow() {
             let name = me.projection.name().to_owned();
             // The process's feed reader polls by itself, so an idle poll
@@ -162,26 +201,26 @@ impl<P: Projection> Projector<P> {
                 .unwrap_or_else(|failed| Err(ProjectionError::BatchPanicked(failed.to_string())));
             let (at, pause) = match stepped {
                 Ok((0, at)) => {
-                    metrics::gauge!("ticketing_projection_lag_events", "projection" => name)
+                    metrics::gauge!("ticketing_projection_lag_events", "projection" => name, "shard" => shard.clone())
                         .set(0.0);
                     (Some(at), me.idle_poll)
                 }
                 Ok((applied, at)) => {
-                    metrics::counter!("ticketing_projection_events_total", "projection" => name.clone()).increment(applied as u64);
+                    metrics::counter!("ticketing_projection_events_total", "projection" => name.clone(), "shard" => shard.clone()).increment(applied as u64);
                     if lag_sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                         lag_sampled = Some(std::time::Instant::now());
-                        me.record_lag(name).await;
+                        me.record_lag(name, shard.clone()).await;
                     }
                     backoff = Duration::from_millis(100);
                     (Some(at), me.idle_poll)
                 }
                 Err(error) => {
-                    tracing::error!(projection = %name, error = %error, "projector batch failed; retrying");
-                    metrics::counter!("ticketing_projection_errors_total", "projection" => name.clone()).increment(1);
+                    tracing::error!(projection = %name, shard = %me.shard, error = %error, "projector batch failed; retrying");
+                    metrics::counter!("ticketing_projection_errors_total", "projection" => name.clone(), "shard" => shard.clone()).increment(1);
                     if let Err(unrecorded) = record_error(
                         &me.store,
                         &name,
-                        SHARD,
+                        me.shard.id(),
                         &error.to_string(),
                         chrono::Utc::now(),
                     )

@@ -1,6 +1,7 @@
 //! Where each projector stands: its checkpoint, how far behind the log it is
 //! (in events, and in seconds: the age of the oldest event it has not
-//! applied yet), and the last error it hit.
+//! applied yet), and the last error it hit; for a model split among
+//! projector shards, each shard's.
 //!
 //! Errors are kept in the read database (`projector_errors`, one row per
 //! projector, overwritten), so `ticketing projections list` run anywhere
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use ticketing_event_store::{load_checkpoint, Backend, FeedPosition, Store};
 
-use crate::{from_millis, millis, ProjectionError};
+use crate::{from_millis, millis, ProjectionError, Shard};
 
 /// Longest error message kept: enough for a database error with context.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -18,6 +19,8 @@ const MAX_ERROR_CHARS: usize = 2000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectionStatus {
     pub name: String,
+    /// The projector shard this is about; `0/1` for a model kept whole.
+    pub shard: Shard,
     pub checkpoint: FeedPosition,
     /// Events in the log after the checkpoint.
     pub lag_events: i64,
@@ -71,17 +74,18 @@ pub async fn record_error(
     Ok(())
 }
 
-/// How far behind the log projector `name` is in seconds: the age of the
-/// oldest event it has not applied, zero when caught up. Two indexed reads,
-/// cheap enough for a readiness probe (the full status also counts the
-/// events behind, which scans the log's tail).
+/// How far behind the log shard `shard` of projector `name` is in seconds:
+/// the age of the oldest event it has not applied, zero when caught up.
+/// Two indexed reads, cheap enough for a readiness probe (the full status
+/// also counts the events behind, which scans the log's tail).
 pub async fn projection_lag_seconds(
     store: &Store,
     name: &str,
+    shard: Shard,
     now: DateTime<Utc>,
 ) -> Result<f64, ProjectionError> {
     let mut conn = store.read_pool().acquire().await?;
-    let checkpoint = load_checkpoint(&mut conn, store.backend(), name, 0).await?;
+    let checkpoint = load_checkpoint(&mut conn, store.backend(), name, shard.id()).await?;
     drop(conn);
     seconds_behind(store, checkpoint, now).await
 }
@@ -98,13 +102,29 @@ async fn seconds_behind(
         .unwrap_or(0.0))
 }
 
+/// The status of every shard of projector `name`, in shard order: one,
+/// `0/1`, for a model kept whole or never run.
 pub async fn projection_status(
     store: &Store,
     name: &str,
     now: DateTime<Utc>,
+) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let rows = crate::layout::rows(store, name).await?;
+    let mut statuses = Vec::new();
+    for (shard, checkpoint) in crate::layout::shards(&rows) {
+        statuses.push(shard_status(store, name, shard, checkpoint, now).await?);
+    }
+    Ok(statuses)
+}
+
+async fn shard_status(
+    store: &Store,
+    name: &str,
+    shard: Shard,
+    checkpoint: FeedPosition,
+    now: DateTime<Utc>,
 ) -> Result<ProjectionStatus, ProjectionError> {
     let mut conn = store.read_pool().acquire().await?;
-    let checkpoint = load_checkpoint(&mut conn, store.backend(), name, 0).await?;
     let events = match store.backend() {
         Backend::Postgres => "event_store.events",
         Backend::Sqlite => "events",
@@ -117,11 +137,12 @@ pub async fn projection_status(
     .await?;
     let lag_seconds = seconds_behind(store, checkpoint, now).await?;
     let sql = format!(
-        "SELECT at, message FROM {} WHERE name = $1 AND shard = 0",
+        "SELECT at, message FROM {} WHERE name = $1 AND shard = $2",
         errors_table(store.backend())
     );
     let last_error = sqlx::query(&sql)
         .bind(name)
+        .bind(shard.id())
         .fetch_optional(&mut *conn)
         .await?
         .map(|row| -> Result<_, sqlx::Error> {
@@ -130,6 +151,7 @@ pub async fn projection_status(
         .transpose()?;
     Ok(ProjectionStatus {
         name: name.to_owned(),
+        shard,
         checkpoint,
         lag_events,
         lag_seconds,

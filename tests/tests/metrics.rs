@@ -110,14 +110,14 @@ async fn metrics_move_when_the_engine_works() {
     assert!(
         sample(
             &after,
-            r#"ticketing_projection_events_total{projection="seat_map"}"#
+            r#"ticketing_projection_events_total{projection="seat_map",shard="0"}"#
         ) > sample(
             &before,
-            r#"ticketing_projection_events_total{projection="seat_map"}"#
+            r#"ticketing_projection_events_total{projection="seat_map",shard="0"}"#
         )
     );
     assert!(
-        after.contains("ticketing_projection_lag_events{projection=\"seat_map\"}"),
+        after.contains(r#"ticketing_projection_lag_events{projection="seat_map",shard="0"}"#),
         "{after}"
     );
     for relayed in [relayed_paid, relayed_issued] {
@@ -149,7 +149,7 @@ async fn metrics_move_when_the_engine_works() {
         "no summary is exported: {after}"
     );
     assert!(
-        after.contains(r#"ticketing_projection_lag_seconds{projection="seat_map"}"#),
+        after.contains(r#"ticketing_projection_lag_seconds{projection="seat_map",shard="0"}"#),
         "{after}"
     );
 
@@ -186,10 +186,14 @@ async fn a_gateway_is_ready_however_far_behind_the_projectors_are() {
         .execute(app.store.read_pool())
         .await
         .expect("age the log");
-    let lag =
-        ticketing_projections::projection_lag_seconds(&app.store, "seat_map", chrono::Utc::now())
-            .await
-            .expect("lag");
+    let lag = ticketing_projections::projection_lag_seconds(
+        &app.store,
+        "seat_map",
+        ticketing_projections::Shard::WHOLE,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("lag");
     assert!(lag > 3600.0, "the seat map is behind: {lag}");
     assert_eq!(get(app.admin_addr, "/readyz").await, (200, "ready".into()));
     app.stop().await;
