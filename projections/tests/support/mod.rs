@@ -1,6 +1,10 @@
 //! Helpers shared by the projection tests: a log writer that turns typed
 //! events into appends and keeps each stream's sequence, and the whole feed
 //! read back, which is what the read models are checked against.
+//! `shards.rs` writes the logs of the projector-shard tests.
+
+#[allow(dead_code)] // only the shard tests use it
+pub mod shards;
 
 use serde_json::json;
 use std::collections::HashMap;
