@@ -46,6 +46,15 @@ impl Process {
         format!("{status} {body}")
     }
 
+    /// The body of its `/metrics`.
+    pub fn metrics(&self) -> String {
+        let reply = admin_get(&self.admin, "/metrics").unwrap_or_default();
+        reply
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned()
+    }
+
     /// Waits until the process is up: its admin port answers, which it
     /// opens only once the role's workers started (Kafka topics ensured,
     /// consumers subscribed). Panics after 60 s or if it exits.
@@ -90,6 +99,49 @@ pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process
         role: role.to_owned(),
         admin,
     }
+}
+
+/// Starts `ticketing serve --role ROLE` with `extra` arguments, expecting
+/// it to refuse to start: returns what it wrote to stderr once it exited
+/// with a failure; panics if it succeeds or still runs after 30 s.
+pub async fn refused_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> String {
+    let admin = free_addr();
+    let mut command = ticketing(
+        url,
+        dir,
+        &[
+            "serve",
+            "--log-format",
+            "text",
+            "--role",
+            role,
+            "--admin-addr",
+            &admin,
+        ],
+    );
+    command
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = Spawned(command.spawn().expect("spawn ticketing serve"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.exited() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ticketing serve --role {role} {extra:?} did not refuse to start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "--role {role} {extra:?} exited 0");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        use std::io::Read;
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    stderr
 }
 
 /// [`launch_role`], then [`Process::until_up`].
