@@ -129,10 +129,10 @@ pub fn redact_url(url: &str) -> String {
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}{path}")
-        }
+        Some((user_info, host)) => match user_info.split(':').next().unwrap_or_default() {
+            "" => format!("{scheme}://{host}{path}"),
+            user => format!("{scheme}://{user}@{host}{path}"),
+        },
         None => url.to_owned(),
     }
 }
@@ -226,6 +226,10 @@ mod tests {
         assert_eq!(
             redact_url("postgres://ticketing:s3cret@db:5432/ticketing?password=x"),
             "postgres://ticketing@db:5432/ticketing"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@redis:6379/0"),
+            "redis://redis:6379/0"
         );
         assert_eq!(
             redact_url("postgres://db/ticketing"),

@@ -88,9 +88,10 @@ fn settings(
 }
 
 /// What a start refuses before it connects to anything: a relay without
-/// Kafka, librdkafka options it does not know, a malformed ticket-signing
-/// seed, an SMTP URL or sender it cannot use. Each part is checked only
-/// where the role uses it, as the start would.
+/// Kafka, librdkafka options it does not know, a Redis URL that does not
+/// parse, a malformed ticket-signing seed, an SMTP URL or sender it cannot
+/// use. Each part is checked only where the role uses it, as the start
+/// would.
 pub fn validate(settings: &Settings) -> anyhow::Result<()> {
     let role = settings.role;
     if role == Role::Relay && settings.kafka.is_none() {
@@ -101,6 +102,11 @@ pub fn validate(settings: &Settings) -> anyhow::Result<()> {
             .client("ticketing-check")
             .create_native_config()
             .map_err(|e| anyhow::anyhow!("--kafka-option: {e}"))?;
+    }
+    if let (Some(locks), Role::All | Role::Gateway) = (&settings.seat_locks, role) {
+        // Connects lazily: this only parses the URL.
+        ticketing_locks::RedisSeatLocks::new(locks.clone())
+            .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?;
     }
     if matches!(role, Role::All | Role::Fulfillment) {
         settings.ticket_keys.check()?;
@@ -132,6 +138,10 @@ fn summary(settings: &Settings, secret: &JwtSecret) -> String {
             .http_addr
             .map_or("none".to_owned(), |addr| addr.to_string());
         parts.push(format!("gRPC {}, HTTP {http}", settings.grpc_addr));
+        parts.push(match &settings.seat_locks {
+            Some(locks) => format!("seat locks {}", redact_url(&locks.url)),
+            None => "seat locks in process only".to_owned(),
+        });
     }
     if let Some(admin) = settings.admin_addr {
         parts.push(format!("admin {admin}"));

@@ -11,8 +11,8 @@
 //!   healthcheck to wait for;
 //! * `--check-config` refuses what a start refuses (a missing or short JWT
 //!   secret, no payment provider on Postgres, a relay without Kafka, a bad
-//!   signing key, SMTP URL or librdkafka option, a database URL of another
-//!   kind), and connects to nothing: the compose hosts do not resolve here,
+//!   signing key, SMTP URL, Redis URL or librdkafka option, a database URL
+//!   of another kind), and connects to nothing: the compose hosts do not resolve here,
 //!   and in embedded mode it leaves no data dir or secret behind.
 
 #[path = "compose/stack.rs"]
@@ -215,6 +215,10 @@ fn check_config_refuses_what_a_start_refuses() {
         (
             refused(gateway, with("TICKETING_JWT_SECRET", "short")),
             "at least 32 bytes",
+        ),
+        (
+            refused(gateway, with("TICKETING_REDIS_URL", "nonsense")),
+            "--redis-url",
         ),
         (
             refused(gateway, without("TICKETING_PAYMENT_PROVIDER")),
