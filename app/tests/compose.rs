@@ -291,3 +291,49 @@ fn check_config_writes_nothing_in_embedded_mode() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "the check wrote {left:?}");
 }
+
+#[test]
+fn kafka_topics_fit_the_brokers_and_gateways_share_the_seat_locks() {
+    let compose = Compose::load();
+    let brokers = compose.services_of_image("apache/kafka").len();
+    assert!(brokers >= 1, "a Kafka broker");
+    let redis = compose.services_of_image("redis:");
+    for service in engine_services(&compose) {
+        if service
+            .setting("--kafka-brokers", "TICKETING_KAFKA_BROKERS")
+            .is_some()
+        {
+            let replication = service
+                .setting(
+                    "--kafka-replication-factor",
+                    "TICKETING_KAFKA_REPLICATION_FACTOR",
+                )
+                .map_or(ticketing_bus::DEFAULT_REPLICATION as usize, |r| {
+                    r.parse().expect("a number")
+                });
+            assert!(
+                replication <= brokers,
+                "{}: topics of {replication} replicas on {brokers} broker(s) cannot be created",
+                service.name
+            );
+        }
+        if service.role() == Some("gateway") {
+            let url = service
+                .setting("--redis-url", "TICKETING_REDIS_URL")
+                .unwrap_or_else(|| panic!("{}: gateways share seat locks", service.name));
+            let host = url
+                .trim_start_matches("redis://")
+                .split([':', '/'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(redis.contains(&host), "{url}: no Redis service {host}");
+            assert_eq!(
+                service.depends_on.get(&host).map(String::as_str),
+                Some("service_healthy"),
+                "{} waits for Redis",
+                service.name
+            );
+        }
+    }
+}

@@ -275,7 +275,12 @@ async fn a_postgres_restart_under_load_loses_no_hold_and_answers_only_ok_or_unav
             Some(reservation) => reservation.clone(),
             None => retry(&mut client, &show_id, call).await,
         };
-        assert_eq!(reservation.seat_labels, [call.seat.as_str()], "{}", call.key);
+        assert_eq!(
+            reservation.seat_labels,
+            [call.seat.as_str()],
+            "{}",
+            call.key
+        );
         held.push((call.seat.clone(), reservation.reservation_id));
     }
 

@@ -105,6 +105,18 @@ impl Compose {
         Some(strings(&check["test"]))
     }
 
+    /// The services whose image starts with `prefix`.
+    pub fn services_of_image(&self, prefix: &str) -> Vec<String> {
+        self.services()
+            .filter(|(_, service)| {
+                service["image"]
+                    .as_str()
+                    .is_some_and(|image| image.starts_with(prefix))
+            })
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// `(service, dependency)` for every `condition: service_healthy`.
     pub fn healthy_dependencies(&self) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
