@@ -19,12 +19,12 @@
 #[allow(dead_code)] // each test binary uses part of it
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use ticketing_aggregates::Seat;
 use ticketing_event_store::Store;
+use ticketing_locks::testing::OwnRedis;
 use ticketing_proto::v1::inventory_service_client::InventoryServiceClient;
 use ticketing_proto::v1::ReserveSeatsRequest;
 use ticketing_tests::{authed, count_events, database_url, reason, Backend};
@@ -237,67 +237,14 @@ impl Topology {
     }
 }
 
-/// A `redis-server` of this test's own on a free port, without
-/// persistence; killed when dropped.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian's redis-server package) on PATH");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// The value of a seat's lock key, if any.
-    fn lock_of(&self, show_id: &str, label: &str) -> Option<String> {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        redis::cmd("GET")
-            .arg(format!("ticketing:seat:{{{show_id}}}/{label}"))
-            .query(&mut conn)
-            .unwrap()
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// The value of a seat's lock key in `redis`, if any.
+fn lock_of(redis: &OwnRedis, show_id: &str, label: &str) -> Option<String> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    redis::cmd("GET")
+        .arg(format!("ticketing:seat:{{{show_id}}}/{label}"))
+        .query(&mut conn)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn report(what: &str, (p50, p99): (Duration, Duration)) {
@@ -322,7 +269,7 @@ async fn two_gateways_without_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_with_redis_locks_and_redis_stopped_mid_test() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let mut redis = OwnRedis::start(free_port());
+    let mut redis = OwnRedis::on_free_port();
     let topology = topology(Some(&redis.url())).await;
     let show_id = topology.show(8).await;
     topology.thousand_buyers(&show_id, "A-1").await;
@@ -331,7 +278,7 @@ async fn two_gateways_with_redis_locks_and_redis_stopped_mid_test() {
         topology.thousand_buyers(&show_id, "A-2").await,
     );
     assert_eq!(
-        redis.lock_of(&show_id, "A-2").as_deref(),
+        lock_of(&redis, &show_id, "A-2").as_deref(),
         Some("taken"),
         "the winner left its mark in Redis: the locks were used"
     );
@@ -346,7 +293,7 @@ async fn two_gateways_with_redis_locks_and_redis_stopped_mid_test() {
     );
 
     // Redis is back (empty): the gateways use the locks again.
-    let redis = OwnRedis::start(redis.port);
+    let redis = OwnRedis::start(redis.port());
     let customer = topology.gateways[1].customer().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     for label in ["A-5", "A-6", "A-7", "A-8"] {
@@ -359,7 +306,7 @@ async fn two_gateways_with_redis_locks_and_redis_stopped_mid_test() {
             },
         );
         client.reserve_seats(request).await.expect("a free seat");
-        if redis.lock_of(&show_id, label).is_some() {
+        if lock_of(&redis, &show_id, label).is_some() {
             return;
         }
         assert!(Instant::now() < deadline, "locks never used again");

@@ -90,10 +90,23 @@ pub async fn claim_checkpoint(
     shard: i32,
     pos: FeedPosition,
 ) -> Result<(), StoreError> {
+    insert_checkpoint(conn, backend, name, shard, pos, "DO NOTHING").await
+}
+
+/// Inserts `pos` for `name` on `shard`; an existing row gets
+/// `ON CONFLICT (name, shard) <on_conflict>`.
+async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    name: &str,
+    shard: i32,
+    pos: FeedPosition,
+    on_conflict: &str,
+) -> Result<(), StoreError> {
     let now = now_sql(backend);
     let sql = format!(
         "INSERT INTO {table} (name, shard, tx, seq, updated_at) VALUES ($1, $2, $3, $4, {now}) \
-         ON CONFLICT (name, shard) DO NOTHING",
+         ON CONFLICT (name, shard) {on_conflict}",
         table = checkpoints_table(backend),
     );
     sqlx::query(&sql)
@@ -144,21 +157,9 @@ pub async fn save_checkpoint(
     shard: i32,
     pos: FeedPosition,
 ) -> Result<(), StoreError> {
-    let now = now_sql(backend);
-    let sql = format!(
-        "INSERT INTO {table} (name, shard, tx, seq, updated_at) VALUES ($1, $2, $3, $4, {now}) \
-         ON CONFLICT (name, shard) DO UPDATE \
-         SET tx = excluded.tx, seq = excluded.seq, updated_at = excluded.updated_at",
-        table = checkpoints_table(backend),
-    );
-    sqlx::query(&sql)
-        .bind(name)
-        .bind(shard)
-        .bind(pos.tx)
-        .bind(pos.seq)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    let update =
+        "DO UPDATE SET tx = excluded.tx, seq = excluded.seq, updated_at = excluded.updated_at";
+    insert_checkpoint(conn, backend, name, shard, pos, update).await
 }
 
 /// Forgets projector `name` on `shard`, so it rebuilds from the start.

@@ -32,6 +32,8 @@
 
 mod health;
 mod redis_locks;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use health::SeatLockHealth;
 pub use redis_locks::{RedisSeatLocks, SeatLockConfig};

@@ -4,22 +4,12 @@
 //! "processes" (two adapters), and a `redis-server` of the test's own,
 //! stopped and started again, for what happens when Redis goes away.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ticketing_commands::{LockAttempt, SeatLocks};
+use ticketing_locks::testing::{redis_url, OwnRedis};
 use ticketing_locks::{RedisSeatLocks, SeatLockConfig};
-
-fn redis_url() -> String {
-    let url = std::env::var("TICKETING_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let client = redis::Client::open(url.as_str()).expect("a Redis URL");
-    client
-        .get_connection_with_timeout(Duration::from_secs(3))
-        .unwrap_or_else(|e| panic!("no Redis at {url} ({e}): set TICKETING_TEST_REDIS_URL"));
-    url
-}
 
 fn locks(url: &str, lock_ttl: Duration) -> RedisSeatLocks {
     let mut config = SeatLockConfig::new(url);
@@ -121,56 +111,10 @@ async fn a_lock_whose_holder_died_expires_by_itself() {
     assert_eq!(outcome(&b.acquire(&ids).await), "acquired");
 }
 
-/// A `redis-server` of this test's own on a free port, no persistence;
-/// killed when dropped.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian's redis-server package) on PATH");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn without_redis_seats_are_decided_without_locks_until_it_returns() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut redis = OwnRedis::start(port);
-    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = OwnRedis::on_free_port();
+    let url = redis.url();
     let mut config = SeatLockConfig::new(&url);
     config.timeout = Duration::from_millis(50);
     let locks = RedisSeatLocks::new(config).unwrap();
@@ -190,7 +134,7 @@ async fn without_redis_seats_are_decided_without_locks_until_it_returns() {
     assert!(!locks.health().is_up());
     assert!(locks.health().describe().contains("bypassed"));
 
-    let _redis = OwnRedis::start(redis.port);
+    let _redis = OwnRedis::start(redis.port());
     eventually(&locks, &ids, "acquired").await;
     assert!(locks.health().is_up(), "used again once Redis is back");
 }

@@ -76,24 +76,16 @@ impl Process {
 /// [`Process::until_up`] for when it is ready.
 pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process {
     let admin = free_addr();
-    let mut command = ticketing(
-        url,
-        dir,
-        &[
-            "serve",
-            "--log-format",
-            "text",
-            "--role",
-            role,
-            "--admin-addr",
-            &admin,
+    let mut command = role_command(url, dir, role, &admin);
+    command
+        .args([
             "--http-addr",
             "127.0.0.1:0",
             "--resume-checkouts-after",
             "1s",
-        ],
-    );
-    command.args(extra).stdout(Stdio::null());
+        ])
+        .args(extra)
+        .stdout(Stdio::null());
     Process {
         child: Spawned(command.spawn().expect("spawn ticketing serve")),
         role: role.to_owned(),
@@ -105,20 +97,7 @@ pub fn launch_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> Process
 /// it to refuse to start: returns what it wrote to stderr once it exited
 /// with a failure; panics if it succeeds or still runs after 30 s.
 pub async fn refused_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> String {
-    let admin = free_addr();
-    let mut command = ticketing(
-        url,
-        dir,
-        &[
-            "serve",
-            "--log-format",
-            "text",
-            "--role",
-            role,
-            "--admin-addr",
-            &admin,
-        ],
-    );
+    let mut command = role_command(url, dir, role, &free_addr());
     command
         .args(extra)
         .stdout(Stdio::null())
@@ -142,6 +121,24 @@ pub async fn refused_role(url: &str, dir: &Path, role: &str, extra: &[&str]) -> 
         pipe.read_to_string(&mut stderr).expect("read stderr");
     }
     stderr
+}
+
+/// `ticketing serve --role ROLE` with text logs and its admin port at
+/// `admin`.
+fn role_command(url: &str, dir: &Path, role: &str, admin: &str) -> std::process::Command {
+    ticketing(
+        url,
+        dir,
+        &[
+            "serve",
+            "--log-format",
+            "text",
+            "--role",
+            role,
+            "--admin-addr",
+            admin,
+        ],
+    )
 }
 
 /// [`launch_role`], then [`Process::until_up`].
