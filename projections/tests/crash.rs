@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
-use support::{labels, open_store, read_all, Log};
+use support::{labels, one_row_show, open_store, read_all, Log};
 use ticketing_aggregates::*;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::{FeedEvent, Store};
@@ -43,20 +43,6 @@ impl Projection for Ledger {
     }
 }
 
-fn plan() -> SeatingPlan {
-    let seats = (0..SEATS)
-        .map(|i| (format!("A-{i}"), 1000 + i as i64))
-        .collect();
-    SeatingPlan::parse(&[RawSection {
-        name: "Stalls".into(),
-        rows: vec![RawRow {
-            name: "A".into(),
-            seats,
-        }],
-    }])
-    .unwrap()
-}
-
 /// Appends a show and a random walk of holds, extensions, releases,
 /// expiries and sales; each seat event goes with its reservation's event in
 /// one append, as the engine writes them.
@@ -65,17 +51,10 @@ async fn write_history(store: Store, seed: u64) -> ShowId {
     let mut log = Log::new(store);
     let show_id = ShowId::generate();
     let customer = UserRef::generate();
-    let details = ShowDetails {
-        show_id: show_id.clone(),
-        organizer: UserRef::generate(),
-        title: "T".into(),
-        venue: "V".into(),
-        starts_at: Utc::now() + Duration::days(1),
-        time_zone: TimeZoneName::utc(),
-        currency: Currency::parse("c", "EUR").unwrap(),
-        plan: plan(),
-        max_held_seats: None,
-    };
+    let seats = (0..SEATS)
+        .map(|i| (format!("A-{i}"), 1000 + i as i64))
+        .collect();
+    let details = one_row_show(show_id.clone(), seats);
     let scheduled = ShowEvent::ShowScheduled(details);
     log.append("Show", show_id.as_str(), &[scheduled]).await;
     let mut seats: Vec<Seat> = (0..SEATS).map(|_| Seat::default()).collect();

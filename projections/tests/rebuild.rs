@@ -10,7 +10,7 @@ mod support;
 use chrono::{Duration, Utc};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::{open_store, read_all, Log};
+use support::{one_row_show, open_store, read_all, Log};
 use ticketing_aggregates::*;
 use ticketing_event_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ticketing_event_store::Store;
@@ -20,25 +20,8 @@ const SEATS: usize = 30;
 
 async fn show(log: &mut Log) -> ShowId {
     let show_id = ShowId::generate();
-    let plan = SeatingPlan::parse(&[RawSection {
-        name: "Stalls".into(),
-        rows: vec![RawRow {
-            name: "A".into(),
-            seats: (0..SEATS).map(|i| (format!("A-{i}"), 1000)).collect(),
-        }],
-    }])
-    .unwrap();
-    let details = ShowDetails {
-        show_id: show_id.clone(),
-        organizer: UserRef::generate(),
-        title: "T".into(),
-        venue: "V".into(),
-        starts_at: Utc::now() + Duration::days(1),
-        time_zone: TimeZoneName::utc(),
-        currency: Currency::parse("c", "EUR").unwrap(),
-        plan,
-        max_held_seats: None,
-    };
+    let seats = (0..SEATS).map(|i| (format!("A-{i}"), 1000)).collect();
+    let details = one_row_show(show_id.clone(), seats);
     log.append(
         "Show",
         show_id.as_str(),

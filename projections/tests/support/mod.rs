@@ -6,9 +6,13 @@
 #[allow(dead_code)] // only the shard tests use it
 pub mod shards;
 
+use chrono::{Duration, Utc};
 use serde_json::json;
 use std::collections::HashMap;
-use ticketing_aggregates::SeatLabel;
+use ticketing_aggregates::{
+    Currency, RawRow, RawSection, SeatLabel, SeatingPlan, ShowDetails, ShowId, TimeZoneName,
+    UserRef,
+};
 use ticketing_event_store::{FeedEvent, FeedPosition, NewEvent, Store, StreamAppend};
 
 /// A migrated store (log and read models) at `url`; migrating twice shows
@@ -90,6 +94,29 @@ impl Log {
     ) {
         let append = self.stream(aggregate_type, aggregate_id, events);
         self.commit(&[append]).await;
+    }
+}
+
+/// A show of one row, `A`, of `seats` (label, price in minor units),
+/// starting tomorrow.
+pub fn one_row_show(show_id: ShowId, seats: Vec<(String, i64)>) -> ShowDetails {
+    ShowDetails {
+        show_id,
+        organizer: UserRef::generate(),
+        title: "T".into(),
+        venue: "V".into(),
+        starts_at: Utc::now() + Duration::days(1),
+        time_zone: TimeZoneName::utc(),
+        currency: Currency::parse("c", "EUR").unwrap(),
+        plan: SeatingPlan::parse(&[RawSection {
+            name: "Stalls".into(),
+            rows: vec![RawRow {
+                name: "A".into(),
+                seats,
+            }],
+        }])
+        .unwrap(),
+        max_held_seats: None,
     }
 }
 

@@ -9,7 +9,7 @@ use ticketing_event_store::testing::settle_feed;
 use ticketing_event_store::Store;
 use ticketing_projections::*;
 
-use super::Log;
+use super::{one_row_show, Log};
 
 pub const SEATS: usize = 6;
 
@@ -30,24 +30,7 @@ impl Logs {
             |shows: &[ShowId], k| shows.iter().filter(|s| owner(s.as_str(), 2) == k).count();
         while owned(&shows, 0) < 2 || owned(&shows, 1) < 2 {
             let seats = (0..SEATS).map(|i| (format!("A-{i}"), 1000 + i as i64));
-            let details = ShowDetails {
-                show_id: ShowId::generate(),
-                organizer: UserRef::generate(),
-                title: "T".into(),
-                venue: "V".into(),
-                starts_at: Utc::now() + Duration::days(1),
-                time_zone: TimeZoneName::utc(),
-                currency: Currency::parse("c", "EUR").unwrap(),
-                plan: SeatingPlan::parse(&[RawSection {
-                    name: "Stalls".into(),
-                    rows: vec![RawRow {
-                        name: "A".into(),
-                        seats: seats.collect(),
-                    }],
-                }])
-                .unwrap(),
-                max_held_seats: None,
-            };
+            let details = one_row_show(ShowId::generate(), seats.collect());
             let id = details.show_id.clone();
             self.append("Show", id.as_str(), &[ShowEvent::ShowScheduled(details)])
                 .await;
