@@ -140,6 +140,25 @@ pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
     assert_eq!(read, saved, "and reads what the first saved");
 }
 
+/// Appends `events` seat events to stream `s-1`, takes the write bound
+/// after it, and returns the bound and the feed (settled) so far.
+async fn seat_held_with_bound(
+    store: &ticketing_event_store::Store,
+    events: usize,
+) -> (FeedPosition, Vec<ticketing_event_store::FeedEvent>) {
+    store
+        .append(&[crate::support::seat_append("s-1", 0, 1, events)], None)
+        .await
+        .expect("append");
+    let bound = store.write_bound().await.expect("bound");
+    ticketing_event_store::testing::settle_feed(store).await;
+    let feed = store
+        .read_feed(0, FeedPosition::START, 10)
+        .await
+        .expect("feed");
+    (bound, feed)
+}
+
 /// Read-your-writes: a bound taken after an append lies past it; a
 /// follower reaches the bound once its checkpoint passes the append, or at
 /// once when nothing below the bound is of a type it folds; a bound past
@@ -147,16 +166,7 @@ pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
 pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
     use ticketing_event_store::Reached;
     let store = open(&url).await;
-    store
-        .append(&[crate::support::seat_append("s-1", 0, 1, 2)], None)
-        .await
-        .expect("append");
-    let bound = store.write_bound().await.expect("bound");
-    ticketing_event_store::testing::settle_feed(&store).await;
-    let feed = store
-        .read_feed(0, FeedPosition::START, 10)
-        .await
-        .expect("feed");
+    let (bound, feed) = seat_held_with_bound(&store, 2).await;
     let last = feed.last().expect("the append").position;
     assert!(last < bound, "{last:?} lies below {bound:?}");
 
@@ -213,16 +223,7 @@ pub async fn a_sharded_follower_reaches_a_bound_once_every_shard_has(url: String
     use ticketing_event_store::{claim_checkpoint, load_checkpoints, Reached};
     let store = open(&url).await;
     let backend = store.backend();
-    store
-        .append(&[crate::support::seat_append("s-1", 0, 1, 1)], None)
-        .await
-        .expect("append");
-    let bound = store.write_bound().await.expect("bound");
-    ticketing_event_store::testing::settle_feed(&store).await;
-    let feed = store
-        .read_feed(0, FeedPosition::START, 10)
-        .await
-        .expect("feed");
+    let (bound, feed) = seat_held_with_bound(&store, 1).await;
     let last = feed.last().expect("the append").position;
 
     let mut tx = store.begin_read_model().await.expect("begin");
