@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// What asking for a set of seat locks gave.
 pub enum LockAttempt {
@@ -46,7 +46,8 @@ pub trait SeatLocks: Send + Sync + 'static {
 /// Held locks. Dropped without [`Lease::taken`], they are freed (in the
 /// background; a lost release only means the lock expires by itself).
 pub trait Lease: Send {
-    /// The decision held the seats until `until`: the locks become
-    /// "taken" marks, kept at most until `until`.
-    fn taken(self: Box<Self>, until: DateTime<Utc>);
+    /// The decision held the seats: the locks become "taken" marks, kept
+    /// for `keep` (the engine's trust window for taken seats, cut to the
+    /// hold's deadline).
+    fn taken(self: Box<Self>, keep: Duration);
 }

@@ -172,7 +172,10 @@ impl Engine {
                         self.gate.mark_taken(id, Some(until));
                     }
                     if let Some(lease) = lease.take() {
-                        lease.taken(until);
+                        // As long as this process trusts its own memory
+                        // of taken seats, and never past the deadline.
+                        let left = (until - now).to_std().unwrap_or_default();
+                        lease.taken(self.config.taken_cache_ttl.min(left));
                     }
                     self.reserved_here
                         .put(reservation_id.as_str(), seat_ids.clone());

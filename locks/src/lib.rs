@@ -7,7 +7,8 @@
 //!   multi-seat decisions never deadlock or half-lock).
 //! * Releasing is compare-and-delete (Lua): only the token that took a lock
 //!   frees it. A won decision turns its locks into `taken` marks that live
-//!   for the taken-TTL (at most until the hold's deadline), so other
+//!   as long as the engine trusts its memory of taken seats (2 s, at most
+//!   until the hold's deadline), so other
 //!   processes refuse the seat without a read; a release of the
 //!   reservation deletes them.
 //! * Keys are `ticketing:seat:{<show id>}/<label>`: one show's seats share

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use ticketing_commands::{Lease, LockAttempt, SeatLocks};
@@ -61,8 +60,6 @@ pub struct SeatLockConfig {
     pub timeout: Duration,
     /// How long a lock lives if its holder never releases it (it died).
     pub lock_ttl: Duration,
-    /// How long a won seat stays marked taken.
-    pub taken_ttl: Duration,
 }
 
 impl SeatLockConfig {
@@ -71,7 +68,6 @@ impl SeatLockConfig {
             url: url.into(),
             timeout: Duration::from_millis(20),
             lock_ttl: Duration::from_secs(2),
-            taken_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -251,10 +247,8 @@ impl RedisLease {
 }
 
 impl Lease for RedisLease {
-    fn taken(mut self: Box<Self>, until: DateTime<Utc>) {
-        let left = (until - Utc::now()).to_std().unwrap_or_default();
-        let mark = self.inner.config.taken_ttl.min(left);
-        self.finish(mark);
+    fn taken(mut self: Box<Self>, keep: Duration) {
+        self.finish(keep);
     }
 }
 
