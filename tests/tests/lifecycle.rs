@@ -131,12 +131,21 @@ async fn show_lifecycle(backend: Backend) {
         "releasing twice is harmless"
     );
 
-    // Cancelling stops new holds; a hold made before stays until released.
+    // Cancelling stops new holds. A hold made before is seen on the map
+    // before the cancel: after it, the expirer withdraws live holds on
+    // cancelled shows at its own pace, so waiting for `Held` then would race
+    // that sweep.
     let kept = inventory
         .reserve_seats(reserve(&["A-5"]))
         .await
         .unwrap()
         .into_inner();
+    let map = app
+        .wait_for_seat_map(&show.show_id, |m| {
+            statuses(m).get("A-5") == Some(&(SeatStatus::Held as i32))
+        })
+        .await;
+    assert_eq!(statuses(&map)["A-5"], SeatStatus::Held as i32);
     let cancelled = catalog
         .cancel_show(authed(
             &admin,
@@ -167,12 +176,6 @@ async fn show_lifecycle(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(reason(&status).as_deref(), Some("SHOW_CANCELLED"));
-    let map = app
-        .wait_for_seat_map(&show.show_id, |m| {
-            statuses(m).get("A-5") == Some(&(SeatStatus::Held as i32))
-        })
-        .await;
-    assert_eq!(statuses(&map)["A-5"], SeatStatus::Held as i32);
     inventory
         .release_reservation(authed(
             &customer,
