@@ -22,7 +22,7 @@ mod batch;
 mod feed;
 mod fence;
 mod sql;
-pub(crate) use sql::SCHEMA;
+pub(crate) use sql::{BEGIN_CUSTOM_PLANS, SCHEMA};
 mod url;
 
 use fence::Fence;
@@ -76,6 +76,12 @@ impl PgStore {
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, EVENT_SESSION).await?;
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         let read_pool = connect_read_pool(url, max_connections).await?;
@@ -268,15 +274,19 @@ impl PgStore {
     }
 
     /// Every event of `aggregate_type`, in log order, for cqrs-es query
-    /// replays.
+    /// replays. Planned for its argument ([`BEGIN_CUSTOM_PLANS`]): a rare
+    /// type is a primary-key range, a common one a scan of the log, and a
+    /// generic plan cannot know which.
     pub(crate) async fn load_type(
         &self,
         aggregate_type: &str,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_CUSTOM_PLANS).await?;
         let rows = sqlx::query(LOAD_TYPE)
             .bind(aggregate_type)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         rows.iter().map(serialized_event).collect()
     }
 }

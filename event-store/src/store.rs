@@ -132,12 +132,20 @@ impl Store {
     /// Begins a read-model transaction on [`Store::read_pool`]. On SQLite it
     /// takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
     /// transaction that reads its checkpoint and then writes would fail with
-    /// `SQLITE_BUSY_SNAPSHOT` whenever an append committed in between.
+    /// `SQLITE_BUSY_SNAPSHOT` whenever an append committed in between. On
+    /// Postgres its statements are planned for their arguments on every
+    /// call: a read-model table starts empty, and a generic plan made then
+    /// would keep scanning it as it grows (statistics lag far behind an
+    /// on-sale).
     pub async fn begin_read_model(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match &self.adapter.db {
-            Db::Postgres(s) => s.read_pool().begin().await?,
+            Db::Postgres(s) => {
+                s.read_pool()
+                    .begin_with(crate::postgres::BEGIN_CUSTOM_PLANS)
+                    .await?
+            }
             Db::Sqlite(s) => s.read_pool().begin_with("BEGIN IMMEDIATE").await?,
         };
         Ok(tx)
