@@ -15,12 +15,14 @@
 //!
 //! `fence.rs` orders the locks and checks of conditional appends (the SQL
 //! is in `sql.rs`); `batch.rs` commits concurrent appends as one
-//! statement (group commit); `url.rs` leaves TLS out on the loopback
-//! interface.
+//! statement (group commit); `keep.rs` keeps the hot statements'
+//! connections out of sqlx's ping on release; `url.rs` leaves TLS out on
+//! the loopback interface.
 
 mod batch;
 mod feed;
 mod fence;
+mod keep;
 mod sql;
 pub(crate) use sql::{BEGIN_CUSTOM_PLANS, SCHEMA};
 mod url;
@@ -49,6 +51,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The connections of loads, batches and feed reads (`keep.rs`).
+    keep: Arc<keep::Keep>,
     read_pool: sqlx::AnyPool,
     waker: FeedWaker,
     /// Bumped after each append; the announcer tells other processes.
@@ -90,6 +94,7 @@ impl PgStore {
         feed::spawn_listener(&pool, waker.sender(), origin.clone()).await?;
         let appended = feed::spawn_announcer(&pool, origin);
         Ok(PgStore {
+            keep: Arc::new(keep::Keep::new(pool.clone(), max_connections)),
             pool,
             read_pool,
             waker,
@@ -146,12 +151,14 @@ impl PgStore {
             .iter()
             .map(|s| i64::try_from(s.after_sequence).map_err(StoreError::other))
             .collect::<Result<_, _>>()?;
+        let mut conn = self.keep.get().await?;
         let rows = sqlx::query(LOAD_STREAMS)
             .bind(types)
             .bind(ids)
             .bind(after)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
+        conn.done();
         let mut loaded: Vec<Vec<SerializedEvent>> = vec![Vec::new(); streams.len()];
         for row in rows {
             let index: i64 = row.try_get("stream_index")?;
@@ -251,7 +258,12 @@ impl PgStore {
         // (`consistency.rs`); none when only a record was written.
         let tx: Option<i64> = match hold {
             // One statement is one transaction: no BEGIN/COMMIT round trips.
-            None => query.fetch_all(&self.pool).await?,
+            None => {
+                let mut conn = self.keep.get().await?;
+                let rows = query.fetch_all(&mut *conn).await?;
+                conn.done();
+                rows
+            }
             Some(hold) => {
                 let mut tx = self.pool.begin().await?;
                 let rows = query.fetch_all(&mut *tx).await?;

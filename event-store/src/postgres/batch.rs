@@ -36,6 +36,7 @@ impl PgStore {
     /// Commits `jobs` in one statement, each all or nothing (module doc).
     async fn commit_batch(&self, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let args = BatchArgs::of(jobs)?;
+        let mut conn = self.keep.get().await?;
         let row = sqlx::query(APPEND_BATCH)
             .bind(index(jobs.len())?)
             .bind(args.sd_types)
@@ -62,8 +63,9 @@ impl PgStore {
             .bind(args.idem_kid)
             .bind(args.idem_hashes)
             .bind(args.idem_responses)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await?;
+        conn.done();
         let committed: Vec<bool> = row.try_get(0)?;
         if committed.len() != jobs.len() {
             return Err(StoreError::Other(

@@ -55,12 +55,16 @@ impl PgStore {
             Some(types) => query.bind(types),
             None => query,
         };
-        let rows = query.fetch_all(self.pool()).await?;
+        let mut conn = self.keep.get().await?;
+        let rows = query.fetch_all(&mut *conn).await?;
+        conn.done();
         rows.iter().map(feed_event).collect()
     }
 
     pub(crate) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
-        let row = sqlx::query(FEED_HEAD).fetch_optional(self.pool()).await?;
+        let mut conn = self.keep.get().await?;
+        let row = sqlx::query(FEED_HEAD).fetch_optional(&mut *conn).await?;
+        conn.done();
         match row {
             None => Ok(FeedPosition::START),
             Some(row) => Ok(FeedPosition {
