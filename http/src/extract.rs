@@ -197,12 +197,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
         if let Some(value) = authorization {
             metadata.insert("authorization", value);
         }
-        // Read-your-writes: a token a command answered, for the query.
-        if let Some(value) = headers.get(ticketing_gateway::MIN_TOKEN_HEADER) {
-            metadata.insert(
-                ticketing_gateway::MIN_TOKEN_HEADER,
-                ascii(value.as_bytes(), "Min-Consistency-Token")?,
-            );
+        if let Some(value) = min_token(headers)? {
+            metadata.insert(ticketing_gateway::MIN_TOKEN_HEADER, value);
         }
         if let Some(value) = headers.get("idempotency-key") {
             metadata.insert(
@@ -215,6 +211,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
         Ok(Self { metadata, peer })
+    }
+}
+
+/// Read-your-writes: the token a command answered, sent back on a query.
+fn min_token(headers: &HeaderMap) -> Result<Option<AsciiMetadataValue>, Problem> {
+    headers
+        .get(ticketing_gateway::MIN_TOKEN_HEADER)
+        .map(|value| ascii(value.as_bytes(), "Min-Consistency-Token"))
+        .transpose()
+}
+
+/// What a public query (no credentials needed) forwards: its
+/// `Min-Consistency-Token` only. Credentials are left out on purpose: a
+/// stale session cookie must not turn a public page into a 401.
+pub struct ReadToken(Option<AsciiMetadataValue>);
+
+impl ReadToken {
+    /// A gRPC request for an in-process service, carrying the token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(ticketing_gateway::MIN_TOKEN_HEADER, value.clone());
+        }
+        request
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReadToken {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        Ok(Self(min_token(&parts.headers)?))
     }
 }
 

@@ -7,7 +7,9 @@
 //! * a just-held seat is HELD in GetSeatMap;
 //! * a query whose read model cannot catch up in time answers UNAVAILABLE
 //!   READ_MODEL_BEHIND, never stale data;
-//! * a token from the future, or not a token, is INVALID_ARGUMENT.
+//! * a token from the future, or not a token, is INVALID_ARGUMENT;
+//! * over HTTP, the private and the public queries take the token in
+//!   `Min-Consistency-Token`.
 
 use std::time::Duration;
 
@@ -299,5 +301,56 @@ async fn http_reads_its_own_writes() {
         .header("min-consistency-token", "c1.0.999999999999");
     let refused = ticketing_tests::http::Http::send(request).await;
     refused.problem(400, "INVALID_ARGUMENT");
+    app.stop().await;
+}
+
+/// The public HTTP queries (a show, the shows, a seat map), which need no
+/// credentials, read the write of the token sent in `Min-Consistency-Token`
+/// (here: a seat just held, with the projectors slowed down), and refuse a
+/// token from nowhere; credentials are not forwarded, so a stale bearer
+/// token does not turn a public page into a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_public_reads_take_the_token() {
+    let app = slow_app(Backend::Sqlite, SLOW, Duration::from_secs(5)).await;
+    let organizer = app.user_with_role(Role::Organizer).await;
+    let show_id = app.unlimited_show(&organizer, 10).await;
+    let http = app.http();
+    let customer = http.customer().await;
+    let seat_map = format!("/shows/{show_id}/seatmap");
+    for seat in 1..=10 {
+        let label = format!("A-{seat}");
+        let hold = serde_json::json!({"show_id": show_id, "seat_labels": [label]});
+        let held = http.post("/reservations", Some(&customer), &hold).await;
+        assert_eq!(held.status.as_u16(), 201, "{:?}", held.body);
+        let token = held.headers["consistency-token"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let request = http
+            .request(reqwest::Method::GET, &seat_map, None)
+            .header("min-consistency-token", &token);
+        let map = ticketing_tests::http::Http::send(request).await;
+        assert_eq!(map.status.as_u16(), 200, "{:?}", map.body);
+        let seats = map.body["seats"].as_array().expect("seats");
+        let status = seats.iter().find(|s| s["label"] == label.as_str());
+        assert_eq!(
+            status.map(|s| s["status"].clone()),
+            Some(serde_json::json!("held")),
+            "{label} is held in the map read with the hold's token"
+        );
+    }
+    for path in [
+        format!("/shows/{show_id}"),
+        "/shows".to_owned(),
+        seat_map.clone(),
+    ] {
+        let request = http
+            .request(reqwest::Method::GET, &path, None)
+            .header("min-consistency-token", "c1.0.999999999999");
+        let refused = ticketing_tests::http::Http::send(request).await;
+        refused.problem(400, "INVALID_ARGUMENT");
+        let stale = http.get(&path, Some("not-a-session")).await;
+        assert_eq!(stale.status.as_u16(), 200, "{path}: {:?}", stale.body);
+    }
     app.stop().await;
 }

@@ -6,7 +6,7 @@ use ticketing_proto::v1 as pb;
 use ticketing_proto::v1::catalog_service_server::CatalogService;
 use ticketing_proto::v1::inventory_service_server::InventoryService;
 
-use crate::extract::Params;
+use crate::extract::{Params, ReadToken};
 use crate::model::{timestamp, SeatMap, Show, ShowFilter, ShowPage};
 use crate::{Problem, Services};
 
@@ -17,9 +17,10 @@ use crate::{Problem, Services};
     responses((status = 200, description = "A page of published shows", body = ShowPage)))]
 pub async fn list_shows(
     State(services): State<Services>,
+    token: ReadToken,
     Params(filter): Params<ShowFilter>,
 ) -> Result<Json<ShowPage>, Problem> {
-    let request = tonic::Request::new(pb::ListShowsRequest {
+    let request = token.request(pb::ListShowsRequest {
         page_size: filter.page_size.unwrap_or_default(),
         page_token: filter.page_token.unwrap_or_default(),
         status: pb::ShowStatus::Published as i32,
@@ -46,9 +47,10 @@ pub async fn list_shows(
     ))]
 pub async fn get_show(
     State(services): State<Services>,
+    token: ReadToken,
     Path(show_id): Path<String>,
 ) -> Result<Json<Show>, Problem> {
-    let request = tonic::Request::new(pb::GetShowRequest {
+    let request = token.request(pb::GetShowRequest {
         show_id,
         min_consistency_token: String::new(),
     });
@@ -66,9 +68,10 @@ pub async fn get_show(
     ))]
 pub async fn get_seat_map(
     State(services): State<Services>,
+    token: ReadToken,
     Path(show_id): Path<String>,
 ) -> Result<Json<SeatMap>, Problem> {
-    let request = tonic::Request::new(pb::GetSeatMapRequest {
+    let request = token.request(pb::GetSeatMapRequest {
         show_id,
         as_of: None,
         min_consistency_token: String::new(),
