@@ -338,6 +338,11 @@ mod tests {
             .fetch_all(&mut conn)
             .await
             .expect("explain");
+        lines(rows)
+    }
+
+    /// The lines of an `EXPLAIN`, as one text.
+    fn lines(rows: Vec<(String,)>) -> String {
         rows.into_iter()
             .map(|(line,)| line)
             .collect::<Vec<_>>()
@@ -474,8 +479,7 @@ mod tests {
             .fetch_all(&mut *tx)
             .await
             .expect("explain");
-        let plan: Vec<String> = plan.into_iter().map(|(line,)| line).collect();
-        let plan = plan.join("\n");
+        let plan = lines(plan);
         assert!(!plan.contains("Seq Scan on holds"), "{plan}");
         assert!(plan.contains("holds_pkey"), "{plan}");
     }
@@ -527,10 +531,7 @@ mod tests {
                     .execute(&mut *tx)
                     .await
                     .expect("deallocate");
-                plan.into_iter()
-                    .map(|(l,)| l)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                lines(plan)
             }
         };
         let custom = plan_in(super::BEGIN_CUSTOM_PLANS).await;
