@@ -274,12 +274,9 @@ impl SqliteStore {
         idempotency: Option<&IdempotencyRecord>,
         hold: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let insert =
-            format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         // The write lock is taken first, so no append can move a condition's
         // stream between its check and this commit.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut last = None;
         for condition in conditions {
             let current: i64 = sqlx::query_scalar(
                 "SELECT coalesce(max(sequence), 0) FROM events \
@@ -293,35 +290,11 @@ impl SqliteStore {
                 return Err(StoreError::Conflict);
             }
         }
-        for append in appends {
-            let first = i64::try_from(append.expected_sequence)
-                .map_err(StoreError::other)?
-                .saturating_add(1);
-            for (event, sequence) in append.events.iter().zip(first..) {
-                let inserted = sqlx::query(&insert)
-                    .bind(&append.aggregate_type)
-                    .bind(&append.aggregate_id)
-                    .bind(sequence)
-                    .bind(&event.event_type)
-                    .bind(&event.event_version)
-                    .bind(serde_json::to_string(&event.payload)?)
-                    .bind(serde_json::to_string(&event.metadata)?)
-                    .execute(&mut *tx)
-                    .await?;
-                last = Some(inserted.last_insert_rowid());
-            }
-        }
-        if let Some(record) = idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency (scope, key, request_hash, response) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&record.scope)
-            .bind(&record.key)
-            .bind(&record.request_hash)
-            .bind(serde_json::to_string(&record.response)?)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Multi-row inserts: one statement per 500 events, where one per
+        // event cost a hand-over to sqlx's SQLite thread each way.
+        let appends: Vec<&StreamAppend> = appends.iter().collect();
+        let last = batch::insert_events(&mut tx, &appends).await?;
+        batch::insert_records(&mut tx, idempotency.as_slice()).await?;
         if let Some(hold) = hold {
             tokio::time::sleep(hold).await;
         }

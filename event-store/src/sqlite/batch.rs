@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use super::{SqliteStore, EVENT_COLUMNS};
 use crate::group::{Commit, Job, Queue};
 use crate::store::WriteTurn;
-use crate::{IdempotencyRecord, StoreError};
+use crate::{IdempotencyRecord, StoreError, StreamAppend};
 
 /// Rows per multi-row INSERT (seven parameters each; SQLite allows 32,766).
 const INSERT_CHUNK: usize = 500;
@@ -117,51 +117,13 @@ impl SqliteStore {
             }
         }
 
-        let mut rows = Vec::new();
-        for job in &accepted {
-            for append in &job.appends {
-                let first = to_i64(append.expected_sequence)?.saturating_add(1);
-                for (event, sequence) in append.events.iter().zip(first..) {
-                    rows.push((append, event, sequence));
-                }
-            }
-        }
-        let mut last = None;
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {values}");
-            let mut query = sqlx::query(&sql);
-            for (append, event, sequence) in chunk {
-                query = query
-                    .bind(&append.aggregate_type)
-                    .bind(&append.aggregate_id)
-                    .bind(*sequence)
-                    .bind(&event.event_type)
-                    .bind(&event.event_version)
-                    .bind(serde_json::to_string(&event.payload)?)
-                    .bind(serde_json::to_string(&event.metadata)?);
-            }
-            last = Some(query.execute(&mut *tx).await?.last_insert_rowid());
-        }
+        let appends: Vec<&StreamAppend> = accepted.iter().flat_map(|job| &job.appends).collect();
+        let last = insert_events(&mut tx, &appends).await?;
         let records: Vec<&IdempotencyRecord> = accepted
             .iter()
             .filter_map(|job| job.idempotency.as_ref())
             .collect();
-        for chunk in records.chunks(INSERT_CHUNK) {
-            let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO idempotency (scope, key, request_hash, response) VALUES {values}"
-            );
-            let mut query = sqlx::query(&sql);
-            for record in chunk {
-                query = query
-                    .bind(&record.scope)
-                    .bind(&record.key)
-                    .bind(&record.request_hash)
-                    .bind(serde_json::to_string(&record.response)?);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        insert_records(&mut tx, &records).await?;
         crate::sqlite::crash_in_batch(jobs.len());
         tx.commit().await?;
         self.passed(last);
@@ -197,6 +159,63 @@ impl Commit for SqliteStore {
     fn committed(&self) {
         self.waker.wake();
     }
+}
+
+/// Inserts the events of `appends` after each one's expected sequence, in
+/// multi-row statements of [`INSERT_CHUNK`] rows; a stream moved past its
+/// expected sequence is a unique violation. Returns the last row id.
+pub(super) async fn insert_events(
+    tx: &mut sqlx::SqliteConnection,
+    appends: &[&StreamAppend],
+) -> Result<Option<i64>, StoreError> {
+    let mut rows = Vec::new();
+    for append in appends {
+        let first = to_i64(append.expected_sequence)?.saturating_add(1);
+        for (event, sequence) in append.events.iter().zip(first..) {
+            rows.push((*append, event, sequence));
+        }
+    }
+    let mut last = None;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {values}");
+        let mut query = sqlx::query(&sql);
+        for (append, event, sequence) in chunk {
+            query = query
+                .bind(&append.aggregate_type)
+                .bind(&append.aggregate_id)
+                .bind(*sequence)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(serde_json::to_string(&event.payload)?)
+                .bind(serde_json::to_string(&event.metadata)?);
+        }
+        last = Some(query.execute(&mut *tx).await?.last_insert_rowid());
+    }
+    Ok(last)
+}
+
+/// Inserts idempotency records in multi-row statements; a key taken is a
+/// unique violation.
+pub(super) async fn insert_records(
+    tx: &mut sqlx::SqliteConnection,
+    records: &[&IdempotencyRecord],
+) -> Result<(), StoreError> {
+    for chunk in records.chunks(INSERT_CHUNK) {
+        let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql =
+            format!("INSERT INTO idempotency (scope, key, request_hash, response) VALUES {values}");
+        let mut query = sqlx::query(&sql);
+        for record in chunk {
+            query = query
+                .bind(&record.scope)
+                .bind(&record.key)
+                .bind(&record.request_hash)
+                .bind(serde_json::to_string(&record.response)?);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Whether `job` commits on top of `heads` and `taken`: every written

@@ -36,6 +36,7 @@ on_both_backends!(
     streams::append_then_load_in_sequence_order,
     streams::stale_expected_sequence_conflicts_and_writes_nothing,
     streams::multi_stream_append_is_all_or_nothing,
+    streams::a_large_append_is_all_or_nothing,
     streams::cqrs_repository_round_trip,
     streams::concurrent_migrations_succeed,
     streams::load_streams_reads_many_streams_at_once,

@@ -142,6 +142,42 @@ pub async fn multi_stream_append_is_all_or_nothing(url: String) {
         .is_some());
 }
 
+/// An append larger than one insert statement (1,200 events; SQLite
+/// inserts 500 rows per statement) lands whole, in order; one whose
+/// conflict is found in its last statement lands nothing, its record
+/// neither.
+pub async fn a_large_append_is_all_or_nothing(url: String) {
+    let store = open(&url).await;
+    let large = [
+        seat_append("l1", 0, 1, 700),
+        seat_append("l2", 0, 1, 300),
+        seat_append("l3", 0, 1, 200),
+    ];
+    store
+        .append(&large, Some(&record("large")))
+        .await
+        .expect("a large append");
+    for (id, n) in [("l1", 700), ("l2", 300), ("l3", 200)] {
+        let events = store.load::<Seat>(id, 0).await.expect("load");
+        assert_eq!(sequences(&events), (1..=n).collect::<Vec<_>>(), "{id}");
+        assert_eq!(payload_ns(&events), (1..=n as u64).collect::<Vec<_>>());
+    }
+
+    // l4's 900 events come first, the stale l3 last.
+    let late_conflict = [seat_append("l4", 0, 1, 900), seat_append("l3", 0, 1, 1)];
+    let err = store.append(&late_conflict, Some(&record("late"))).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
+    assert!(store.load::<Seat>("l4", 0).await.expect("load").is_empty());
+    assert_eq!(store.load::<Seat>("l3", 0).await.expect("load").len(), 200);
+    assert_eq!(
+        store
+            .idempotency("u_1:ReserveSeats", "late")
+            .await
+            .expect("lookup"),
+        None
+    );
+}
+
 pub async fn cqrs_repository_round_trip(url: String) {
     let store = open(&url).await;
     let serialized = |sequence: usize| {
