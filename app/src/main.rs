@@ -24,11 +24,21 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 #[cfg(feature = "mimalloc")]
 const MI_DEFAULT_PURGE_DELAY: std::os::raw::c_long = 1000;
 
+/// mimalloc's `allow_thp` option (its index in v3's `mi_option_e`).
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
+
 /// Returns freed memory to the OS at once instead of after a second: the
 /// transient copies of a large seating plan then never pile up, and the
 /// bench's peak RSS after a 100,000-seat show fell from 151 to 113 MB
 /// (SQLite) and 122 to 115 MB (Postgres) at the same reservation rate.
 /// A delay set through `MIMALLOC_PURGE_DELAY` is left as it is.
+///
+/// And no transparent huge pages for this process (what mimalloc does
+/// with `MIMALLOC_ALLOW_THP=0`, which it reads before `main`): its arenas
+/// grew in 2 MiB pages that stayed resident, 16–23 MB of the peak RSS
+/// while seats are held (docs/benchmarks.md, #13 part 5). Unless
+/// `MIMALLOC_ALLOW_THP` is set.
 #[cfg(feature = "mimalloc")]
 fn tune_allocator() {
     // SAFETY: plain option getters and setters of the global allocator.
@@ -37,6 +47,16 @@ fn tune_allocator() {
             && std::env::var_os("MIMALLOC_PURGE_DELAY").is_none()
         {
             libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: an option setter of the global allocator.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+        // Existing mappings too: the kernel checks this flag at each fault.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl with integer arguments only; no memory is passed.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod processes;
 
 /// A `ticketing serve` process with a gRPC gateway; SIGKILLed when dropped.
 pub struct Server {
-    child: Spawned,
+    pub child: Spawned,
     pub channel: Channel,
     /// Its gRPC address, for more connections.
     #[allow(dead_code)] // not every test binary opens more
@@ -44,6 +44,12 @@ impl Spawned {
     pub fn sigkill(mut self) {
         self.0.kill().expect("kill -9");
         self.0.wait().expect("reap");
+    }
+
+    /// Its process id.
+    #[allow(dead_code)] // not every test binary reads it
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     /// The exit status, if the process has exited.
