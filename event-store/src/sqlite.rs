@@ -292,8 +292,7 @@ impl SqliteStore {
         }
         // Multi-row inserts: one statement per 500 events, where one per
         // event cost a hand-over to sqlx's SQLite thread each way.
-        let appends: Vec<&StreamAppend> = appends.iter().collect();
-        let last = batch::insert_events(&mut tx, &appends).await?;
+        let last = batch::insert_events(&mut tx, appends).await?;
         batch::insert_records(&mut tx, idempotency.as_slice()).await?;
         if let Some(hold) = hold {
             tokio::time::sleep(hold).await;

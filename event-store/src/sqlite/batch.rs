@@ -117,8 +117,7 @@ impl SqliteStore {
             }
         }
 
-        let appends: Vec<&StreamAppend> = accepted.iter().flat_map(|job| &job.appends).collect();
-        let last = insert_events(&mut tx, &appends).await?;
+        let last = insert_events(&mut tx, accepted.iter().flat_map(|job| &job.appends)).await?;
         let records: Vec<&IdempotencyRecord> = accepted
             .iter()
             .filter_map(|job| job.idempotency.as_ref())
@@ -164,15 +163,15 @@ impl Commit for SqliteStore {
 /// Inserts the events of `appends` after each one's expected sequence, in
 /// multi-row statements of [`INSERT_CHUNK`] rows; a stream moved past its
 /// expected sequence is a unique violation. Returns the last row id.
-pub(super) async fn insert_events(
+pub(super) async fn insert_events<'a>(
     tx: &mut sqlx::SqliteConnection,
-    appends: &[&StreamAppend],
+    appends: impl IntoIterator<Item = &'a StreamAppend>,
 ) -> Result<Option<i64>, StoreError> {
     let mut rows = Vec::new();
     for append in appends {
         let first = to_i64(append.expected_sequence)?.saturating_add(1);
         for (event, sequence) in append.events.iter().zip(first..) {
-            rows.push((*append, event, sequence));
+            rows.push((append, event, sequence));
         }
     }
     let mut last = None;
