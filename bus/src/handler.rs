@@ -23,6 +23,30 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Applies one envelope.
     fn handle(&self, envelope: &Envelope) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Whether [`Handler::handle_batch`] applies an adapter's batch better
+    /// than [`Handler::handle`] applies its envelopes one by one. Only for a
+    /// handler whose effects do not depend on the order envelopes come in
+    /// (the notifier counts tickets), since a batch mixes keys.
+    const BATCHES: bool = false;
+
+    /// Applies every envelope of `envelopes` (feed order, several keys),
+    /// each under the contract of [`Handler::handle`]: all durable when it
+    /// returns `Ok`, and a second delivery of any a no-op. `Retry` hands
+    /// the whole batch over again. `Reject` says some envelope can never be
+    /// handled: the adapter then hands them over one by one, so the bad one
+    /// is rejected alone. The default does just that.
+    fn handle_batch(
+        &self,
+        envelopes: &[&Envelope],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = envelopes;
+        async {
+            Err(HandlerError::reject(
+                "this handler takes envelopes one by one",
+            ))
+        }
+    }
 }
 
 impl<H: Handler> Handler for Arc<H> {
@@ -36,6 +60,15 @@ impl<H: Handler> Handler for Arc<H> {
 
     fn handle(&self, envelope: &Envelope) -> impl Future<Output = Result<(), HandlerError>> + Send {
         H::handle(self, envelope)
+    }
+
+    const BATCHES: bool = H::BATCHES;
+
+    fn handle_batch(
+        &self,
+        envelopes: &[&Envelope],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        H::handle_batch(self, envelopes)
     }
 }
 
@@ -97,5 +130,128 @@ pub async fn deliver<H: Handler>(
             _ = stop.wait_for(|stop| *stop) => return false,
         }
         backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+/// Hands `envelopes` to `handler` as one batch ([`Handler::handle_batch`])
+/// until it is handled, backing off between attempts, or one by one
+/// ([`deliver`], in order) if the batch was rejected; `false` if `stop`
+/// turned true first.
+pub async fn deliver_batch<H: Handler>(
+    handler: &H,
+    envelopes: &[&Envelope],
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let span = tracing::info_span!(
+            "bus_handle_batch",
+            consumer = handler.name(),
+            envelopes = envelopes.len()
+        );
+        let handled = tracing::Instrument::instrument(handler.handle_batch(envelopes), span).await;
+        match handled {
+            Ok(()) => {
+                metrics::counter!("ticketing_bus_handled_total", "consumer" => handler.name())
+                    .increment(envelopes.len() as u64);
+                return true;
+            }
+            Err(HandlerError::Reject(why)) => {
+                tracing::debug!(consumer = handler.name(), %why, "batch rejected; handling its envelopes one by one");
+                for envelope in envelopes {
+                    if !deliver(handler, envelope, stop).await {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            Err(HandlerError::Retry(why)) => {
+                tracing::warn!(consumer = handler.name(), envelopes = envelopes.len(), %why, "batch failed; retrying");
+                metrics::counter!("ticketing_bus_retries_total", "consumer" => handler.name())
+                    .increment(1);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|stop| *stop) => return false,
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Takes batches; a batch holding envelope 13 is rejected, and 13
+    /// alone is rejected again.
+    #[derive(Default)]
+    struct Counting {
+        batches: Mutex<Vec<Vec<i64>>>,
+        one_by_one: Mutex<Vec<i64>>,
+    }
+
+    impl Handler for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        fn topics(&self) -> &'static [Topic] {
+            &[]
+        }
+
+        const BATCHES: bool = true;
+
+        async fn handle_batch(&self, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
+            if envelopes.iter().any(|e| e.id == 13) {
+                return Err(HandlerError::reject("13 is malformed"));
+            }
+            let ids = envelopes.iter().map(|e| e.id).collect();
+            self.batches.lock().unwrap().push(ids);
+            Ok(())
+        }
+
+        async fn handle(&self, envelope: &Envelope) -> Result<(), HandlerError> {
+            if envelope.id == 13 {
+                return Err(HandlerError::reject("13 is malformed"));
+            }
+            self.one_by_one.lock().unwrap().push(envelope.id);
+            Ok(())
+        }
+    }
+
+    fn envelope(id: i64) -> Envelope {
+        Envelope {
+            id,
+            event_type: "ticket-issued".to_owned(),
+            source: "test".to_owned(),
+            subject: format!("o_{id}"),
+            time: chrono::Utc::now(),
+            data: serde_json::Value::Null,
+            schema_version: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_handled_at_once_and_a_rejected_one_envelope_by_envelope() {
+        let handler = Counting::default();
+        let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        let good: Vec<Envelope> = [1, 2, 3].map(envelope).to_vec();
+        let refs: Vec<&Envelope> = good.iter().collect();
+        assert!(deliver_batch(&handler, &refs, &mut stop).await);
+        assert_eq!(*handler.batches.lock().unwrap(), [vec![1, 2, 3]]);
+        assert!(handler.one_by_one.lock().unwrap().is_empty());
+
+        let mixed: Vec<Envelope> = [4, 13, 5].map(envelope).to_vec();
+        let refs: Vec<&Envelope> = mixed.iter().collect();
+        assert!(deliver_batch(&handler, &refs, &mut stop).await);
+        assert_eq!(handler.batches.lock().unwrap().len(), 1, "no second batch");
+        assert_eq!(
+            *handler.one_by_one.lock().unwrap(),
+            [4, 5],
+            "the others handled in order, the bad one rejected alone"
+        );
     }
 }

@@ -33,6 +33,6 @@ pub use data::{
     TicketIssuedData,
 };
 pub use envelope::*;
-pub use handler::{deliver, Handler, HandlerError};
+pub use handler::{deliver, deliver_batch, Handler, HandlerError};
 pub use kafka::{KafkaConsumer, KafkaConsumerConfig, KafkaConsumerError};
 pub use mapping::{integration_events, integration_events_of, publishes};

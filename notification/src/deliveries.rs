@@ -8,7 +8,8 @@
 //! becomes `queued` in the transaction that records its last missing
 //! ticket, so every order gets one mail with all its tickets.
 //!
-//! * `record.rs` — [`Deliveries::record_ticket`], fed by the handler.
+//! * `record.rs` — [`Deliveries::record_ticket`] and
+//!   [`Deliveries::record_tickets`], fed by the handler.
 //! * `claim.rs` — leases due deliveries to one sender at a time and records
 //!   the outcome of each attempt.
 //! * `ops.rs` — listing and retrying for operators.
@@ -32,6 +33,7 @@ mod record;
 
 pub use claim::MAX_ERROR_CHARS;
 pub use ops::MAX_LIST;
+pub use record::{NewTicket, TICKETS_PER_STATEMENT};
 
 /// Milliseconds since the unix epoch.
 pub type UnixMillis = i64;

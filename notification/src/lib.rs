@@ -28,8 +28,8 @@ pub mod worker;
 
 pub use compose::{Recipient, Recipients, TicketMail};
 pub use deliveries::{
-    migrate, Deliveries, DeliveryError, DeliveryRow, DeliveryStatus, DueDelivery, Recorded,
-    UnixMillis, NOTIFICATION,
+    migrate, Deliveries, DeliveryError, DeliveryRow, DeliveryStatus, DueDelivery, NewTicket,
+    Recorded, UnixMillis, NOTIFICATION,
 };
 pub use mailer::{Attachment, MailError, Mailer, OutboxMailer, OutgoingMail, SmtpMailer};
 pub use sender::{Compose, ComposeError, Sender, SenderConfig, SenderWake, StepReport};

@@ -6,12 +6,14 @@
 //!
 //! Events of one key are handled in feed order; different keys run side by
 //! side, a few at a time, since a worker's effects per aggregate are
-//! independent (an order's tickets do not wait for another order's).
+//! independent (an order's tickets do not wait for another order's). A
+//! handler that takes batches ([`Handler::BATCHES`]) gets the whole batch
+//! at once instead.
 
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
-use ticketing_bus::{deliver, Handler, IntegrationEvent, Topic};
+use ticketing_bus::{deliver, deliver_batch, Handler, IntegrationEvent, Topic};
 use tokio::sync::watch;
 
 use crate::publisher::{PublishError, Publisher};
@@ -42,6 +44,15 @@ impl<H: Handler> Publisher for Deliver<H> {
     }
 
     async fn publish(&self, batch: &[IntegrationEvent]) -> Result<(), PublishError> {
+        if H::BATCHES {
+            let envelopes: Vec<_> = batch.iter().map(|event| &event.envelope).collect();
+            if envelopes.is_empty()
+                || deliver_batch(&self.handler, &envelopes, &mut self.stop.clone()).await
+            {
+                return Ok(());
+            }
+            return Err(PublishError::Stopped);
+        }
         let mut by_key: Vec<Vec<&IntegrationEvent>> = Vec::new();
         let mut slot: HashMap<&str, usize> = HashMap::new();
         for event in batch {
