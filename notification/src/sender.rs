@@ -172,12 +172,13 @@ impl<M: Mailer, C: Compose> Sender<M, C> {
             .collect()
             .await;
         let mut unattempted = Vec::new();
+        let mut sent = Vec::new();
         // A delivery whose outcome could not be recorded keeps its lease and
         // is tried again once it lapses; the others are recorded regardless.
         let mut unrecorded = None;
         for (order_id, outcome) in outcomes {
             match outcome {
-                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Sent) => sent.push(order_id),
                 Ok(Outcome::Retrying) => report.retrying += 1,
                 Ok(Outcome::Failed) => report.failed += 1,
                 Ok(Outcome::Unattempted) => unattempted.push(order_id),
@@ -188,6 +189,14 @@ impl<M: Mailer, C: Compose> Sender<M, C> {
         }
         report.released = unattempted.len();
         self.deliveries.release(&unattempted).await?;
+        // The pass's mails are marked sent together, in one statement: a
+        // crash before it sends them again once their leases lapse, as a
+        // crash between sending and marking one mail always could.
+        report.sent = sent.len();
+        if let Err(error) = self.deliveries.mark_sent(&sent, now_ms()).await {
+            unrecorded.get_or_insert(error);
+        }
+        metrics::counter!("ticketing_emails_sent_total").increment(sent.len() as u64);
         if let Some(error) = unrecorded {
             return Err(error);
         }
@@ -216,8 +225,6 @@ impl<M: Mailer, C: Compose> Sender<M, C> {
         let now = now_ms();
         let failure = match sent {
             Ok(()) => {
-                self.deliveries.mark_sent(&delivery.order_id, now).await?;
-                metrics::counter!("ticketing_emails_sent_total").increment(1);
                 tracing::info!("email sent");
                 return Ok(Outcome::Sent);
             }

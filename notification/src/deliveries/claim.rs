@@ -9,6 +9,7 @@
 //! the database write lock). A sender that dies mid-send leaves its lease
 //! to lapse, and the delivery is claimed again: mail is sent at least once.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -120,16 +121,34 @@ impl Deliveries {
         Ok(())
     }
 
-    /// Records a successful attempt: the delivery is `sent`.
-    pub async fn mark_sent(&self, order_id: &str, now: UnixMillis) -> Result<(), DeliveryError> {
+    /// Records successful attempts, one statement for a sender's whole
+    /// pass: each delivery is `sent`. A delivery that is no longer queued
+    /// (an operator or another sender moved it) is not touched, and the
+    /// first such one is the error, after the others were recorded.
+    pub async fn mark_sent(
+        &self,
+        order_ids: &[String],
+        now: UnixMillis,
+    ) -> Result<(), DeliveryError> {
+        if order_ids.is_empty() {
+            return Ok(());
+        }
         let sql = format!(
-            "UPDATE {} SET status = 'sent', attempts = attempts + 1, sent_at = $2, updated_at = $2, \
+            "UPDATE {} SET status = 'sent', attempts = attempts + 1, sent_at = $1, updated_at = $1, \
              next_attempt_at = NULL, claimed_until = NULL \
-             WHERE order_id = $1 AND status = 'queued'",
-            self.tables.deliveries
+             WHERE status = 'queued' AND order_id IN ({}) RETURNING order_id",
+            self.tables.deliveries,
+            placeholders(2, order_ids.len())
         );
-        let query = sqlx::query(&sql).bind(order_id).bind(now);
-        self.update_queued(order_id, query).await
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(now);
+        for order_id in order_ids {
+            query = query.bind(order_id.as_str());
+        }
+        let updated: HashSet<String> = query.fetch_all(&self.pool).await?.into_iter().collect();
+        match order_ids.iter().find(|id| !updated.contains(*id)) {
+            Some(missing) => Err(DeliveryError::NotQueued(missing.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Records a failed attempt and its error (the first
