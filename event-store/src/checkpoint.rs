@@ -67,17 +67,17 @@ pub async fn load_checkpoints(
         checkpoints_table(backend)
     );
     let rows = sqlx::query(&sql).bind(name).fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get("shard")?,
-                FeedPosition {
-                    tx: row.try_get("tx")?,
-                    seq: row.try_get("seq")?,
-                },
-            ))
-        })
-        .collect()
+    rows.iter().map(position_of_shard).collect()
+}
+
+fn position_of_shard(row: &sqlx::any::AnyRow) -> Result<(i32, FeedPosition), StoreError> {
+    Ok((
+        row.try_get("shard")?,
+        FeedPosition {
+            tx: row.try_get("tx")?,
+            seq: row.try_get("seq")?,
+        },
+    ))
 }
 
 /// Saves `pos` for `name` on `shard` unless a position is saved there
@@ -147,6 +147,28 @@ pub async fn lock_checkpoint(
         (Some(tx), Some(seq)) => FeedPosition { tx, seq },
         _ => FeedPosition::START,
     })
+}
+
+/// Locks `lock_key` for the rest of the transaction `conn` is in, then
+/// reads every shard's checkpoint of `name` (as [`load_checkpoints`]), in
+/// one statement on Postgres: a projector's batch begins with it. SQLite's
+/// writers take turns behind the store's write lock, so there it is a
+/// plain read.
+pub async fn lock_checkpoints(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    lock_key: &str,
+    name: &str,
+) -> Result<Vec<(i32, FeedPosition)>, StoreError> {
+    if backend == Backend::Sqlite {
+        return load_checkpoints(conn, backend, name).await;
+    }
+    let rows = sqlx::query("SELECT shard, tx, seq FROM event_store.lock_checkpoints($1, $2)")
+        .bind(lock_key)
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(position_of_shard).collect()
 }
 
 /// Inserts or overwrites the position of projector `name` on `shard`.

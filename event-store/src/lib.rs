@@ -59,7 +59,7 @@ pub mod upcast;
 
 pub use checkpoint::{
     claim_checkpoint, delete_checkpoint, load_checkpoint, load_checkpoints, lock_checkpoint,
-    save_checkpoint,
+    lock_checkpoints, save_checkpoint,
 };
 pub use consistency::Reached;
 pub use exclusive::Exclusive;

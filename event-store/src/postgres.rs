@@ -24,7 +24,7 @@ mod feed;
 mod fence;
 mod keep;
 mod sql;
-pub(crate) use sql::{BEGIN_CUSTOM_PLANS, SCHEMA};
+pub(crate) use sql::{BEGIN_CUSTOM_PLANS, LOCK_CHECKPOINTS, SCHEMA};
 mod url;
 
 use fence::Fence;

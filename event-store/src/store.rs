@@ -513,12 +513,31 @@ pub(crate) async fn connect_read_pool(
 /// the feed's functions.
 pub static EVENT_STORE: Context = Context {
     name: "event_store",
-    migrations: &[Migration {
-        version: 1,
-        description: "baseline: events, checkpoints, idempotency records, feed functions",
-        run: baseline,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "baseline: events, checkpoints, idempotency records, feed functions",
+            run: baseline,
+        },
+        Migration {
+            version: 2,
+            description: "lock_checkpoints: a projector's lock and checkpoints in one statement",
+            run: lock_checkpoints,
+        },
+    ],
 };
+
+/// Postgres only: SQLite's writers take turns, so it needs no lock.
+fn lock_checkpoints(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    let statements: &[&str] = match backend {
+        Backend::Postgres => &[crate::postgres::LOCK_CHECKPOINTS],
+        Backend::Sqlite => &[],
+    };
+    Box::pin(crate::migrations::run_all(conn, statements.iter()))
+}
 
 fn baseline(conn: &mut AnyConnection, backend: Backend) -> BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(crate::migrations::run_all(

@@ -19,7 +19,7 @@
 
 use sqlx::AnyConnection;
 use ticketing_event_store::{
-    claim_checkpoint, load_checkpoints, Backend, FeedPosition, Reached, Store,
+    claim_checkpoint, load_checkpoints, lock_checkpoints, Backend, FeedPosition, Reached, Store,
 };
 
 use crate::shard::owner;
@@ -59,14 +59,16 @@ pub(crate) fn shards(rows: &Rows) -> Vec<(Shard, FeedPosition)> {
 }
 
 /// Where `shard` of checkpoint `name` resumes, read inside the batch
-/// transaction that holds the shard's lock (module doc).
-pub(crate) async fn resume(
+/// transaction by the statement that takes the shard's lock `lock_key`
+/// (module doc).
+pub(crate) async fn lock_and_resume(
     conn: &mut AnyConnection,
     backend: Backend,
+    lock_key: &str,
     name: &'static str,
     shard: Shard,
 ) -> Result<FeedPosition, ProjectionError> {
-    let rows = load_checkpoints(conn, backend, name).await?;
+    let rows = lock_checkpoints(conn, backend, lock_key, name).await?;
     if rows.is_empty() {
         if shard.count() > 1 {
             for k in 0..shard.count() {

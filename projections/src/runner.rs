@@ -4,8 +4,8 @@
 //! Two runners of the same projection and shard (two processes) never
 //! apply a batch twice: on Postgres each batch transaction first takes a
 //! transaction-level advisory lock named after the projection and shard,
-//! then reads the checkpoint; on SQLite the transaction holds the write lock
-//! from its start.
+//! then reads the checkpoints, in one statement (`lock_checkpoints`); on
+//! SQLite the transaction holds the write lock from its start.
 //!
 //! A runner given a [`Shard`] (`with_shard`) applies only its shows' events
 //! and keeps its own checkpoint `(name, K)`, moved past every event it read
@@ -123,8 +123,14 @@ impl<P: Projection> Projector<P> {
         let shard = self.shard;
         let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
-        lock(&mut tx, backend, &lock_key(name, shard.id())).await?;
-        let after = crate::layout::resume(&mut tx, backend, name, shard).await?;
+        let after = crate::layout::lock_and_resume(
+            &mut tx,
+            backend,
+            &lock_key(name, shard.id()),
+            name,
+            shard,
+        )
+        .await?;
         let mut batch = self
             .store
             .read_feed_as(read, FEED, after, self.batch_size)

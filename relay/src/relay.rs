@@ -205,11 +205,20 @@ impl<P: Publisher> Relay<P> {
         to: FeedPosition,
     ) -> Result<(), RelayError> {
         let _turn = self.store.write_turn().await;
-        let mut tx = match locked {
-            Some(tx) => tx,
-            None => self.store.begin_read_model().await?,
+        let backend = self.store.backend();
+        let tx = match locked {
+            // The lock was held since the checkpoint was read: nobody else
+            // moved it, so it is saved without reading it again.
+            Some(mut tx) => {
+                save_checkpoint(&mut tx, backend, &self.checkpoint, SHARD, to).await?;
+                tx
+            }
+            None => {
+                let mut tx = self.store.begin_read_model().await?;
+                advance(&mut tx, backend, &self.checkpoint, to).await?;
+                tx
+            }
         };
-        advance(&mut tx, self.store.backend(), &self.checkpoint, to).await?;
         tx.commit().await?;
         Ok(())
     }

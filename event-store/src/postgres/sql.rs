@@ -297,6 +297,24 @@ SELECT tx_id::text::bigint AS tx, global_seq
  ORDER BY tx_id DESC, global_seq DESC
  LIMIT 1";
 
+/// A projector's batch begins by taking its shard's lock and reading every
+/// shard's checkpoint of its model (the layout, `projections/src/layout.rs`):
+/// one statement, as [`lock_checkpoint`](crate::lock_checkpoint) is for one
+/// checkpoint. Migration 2 of the event store.
+pub(crate) const LOCK_CHECKPOINTS: &str = r#"CREATE OR REPLACE FUNCTION event_store.lock_checkpoints(
+    lock_key text, cp_name text)
+RETURNS TABLE (shard int, tx bigint, seq bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(lock_key));
+    RETURN QUERY
+        SELECT c.shard, c.tx, c.seq
+          FROM event_store.checkpoints c
+         WHERE c.name = cp_name
+         ORDER BY c.shard;
+END
+$$"#;
+
 #[cfg(test)]
 mod tests {
     //! The command path's reads stay index lookups on a log that grew after

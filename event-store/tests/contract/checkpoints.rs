@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use ticketing_event_store::{
-    delete_checkpoint, load_checkpoint, lock_checkpoint, save_checkpoint, FeedPosition,
+    delete_checkpoint, load_checkpoint, lock_checkpoint, lock_checkpoints, save_checkpoint,
+    FeedPosition,
 };
 
 use crate::support::open;
@@ -138,6 +139,58 @@ pub async fn a_locked_checkpoint_waits_for_its_holder(url: String) {
         .expect("the second goes on once the first committed")
         .expect("task");
     assert_eq!(read, saved, "and reads what the first saved");
+}
+
+/// A projector shard's batch locks its shard and reads every shard's
+/// checkpoint of its model in one call: in shard order, and only once the
+/// shard's previous holder committed, so it reads what that one saved.
+pub async fn locked_checkpoints_wait_for_their_holder(url: String) {
+    let store = open(&url).await;
+    let backend = store.backend();
+    let p0 = FeedPosition { tx: 4, seq: 11 };
+    let p1 = FeedPosition { tx: 2, seq: 6 };
+
+    let turn = store.write_turn().await;
+    let mut first = store.begin_read_model().await.expect("begin");
+    let rows = lock_checkpoints(&mut first, backend, "projector:seat_map:1", "seat_map")
+        .await
+        .expect("lock");
+    assert!(rows.is_empty(), "never saved: no rows");
+    save_checkpoint(&mut first, backend, "seat_map", 1, p1)
+        .await
+        .expect("save 1");
+    save_checkpoint(&mut first, backend, "seat_map", 0, p0)
+        .await
+        .expect("save 0");
+    save_checkpoint(&mut first, backend, "orders", 0, p1)
+        .await
+        .expect("another model");
+
+    let second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let _turn = store.write_turn().await;
+            let mut tx = store.begin_read_model().await.expect("begin");
+            let rows = lock_checkpoints(&mut tx, backend, "projector:seat_map:1", "seat_map")
+                .await
+                .expect("lock");
+            tx.commit().await.expect("commit");
+            rows
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second waits for the first");
+    first.commit().await.expect("commit");
+    drop(turn);
+    let read = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("the second goes on once the first committed")
+        .expect("task");
+    assert_eq!(
+        read,
+        [(0, p0), (1, p1)],
+        "every shard of the model, in order"
+    );
 }
 
 /// Appends `events` seat events to stream `s-1`, takes the write bound

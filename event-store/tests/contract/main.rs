@@ -48,6 +48,7 @@ on_both_backends!(
     feed::a_feed_of_some_types_delivers_each_of_them_once,
     checkpoints::checkpoint_commits_with_its_transaction,
     checkpoints::a_locked_checkpoint_waits_for_its_holder,
+    checkpoints::locked_checkpoints_wait_for_their_holder,
     checkpoints::a_follower_reaches_a_write_bound_once_past_the_write,
     checkpoints::a_sharded_follower_reaches_a_bound_once_every_shard_has,
     conditions::conditions_refuse_a_stream_that_moved,
