@@ -85,7 +85,7 @@ pub struct ServeArgs {
     /// Connections of each of this process's two Postgres pools (events,
     /// read models): a process opens at most twice this plus one. Size it
     /// per role against the server's max_connections (docs/operations.md).
-    #[arg(long, env = "TICKETING_DB_MAX_CONNECTIONS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "TICKETING_DB_MAX_CONNECTIONS", default_value_t = ticketing_event_store::postgres::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
     /// Address the gRPC gateway listens on.
     #[arg(long, env = "TICKETING_GRPC_ADDR", default_value = "127.0.0.1:50051")]

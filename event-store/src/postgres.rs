@@ -44,8 +44,12 @@ use crate::{
     IdempotencyRecord, SerializedEvent, StoreError, StreamAppend, StreamCondition, StreamRef,
 };
 
-/// The pool size [`PgStore::connect`] uses.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 12;
+/// The pool size [`PgStore::connect`] uses, and `--db-max-connections`'s
+/// default. Eight: on the benchmark machine (2 cores, Postgres beside the
+/// engine) pools of 6 or 8 gave 10-20% more paid orders per second than
+/// pools of 12, whose extra backends only contended for the same cores
+/// (docs/benchmarks.md, issue #13 part 6).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 
 /// The Postgres event store.
 #[derive(Clone)]
