@@ -95,6 +95,29 @@ impl HandlerError {
     }
 }
 
+/// The wait between attempts at the same envelope or batch: 50 ms,
+/// doubling up to 10 s.
+struct Backoff(std::time::Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(std::time::Duration::from_millis(50))
+    }
+}
+
+impl Backoff {
+    /// Waits, then doubles the next wait; `false` if `stop` turned true
+    /// first.
+    async fn wait(&mut self, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.0) => {}
+            _ = stop.wait_for(|stop| *stop) => return false,
+        }
+        self.0 = (self.0 * 2).min(std::time::Duration::from_secs(10));
+        true
+    }
+}
+
 /// Hands `envelope` to `handler` until it is handled or rejected, backing
 /// off between attempts; `false` if `stop` turned true first. Both adapters
 /// call this, so retries behave the same over the feed and over Kafka.
@@ -103,7 +126,7 @@ pub async fn deliver<H: Handler>(
     envelope: &Envelope,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
-    let mut backoff = std::time::Duration::from_millis(50);
+    let mut backoff = Backoff::default();
     loop {
         let span = tracing::info_span!("bus_handle", consumer = handler.name(), id = envelope.id, topic = %envelope.event_type);
         let handled = tracing::Instrument::instrument(handler.handle(envelope), span).await;
@@ -125,11 +148,9 @@ pub async fn deliver<H: Handler>(
                     .increment(1);
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(|stop| *stop) => return false,
+        if !backoff.wait(stop).await {
+            return false;
         }
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
     }
 }
 
@@ -142,7 +163,7 @@ pub async fn deliver_batch<H: Handler>(
     envelopes: &[&Envelope],
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
-    let mut backoff = std::time::Duration::from_millis(50);
+    let mut backoff = Backoff::default();
     loop {
         let span = tracing::info_span!(
             "bus_handle_batch",
@@ -171,11 +192,9 @@ pub async fn deliver_batch<H: Handler>(
                     .increment(1);
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(|stop| *stop) => return false,
+        if !backoff.wait(stop).await {
+            return false;
         }
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
     }
 }
 
@@ -191,6 +210,8 @@ mod tests {
     struct Counting {
         batches: Mutex<Vec<Vec<i64>>>,
         one_by_one: Mutex<Vec<i64>>,
+        /// Batches holding envelope 7 fail with `Retry` this many times.
+        retries_of_7: Mutex<u32>,
     }
 
     impl Handler for Counting {
@@ -207,6 +228,13 @@ mod tests {
         async fn handle_batch(&self, envelopes: &[&Envelope]) -> Result<(), HandlerError> {
             if envelopes.iter().any(|e| e.id == 13) {
                 return Err(HandlerError::reject("13 is malformed"));
+            }
+            if envelopes.iter().any(|e| e.id == 7) {
+                let mut left = self.retries_of_7.lock().unwrap();
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(HandlerError::retry("the database is away"));
+                }
             }
             let ids = envelopes.iter().map(|e| e.id).collect();
             self.batches.lock().unwrap().push(ids);
@@ -253,5 +281,32 @@ mod tests {
             [4, 5],
             "the others handled in order, the bad one rejected alone"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_is_retried_whole_until_it_is_handled_or_stopped() {
+        let handler = Counting::default();
+        *handler.retries_of_7.lock().unwrap() = 2;
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        let batch: Vec<Envelope> = [7, 8].map(envelope).to_vec();
+        let refs: Vec<&Envelope> = batch.iter().collect();
+        assert!(deliver_batch(&handler, &refs, &mut stop).await);
+        assert_eq!(
+            *handler.batches.lock().unwrap(),
+            [vec![7, 8]],
+            "handled once, after two retries"
+        );
+
+        *handler.retries_of_7.lock().unwrap() = u32::MAX;
+        let stopping = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            stop_tx.send(true).expect("stop");
+        });
+        assert!(
+            !deliver_batch(&handler, &refs, &mut stop).await,
+            "a batch that keeps failing gives way to a stop"
+        );
+        stopping.await.expect("stopper");
+        assert_eq!(handler.batches.lock().unwrap().len(), 1);
     }
 }
