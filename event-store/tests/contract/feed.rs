@@ -270,8 +270,12 @@ pub async fn followers_see_the_whole_feed_through_a_small_window(url: String) {
     }
     target.store(written, Ordering::SeqCst);
 
-    // A handle of its own reads the log from the database.
+    // A handle of its own reads the log from the database, once the feed
+    // shows every committed event: a transaction still open elsewhere in
+    // the cluster (another test's) holds back the feed's horizon for a
+    // moment.
     let plain = open(&url).await;
+    ticketing_event_store::testing::settle_feed(&plain).await;
     let feed: Vec<Key> = read_all(&plain, FeedPosition::START, 100)
         .await
         .iter()
