@@ -66,24 +66,9 @@ impl Handler for Notifier {
         Ok(())
     }
 
+    /// A batch of one: the same decoding, record and wake-up.
     async fn handle(&self, envelope: &Envelope) -> Result<(), HandlerError> {
-        let ticket: TicketIssuedData = envelope.data().map_err(HandlerError::reject)?;
-        let recorded = self
-            .deliveries
-            .record_ticket(
-                ticket.order_id.as_str(),
-                ticket.customer_id.as_str(),
-                ticket.ticket_id.as_str(),
-                i64::from(ticket.tickets_in_order),
-                &envelope.data,
-                chrono::Utc::now().timestamp_millis(),
-            )
-            .await
-            .map_err(failure)?;
-        if recorded.became_ready() {
-            self.wake.wake();
-        }
-        Ok(())
+        self.handle_batch(&[envelope]).await
     }
 }
 
