@@ -156,8 +156,10 @@ async fn a_killed_shard_holds_back_only_its_shows_and_loses_nothing() {
         })
         .collect();
     let calls = burst.len();
-    while acknowledged.load(Ordering::SeqCst) < 10 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    // Killed at the first answer: on a fast machine the whole burst is
+    // answered within milliseconds, and waiting for more lost the race.
+    while acknowledged.load(Ordering::SeqCst) < 1 {
+        tokio::task::yield_now().await;
     }
     second.kill();
     assert!(

@@ -110,6 +110,12 @@ impl ReadModel {
         }
     }
 
+    /// Whether the model folds `event` ([`ReadModel::reads`]): what its
+    /// projection's [`Projection::wants`] answers.
+    pub(crate) fn folds(self, event: &FeedEvent) -> bool {
+        self.reads().contains(&event.event.aggregate_type.as_str())
+    }
+
     /// The model's projection, writing to `target`.
     pub fn projection(self, target: Target) -> AnyProjection {
         match self {
@@ -163,5 +169,9 @@ impl Projection for AnyProjection {
             AnyProjection::Reservations(p) => p.apply_batch(conn, events).await,
             AnyProjection::Orders(p) => p.apply_batch(conn, events).await,
         }
+    }
+
+    fn wants(&self, event: &FeedEvent) -> bool {
+        self.model().folds(event)
     }
 }

@@ -11,13 +11,18 @@
 //! and keeps its own checkpoint `(name, K)`, moved past every event it read
 //! (`shard.rs`); each batch first checks that the checkpoints are laid out
 //! for its shard count (`layout.rs`).
+//!
+//! Between batches the runner passes over events its projection does not
+//! read in memory ([`Skip`]), so the orders projector costs no transaction
+//! while only seats are being held: during an on-sale most of the
+//! projectors' batches were a locked transaction that applied nothing.
 
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_event_store::{
-    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Store,
+    load_checkpoint, save_checkpoint, Backend, FeedEvent, FeedPosition, FeedRead, Skip, Store,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -65,6 +70,13 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut AnyConnection,
         events: &[FeedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Whether `apply_batch` reads `event` at all: the runner passes over
+    /// stretches of events nobody wants without a transaction for them
+    /// (see [`Skip`]). Must be true of every event the projection uses.
+    fn wants(&self, _event: &FeedEvent) -> bool {
+        true
+    }
 }
 
 pub struct Projector<P> {
@@ -110,11 +122,17 @@ impl<P: Projection> Projector<P> {
 
     /// Applies at most one batch; returns how many events it applied.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
-        Ok(self.step_at(FeedRead::Fresh).await?.0)
+        Ok(self.step_at(FeedRead::Fresh, None).await?.0)
     }
 
-    /// [`Projector::step`], also returning the checkpoint it left.
-    async fn step_at(&self, read: FeedRead) -> Result<(usize, FeedPosition), ProjectionError> {
+    /// [`Projector::step`] from after `skip` if it still applies, also
+    /// returning the checkpoint it left; saves the checkpoint past skipped
+    /// events even when there is nothing to apply.
+    async fn step_at(
+        &self,
+        read: FeedRead,
+        skip: Option<Skip>,
+    ) -> Result<(usize, FeedPosition), ProjectionError> {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -123,7 +141,7 @@ impl<P: Projection> Projector<P> {
         let shard = self.shard;
         let _turn = self.store.write_turn().await;
         let mut tx = self.store.begin_read_model().await?;
-        let after = crate::layout::lock_and_resume(
+        let saved = crate::layout::lock_and_resume(
             &mut tx,
             backend,
             &lock_key(name, shard.id()),
@@ -131,11 +149,18 @@ impl<P: Projection> Projector<P> {
             shard,
         )
         .await?;
+        let after = skip.map_or(saved, |skip| skip.resume(saved));
         let mut batch = self
             .store
             .read_feed_as(read, FEED, after, self.batch_size)
             .await?;
         let Some(last) = batch.last().map(|e| e.position) else {
+            // Nothing after the skipped events: save how far they went, so
+            // an idle projector's checkpoint is at the head.
+            if after != saved {
+                save_checkpoint(&mut tx, backend, name, shard.id(), after).await?;
+                tx.commit().await?;
+            }
             return Ok((0, after));
         };
         let read = batch.len();
@@ -180,15 +205,17 @@ impl<P: Projection> Projector<P> {
     }
 
     /// Runs until `shutdown` turns true: applies a batch whenever the
-    /// process's feed reader is past the checkpoint, and on an idle poll.
-    /// Errors are logged and retried with backoff, since a read model that
-    /// stops is worse than one that lags.
+    /// process's feed reader has events past the checkpoint that the
+    /// projection wants, passes over the others in memory ([`Skip`]), and
+    /// steps on an idle poll. Errors are logged and retried with backoff,
+    /// since a read model that stops is worse than one that lags.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let me = Arc::new(self);
         let mut backoff = Duration::from_millis(100);
         // The lag costs two queries: sampled once a second, not per batch.
         let mut lag_sampled: Option<std::time::Instant> = None;
         let shard = me.shard.index().to_string();
+        let mut skip = None;
         while !*shutdown.borrow() {
             let name = me.projection.name().to_owned();
             // The process's feed reader polls by itself, so an idle poll
@@ -200,7 +227,8 @@ impl<P: Projection> Projector<P> {
             // lock did just that, and the lock was never given back.
             let step = tokio::spawn({
                 let me = Arc::clone(&me);
-                async move { me.step_at(FeedRead::Follow).await }
+                let skip = skip.take();
+                async move { me.step_at(FeedRead::Follow, skip).await }
             });
             let stepped = step
                 .await
@@ -238,17 +266,23 @@ impl<P: Projection> Projector<P> {
                     (None, backoff)
                 }
             };
-            let more = async {
-                match at {
-                    Some(at) => me.store.feed_past(at).await,
-                    None => std::future::pending().await,
+            let Some(at) = at else {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
                 }
+                continue;
             };
+            // Waits for the next event this projector's shard wants, passing
+            // over the others; the next step starts after them.
+            let mut passed = Skip::at(at);
+            let wants =
+                |event: &FeedEvent| me.shard.owns_event(event) && me.projection.wants(event);
             tokio::select! {
-                _ = more => {}
-                _ = tokio::time::sleep(pause) => {}
+                _ = me.store.skip_unwanted(&mut passed, me.batch_size, pause, wants) => {}
                 _ = shutdown.changed() => {}
             }
+            skip = Some(passed);
         }
     }
 }

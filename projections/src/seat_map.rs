@@ -58,6 +58,10 @@ impl Projection for SeatMapProjection {
         ReadModel::SeatMap.checkpoint(self.0.shadow)
     }
 
+    fn wants(&self, event: &FeedEvent) -> bool {
+        ReadModel::SeatMap.folds(event)
+    }
+
     /// Folds the batch (`SeatFold`) and writes it.
     async fn apply_batch(
         &self,

@@ -18,6 +18,10 @@ impl Projection for ShowsProjection {
         ReadModel::Shows.checkpoint(self.0.shadow)
     }
 
+    fn wants(&self, event: &FeedEvent) -> bool {
+        ReadModel::Shows.folds(event)
+    }
+
     /// Shows change rarely: one statement per event.
     async fn apply_batch(
         &self,

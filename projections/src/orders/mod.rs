@@ -23,6 +23,10 @@ impl Projection for OrdersProjection {
         ReadModel::Orders.checkpoint(self.0.shadow)
     }
 
+    fn wants(&self, event: &FeedEvent) -> bool {
+        ReadModel::Orders.folds(event)
+    }
+
     /// Folds the batch per order and writes each row once.
     async fn apply_batch(
         &self,

@@ -23,6 +23,10 @@ impl Projection for ReservationsProjection {
         ReadModel::Reservations.checkpoint(self.0.shadow)
     }
 
+    fn wants(&self, event: &FeedEvent) -> bool {
+        ReadModel::Reservations.folds(event)
+    }
+
     /// Folds the batch per reservation and writes each row once.
     async fn apply_batch(
         &self,
