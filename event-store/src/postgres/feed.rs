@@ -6,8 +6,9 @@
 //! transaction takes, at commit, a lock global to the cluster, so commits
 //! queued behind one another instead of overlapping their WAL flushes. An
 //! append now only bumps a local signal; one task per store sends
-//! `pg_notify` on its own connection, one at a time, so any number of
-//! appends during one announcement cost one more. The payload names the
+//! `pg_notify` on its own connection, one at a time and at most one per
+//! [`ANNOUNCE_EVERY`], so any number of appends meanwhile cost one more.
+//! An append after a quiet spell is announced at once. The payload names the
 //! sending store, whose own listener skips it: its readers were woken in
 //! memory. Wake-ups are only hints (readers also poll), so the feed's
 //! ordering proof below does not depend on them.
@@ -34,6 +35,11 @@ const CHANNEL: &str = "event_store_feed";
 
 /// How long the listener waits before reconnecting after an error.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// The least time between two announcements: under load, a statement per
+/// append batch (some 600 a second) becomes at most 200, and other
+/// processes hear of an append at most this much later.
+pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_millis(5);
 
 impl PgStore {
     /// The feed after `after`, of `aggregate_types` only if given.
@@ -125,7 +131,9 @@ async fn announce(pool: PgPool, mut appended: watch::Receiver<u64>, origin: Stri
             // Other processes still poll; try again with the next append.
             tracing::warn!(%error, "cannot announce appends to other processes");
             tokio::time::sleep(RECONNECT_DELAY).await;
+            continue;
         }
+        tokio::time::sleep(ANNOUNCE_EVERY).await;
     }
 }
 
