@@ -178,3 +178,50 @@ async fn listen(pool: PgPool, mut listener: PgListener, waker: watch::Sender<u64
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use sqlx::postgres::{PgListener, PgPoolOptions};
+
+    use super::{spawn_announcer, ANNOUNCE_EVERY, CHANNEL};
+
+    /// Appends in a steady stream share announcements (at most one per
+    /// `ANNOUNCE_EVERY`), and the last of them is still announced.
+    #[tokio::test]
+    async fn a_stream_of_appends_is_announced_at_most_once_per_interval() {
+        let url = crate::testing::fresh_postgres_url().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .expect("pool");
+        let mut listener = PgListener::connect_with(&pool).await.expect("listener");
+        listener.listen(CHANNEL).await.expect("listen");
+        let appended = spawn_announcer(&pool, "test-origin".to_owned());
+
+        const APPENDS: u64 = 200;
+        let started = Instant::now();
+        for n in 1..=APPENDS {
+            appended.send_replace(n);
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        let elapsed = started.elapsed();
+        let mut heard = 0u32;
+        while let Ok(Ok(notification)) =
+            tokio::time::timeout(Duration::from_millis(500), listener.recv()).await
+        {
+            assert_eq!(notification.payload(), "test-origin");
+            heard += 1;
+        }
+        // One at the first append, then at most one per interval, plus
+        // the one for the appends of the last interval.
+        let most = 2 + (elapsed.as_micros() / ANNOUNCE_EVERY.as_micros()) as u32;
+        assert!(heard >= 1, "the appends were never announced");
+        assert!(
+            heard <= most,
+            "{heard} announcements for {APPENDS} appends in {elapsed:?} (at most {most})"
+        );
+    }
+}
