@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 use crate::{FeedEvent, FeedPosition, FeedRead, Store};
 
 /// The longest a follower passes over unwanted events before its next step
-/// saves the checkpoint: what a restart re-reads, at most.
-pub const MAX_SKIP_AGE: Duration = Duration::from_secs(1);
+/// saves the checkpoint: what a restart re-reads, at most. Short enough
+/// that the checkpoint stays within the feed reader's window under load,
+/// where read-your-writes checks it in memory (`Tail::seen_of`).
+pub const MAX_SKIP_AGE: Duration = Duration::from_millis(250);
 
 /// Feed events after `from` (a checkpoint the follower read or saved) up
 /// to `to` that the follower does not want.

@@ -355,6 +355,17 @@ impl Store {
             .await
     }
 
+    /// What this process's feed reader holds of events of `types` after
+    /// `after` and below `bound` ([`Store::reached_from`]).
+    pub(crate) fn seen_of(
+        &self,
+        types: &[&str],
+        after: FeedPosition,
+        bound: FeedPosition,
+    ) -> crate::tail::Seen {
+        self.tail.seen_of(types, after, bound)
+    }
+
     /// Resolves once this process's feed reader has read an event after
     /// `after`: a follower's cue to read again. The reader runs as long as
     /// the store, woken by appends through this process, by other

@@ -105,7 +105,37 @@ enum Answer {
     Unplaced,
 }
 
+/// What the window knows of events of some types after a follower's
+/// checkpoint and below a bound ([`Tail::seen_of`]).
+pub(crate) enum Seen {
+    /// One of them is in the window.
+    Pending,
+    /// None after the checkpoint up to this position (the window's head):
+    /// the window holds every event up to it.
+    Clear(FeedPosition),
+    /// The checkpoint is before the window, or the window is not placed:
+    /// only the database knows.
+    Unknown,
+}
+
 impl Window {
+    fn seen_of(&self, types: &[&str], after: FeedPosition, bound: FeedPosition) -> Seen {
+        if !self.placed || after < self.base {
+            return Seen::Unknown;
+        }
+        let start = self.events.partition_point(|(e, _)| e.position <= after);
+        let pending = self
+            .events
+            .range(start..)
+            .take_while(|(e, _)| e.position < bound)
+            .any(|(e, _)| types.contains(&e.event.aggregate_type.as_str()));
+        if pending {
+            Seen::Pending
+        } else {
+            Seen::Clear(self.head)
+        }
+    }
+
     fn after(&self, after: FeedPosition, limit: usize) -> Answer {
         if !self.placed {
             return Answer::Unplaced;
@@ -235,6 +265,15 @@ impl Tail {
         let _ = head.wait_for(|head| head.is_some_and(|h| h > after)).await;
     }
 
+    /// Whether an event of `types` lies after `after` and below `bound`,
+    /// as far as the window can tell: read-your-writes asks it before the
+    /// database, so a read model whose checkpoint trails behind events it
+    /// does not read (a [`crate::Skip`]) costs no scan of them. At most
+    /// the window's [`CAPACITY`] events are looked at.
+    pub(crate) fn seen_of(&self, types: &[&str], after: FeedPosition, bound: FeedPosition) -> Seen {
+        self.window().seen_of(types, after, bound)
+    }
+
     fn window(&self) -> MutexGuard<'_, Window> {
         self.window.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -361,6 +400,48 @@ mod tests {
             placed: true,
             ..Window::default()
         }
+    }
+
+    /// Read-your-writes' look at the window: an event of the types below
+    /// the bound is pending; none up to the head is clear that far; a
+    /// checkpoint before the window is the database's to answer.
+    #[test]
+    fn the_window_tells_whether_events_of_some_types_lie_below_a_bound() {
+        let at = |seq| FeedPosition { tx: 0, seq };
+        let mut window = placed();
+        window.base = at(10);
+        let mut show = event(14, json!({}));
+        Arc::make_mut(&mut show.event).aggregate_type = "Show".into();
+        let events = (11..=13).map(|n| event(n, json!({})));
+        let events = events
+            .chain([show])
+            .chain((15..=16).map(|n| event(n, json!({}))));
+        window.extend(events.collect(), 100, BUDGET_BYTES);
+
+        let shows = &["Show"][..];
+        assert!(matches!(
+            window.seen_of(shows, at(10), at(15)),
+            Seen::Pending
+        ));
+        assert!(matches!(
+            window.seen_of(shows, at(13), at(20)),
+            Seen::Pending
+        ));
+        // The bound is exclusive, and the checkpoint is past what it applied.
+        assert!(matches!(window.seen_of(shows, at(10), at(14)), Seen::Clear(h) if h == at(16)));
+        assert!(matches!(window.seen_of(shows, at(14), at(20)), Seen::Clear(h) if h == at(16)));
+        assert!(matches!(
+            window.seen_of(&["Order"], at(10), at(20)),
+            Seen::Clear(_)
+        ));
+        assert!(matches!(
+            window.seen_of(shows, at(9), at(20)),
+            Seen::Unknown
+        ));
+        assert!(matches!(
+            Window::default().seen_of(shows, at(10), at(20)),
+            Seen::Unknown
+        ));
     }
 
     #[test]

@@ -266,6 +266,46 @@ pub async fn a_follower_reaches_a_write_bound_once_past_the_write(url: String) {
     assert_eq!(store.write_bound().await.expect("bound"), bound);
 }
 
+/// Read-your-writes asks this process's feed reader before the database:
+/// a follower whose checkpoint trails behind events the reader's window
+/// holds is answered from memory, without a scan of the log. Shown by
+/// giving the database's copy of the pending events another type: the
+/// window still holds them as they were.
+pub async fn read_your_writes_asks_the_feed_window_first(url: String) {
+    use ticketing_event_store::Reached;
+    let store = open(&url).await;
+    // Places the window before the append, so it holds all of it.
+    ticketing_event_store::testing::settle_feed(&store).await;
+    let (bound, feed) = seat_held_with_bound(&store, 3).await;
+    assert_eq!(feed.len(), 3);
+    save(&store, feed[0].position).await;
+    let seats = ["Seat"];
+    let reached = store.reached("seats", &seats, bound).await;
+    assert_eq!(reached.expect("reached"), Reached::NotYet);
+
+    let table = match store.backend() {
+        ticketing_event_store::Backend::Postgres => "event_store.events",
+        ticketing_event_store::Backend::Sqlite => "events",
+    };
+    let mut tx = store.begin_read_model().await.expect("begin");
+    sqlx::query(&format!(
+        "UPDATE {table} SET aggregate_type = 'Gone' WHERE sequence > 1"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("retype");
+    tx.commit().await.expect("commit");
+    let reached = store.reached("seats", &seats, bound).await;
+    assert_eq!(
+        reached.expect("reached"),
+        Reached::NotYet,
+        "answered from the window, which still holds the two pending events"
+    );
+    save(&store, feed[2].position).await;
+    let reached = store.reached("seats", &seats, bound).await;
+    assert_eq!(reached.expect("reached"), Reached::Yes);
+}
+
 /// A follower kept by two shards: a claim lays out a shard's checkpoint
 /// only where none is saved, every shard's is read at once, and the bound
 /// is reached once every shard passed it (or for the one shard the caller

@@ -51,6 +51,7 @@ on_both_backends!(
     checkpoints::locked_checkpoints_wait_for_their_holder,
     checkpoints::a_follower_reaches_a_write_bound_once_past_the_write,
     checkpoints::a_sharded_follower_reaches_a_bound_once_every_shard_has,
+    checkpoints::read_your_writes_asks_the_feed_window_first,
     conditions::conditions_refuse_a_stream_that_moved,
     conditions::a_condition_and_a_writer_never_overlap,
 );
