@@ -17,10 +17,15 @@
 //! continues with the next change exactly once.
 //!
 //! Slow clients. Each stream has a task and a bounded channel with one slot
-//! kept free for the last message. The task only ever `try_send`s: when the
-//! other slots are full it drops the change, queues `Resync` in the kept
-//! slot and ends, so neither the feed nor any other stream waits on a client.
-//! The client reads what was buffered, then `Resync`, and watches afresh.
+//! kept free for the last message. When the other slots are full, the task
+//! waits up to [`SLOW_CLIENT_GRACE`] for the client to take some: a stream
+//! reads the feed in batches of up to 256 events, and at thousands of
+//! changes a second one batch can fill the buffer of a client that is
+//! keeping up. A client that takes nothing for that long is too slow: the
+//! task drops the change, queues `Resync` in the kept slot and ends. Only
+//! the stream's own task ever waits, so neither the feed nor any other
+//! stream waits on a client. The client reads what was buffered, then
+//! `Resync`, and watches afresh.
 //! A failed feed read or a server shutdown ends the stream the same way with
 //! an UNAVAILABLE or INTERNAL status; the client resumes from its last token.
 
@@ -28,6 +33,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cqrs_es::Aggregate;
 use ticketing_aggregates::{Seat, SeatEvent, ShowId};
@@ -51,6 +57,9 @@ const SHARD: i32 = 0;
 const BATCH: usize = 256;
 /// Messages buffered per client, the kept slot included.
 const CAPACITY: usize = 256;
+/// How long a stream whose buffer is full waits for its client to take a
+/// change before it drops the stream with `Resync`.
+const SLOW_CLIENT_GRACE: Duration = Duration::from_millis(250);
 /// Open watches per process and per peer address, unless configured.
 pub const DEFAULT_MAX_WATCHES: usize = 10_000;
 pub const DEFAULT_WATCHES_PER_PEER: usize = 32;
@@ -219,7 +228,7 @@ async fn tail(
                 Err(err) => break 'stream Err(err.into()),
             };
             // Only this task sends, so room can only grow after the check.
-            if outbox.capacity() <= 1 {
+            if outbox.capacity() <= 1 && !room_within(&outbox, SLOW_CLIENT_GRACE).await {
                 tracing::info!("client too slow; dropping its stream");
                 break 'stream Ok(update(Kind::Resync(pb::Resync {
                     reason: "client too slow".into(),
@@ -247,6 +256,16 @@ async fn tail(
     };
     // The kept slot holds this; fails only if the client has left.
     let _ = outbox.try_send(last);
+}
+
+/// Waits up to `grace` for room for a change beside the kept slot; false
+/// if none came or the client has left.
+async fn room_within(outbox: &mpsc::Sender<Update>, grace: Duration) -> bool {
+    // The permits are given back unused when dropped: this only waits.
+    matches!(
+        tokio::time::timeout(grace, outbox.reserve_many(2)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Resolves when the server starts shutting down (or its signal is gone,
@@ -299,7 +318,6 @@ fn update(kind: Kind) -> pb::SeatMapUpdate {
 mod tests {
     use super::*;
     use cqrs_es::DomainEvent;
-    use std::time::Duration;
     use ticketing_aggregates::{seat_id, ReservationId, SeatLabel};
     use ticketing_event_store::{testing::fresh_sqlite_url, NewEvent, StreamAppend};
     use tokio_stream::StreamExt;
@@ -349,15 +367,37 @@ mod tests {
         changes.iter().map(|c| c.label.as_str()).collect()
     }
 
+    /// A client that takes its changes a little slower than a burst
+    /// comes gets every one of them: the stream waits for room.
     #[tokio::test]
-    async fn a_client_that_never_reads_gets_resync_and_the_producer_never_waits() {
+    async fn a_client_slower_than_a_burst_but_within_the_grace_misses_nothing() {
+        let show = ShowId::generate();
+        let store = store_with_holds(&show, 10).await;
+        let (outbox, updates) = mpsc::channel(4);
+        let producer = tokio::spawn(tail(store, show, FeedPosition::START, outbox, None));
+        let mut updates: UpdateStream = Box::pin(ReceiverStream::new(updates));
+        let mut labels_seen = Vec::new();
+        for _ in 0..10 {
+            tokio::time::sleep(SLOW_CLIENT_GRACE / 10).await;
+            match updates.next().await.map(|u| u.expect("ok").kind) {
+                Some(Some(Kind::Change(change))) => labels_seen.push(change.label),
+                other => panic!("expected a change, got {other:?}"),
+            }
+        }
+        let expected: Vec<String> = (1..=10).map(|n| format!("A-{n}")).collect();
+        assert_eq!(labels_seen, expected);
+        producer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_gets_resync_after_the_grace() {
         let show = ShowId::generate();
         let store = store_with_holds(&show, 10).await;
         let (outbox, updates) = mpsc::channel(4);
         let producer = tail(store, show, FeedPosition::START, outbox, None);
         tokio::time::timeout(Duration::from_secs(5), producer)
             .await
-            .expect("the producer ends without the client reading");
+            .expect("the producer ends without the client reading, after the grace");
 
         let mut updates: UpdateStream = Box::pin(ReceiverStream::new(updates));
         assert_eq!(
