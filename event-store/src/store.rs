@@ -515,6 +515,17 @@ pub(crate) async fn connect_read_pool(
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // Reader connections keep a small page cache (`sqlite.rs`).
+                if conn.backend_name() == "SQLite" {
+                    let pragma =
+                        format!("PRAGMA cache_size = {}", crate::sqlite::READER_CACHE_SIZE);
+                    sqlx::query(&pragma).execute(conn).await?;
+                }
+                Ok(())
+            })
+        })
         .connect(url)
         .await?;
     Ok(pool)
