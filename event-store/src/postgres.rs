@@ -92,7 +92,7 @@ impl PgStore {
             })
             .connect(url)
             .await?;
-        let read_pool = connect_read_pool(url, max_connections).await?;
+        let read_pool = connect_read_pool(url, max_connections, None).await?;
         let waker = FeedWaker::new();
         let origin = ulid::Ulid::new().to_string();
         feed::spawn_listener(&pool, waker.sender(), origin.clone()).await?;

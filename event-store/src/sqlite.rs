@@ -35,12 +35,17 @@ use crate::{
 
 const READERS: u32 = 8;
 
-/// The page cache of each reader connection (`PRAGMA cache_size`, in KiB
-/// when negative): 256 KiB instead of SQLite's 2 MiB. Readers are many
-/// (this pool's and the read-model pool's) and read what the OS's page
-/// cache already holds, so the default cost some 20 MB of the process's
-/// memory under load for no measured speed; the one writer keeps 2 MiB.
-pub(crate) const READER_CACHE_SIZE: &str = "-256";
+/// The page cache of each reader connection, in KiB: 256 instead of
+/// SQLite's 2 MiB. Readers are many (this pool's and the read-model
+/// pool's) and read what the OS's page cache already holds, so the default
+/// cost some 20 MB of the process's memory under load for no measured
+/// speed; the one writer keeps 2 MiB.
+const READER_CACHE_KIB: u32 = 256;
+
+/// `PRAGMA cache_size` takes KiB as a negative number.
+fn reader_cache_size() -> String {
+    format!("-{READER_CACHE_KIB}")
+}
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One statement each: sqlx runs them as prepared statements, whose
@@ -138,9 +143,10 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.pragma("cache_size", READER_CACHE_SIZE))
+            .connect_with(options.pragma("cache_size", reader_cache_size()))
             .await?;
-        let read_pool = connect_read_pool(&url, READERS).await?;
+        let cache_size = format!("PRAGMA cache_size = {}", reader_cache_size());
+        let read_pool = connect_read_pool(&url, READERS, Some(cache_size)).await?;
         Ok(SqliteStore {
             writer,
             readers,
@@ -428,7 +434,7 @@ mod tests {
         let store = SqliteStore::connect(&crate::testing::fresh_sqlite_url())
             .await
             .expect("store");
-        let small: i64 = READER_CACHE_SIZE.parse().expect("a number");
+        let small = -256;
         assert_eq!(cache_size(&store.readers).await, small);
         let mut reader = store.read_pool.acquire().await.expect("read-model reader");
         let read_model: i64 = sqlx::query_scalar("PRAGMA cache_size")

@@ -504,10 +504,12 @@ impl FeedWaker {
 }
 
 /// Opens the read-model pool; the `Any` driver needs its drivers registered
-/// once per process.
+/// once per process. `on_connect`, if any, runs on every new connection:
+/// the adapter's own session settings.
 pub(crate) async fn connect_read_pool(
     url: &str,
     max_connections: u32,
+    on_connect: Option<String>,
 ) -> Result<sqlx::AnyPool, StoreError> {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
@@ -515,13 +517,11 @@ pub(crate) async fn connect_read_pool(
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
+            let statement = on_connect.clone();
             Box::pin(async move {
-                // Reader connections keep a small page cache (`sqlite.rs`).
-                if conn.backend_name() == "SQLite" {
-                    let pragma =
-                        format!("PRAGMA cache_size = {}", crate::sqlite::READER_CACHE_SIZE);
-                    sqlx::query(&pragma).execute(conn).await?;
+                if let Some(statement) = statement {
+                    sqlx::query(&statement).execute(conn).await?;
                 }
                 Ok(())
             })
